@@ -1,0 +1,101 @@
+# c_http_core: one plain Makefile. `make`, `make test`, `make asan`, `make demo`,
+# `make deps`, `make bench`. No configure step; pkg-config for dependencies.
+
+LUA      ?= lua5.4
+BUSTED   ?= busted --lua=$(LUA)
+CC       ?= cc
+PKGS     := lua5.4 libnghttp2
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings \
+            -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) $(WARN) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(LLHTTP_INC) \
+            -Isrc $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs libnghttp2 2>/dev/null) -lpthread \
+            $(EXTRA_LDFLAGS)
+
+BUILD    ?= build
+CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
+            src/pool.c
+BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
+LUA_MODS := $(wildcard lua/c_http_core/*.lua)
+
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+BIND_OBJ := $(BIND_SRC:src/%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ := $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o \
+              $(BUILD)/obj/llhttp/http.o
+GEN_OBJ  := $(BUILD)/obj/luasrc.o
+ALL_OBJ  := $(CORE_OBJ) $(BIND_OBJ) $(LLHTTP_OBJ) $(GEN_OBJ)
+
+SO       := $(BUILD)/c_http_core/core.so
+LIBA     := $(BUILD)/libc_http_core.a
+
+.PHONY: all deps test test-fast asan demo bench bench-smoke clean lint ctest
+
+all: $(SO) $(LIBA)
+
+$(SO): $(ALL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(LDLIBS_ALL) $(SANFLAGS)
+
+$(LIBA): $(ALL_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj/%.o: src/%.c src/*.h src/lua/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -Werror -c -o $@ $<
+
+# llhttp's generated C: compiled in, with its own warnings left alone.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -fPIC -fvisibility=hidden $(OPT) $(SANFLAGS) -I$(LLHTTP_INC) -w -c -o $@ $<
+
+# The Lua layer is also compiled into the library (for hosts that embed it
+# without a LUA_PATH); lua/ stays the source of truth.
+$(BUILD)/gen/luasrc.c: tools/embed.lua $(LUA_MODS)
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed.lua $@ $(LUA_MODS)
+
+$(BUILD)/obj/luasrc.o: $(BUILD)/gen/luasrc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -c -o $@ $<
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
+            lua-busted zlib1g-dev nginx nghttp2-server nghttp2-client \
+            pkg-config openssl ca-certificates python3 gcc make valgrind
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+test: all
+	@sh spec/run.sh $(BUSTED)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	@CHC_BUILD=build-asan sh spec/run.sh $(BUSTED)
+
+demo: all
+	@sh examples/demo.sh
+
+bench: all
+	@sh bench/run.sh
+
+bench-smoke: all
+	@sh bench/run.sh smoke
+
+lint:
+	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok
+
+clean:
+	rm -rf build build-asan

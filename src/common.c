@@ -1,0 +1,46 @@
+/*
+** common.c: error kinds and messages.
+*/
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const kinds[] = {
+    "",
+#define CHC_ERR_KIND(c, k, g) k,
+    CHC_ERRMAP(CHC_ERR_KIND)
+#undef CHC_ERR_KIND
+};
+
+static const char *const groups[] = {
+    NULL,
+#define CHC_ERR_GROUP(c, k, g) g,
+    CHC_ERRMAP(CHC_ERR_GROUP)
+#undef CHC_ERR_GROUP
+};
+
+const char *chc_err_kind(int code) {
+  if (code < 0 || code >= CHC_ERR_MAX) return "Error";
+  return kinds[code];
+}
+
+const char *chc_err_group(int code) {
+  if (code <= 0 || code >= CHC_ERR_MAX) return NULL;
+  return groups[code];
+}
+
+void chc_seterr(chc_error *e, int code, const char *fmt, ...) {
+  va_list ap;
+  if (e->code != CHC_OK) return; /* the first error is the cause: keep it */
+  e->code = code;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+}
+
+void chc_err_clear(chc_error *e) {
+  e->code = CHC_OK;
+  e->msg[0] = '\0';
+}

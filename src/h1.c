@@ -1,0 +1,759 @@
+/*
+** h1.c: the HTTP/1.1 client engine. Request heads and chunked framing are
+** written by hand (one reservation per head); responses are parsed by
+** llhttp 8.1, whose callbacks only record into the chc_h1_resp.
+*/
+#include "h1.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* {=====================================================================
+** Request side
+** ====================================================================== */
+
+/*
+** RFC 9110 5.6.2:
+**   token = 1*tchar
+**   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+**           "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+*/
+static const unsigned char tchar[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+};
+
+int chc_h1_is_token(const char *p, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c >= 128 || !tchar[c]) return 0;
+  }
+  return 1;
+}
+
+/*
+** RFC 9110 5.5: "Field values containing CR, LF, or NUL characters are
+** invalid and dangerous, due to the varying ways that implementations might
+** parse and interpret those characters". Other CTLs (HTAB above all) and
+** obs-text pass: servers accept them and rejecting would break users.
+*/
+int chc_h1_is_field_value(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char c = p[i];
+    if (c == '\r' || c == '\n' || c == '\0') return 0;
+  }
+  return 1;
+}
+
+/* Why a field value failed chc_h1_is_field_value, for the message. */
+static const char *value_fault(const char *p, size_t n) {
+  return memchr(p, '\0', n) != NULL ? "NUL" : "CR or LF";
+}
+
+/*
+** Copies p[0..n) into out (cap bytes) for an error message: printable
+** ASCII as is, anything else escaped, cut short with "..." so that a
+** megabyte of garbage still gives a readable sentence.
+*/
+static const char *printable(char *out, size_t cap, const char *p,
+                             size_t n) {
+  size_t i, w = 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    char esc[5];
+    size_t el;
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      esc[0] = (char)c;
+      el = 1;
+    } else if (c == '\r' || c == '\n' || c == '\t' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = c == '\r' ? 'r' : c == '\n' ? 'n' : c == '\t' ? 't' : '\\';
+      el = 2;
+    } else {
+      snprintf(esc, sizeof esc, "\\x%02x", c);
+      el = 4;
+    }
+    if (w + el + 4 > cap) { /* keep room for "..." and the NUL */
+      memcpy(out + w, "...", 3);
+      w += 3;
+      break;
+    }
+    memcpy(out + w, esc, el);
+    w += el;
+  }
+  out[w] = '\0';
+  return out;
+}
+
+static int is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
+
+/* Digits of v (>= 0) in base 10 or 16 into buf, most significant first. */
+static size_t fmt_uint(char *buf, unsigned long long v, unsigned base) {
+  char tmp[24];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v > 0);
+  for (i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static int name_is(const char *name, size_t nl, const char *lit, size_t ll) {
+  return nl == ll && strncasecmp(name, lit, ll) == 0;
+}
+
+#define LIT(s) s, sizeof(s) - 1
+#define PUT(w, p, n) (memcpy((w), (p), (n)), (w) += (n))
+#define PUTS(w, s) PUT(w, s, sizeof(s) - 1)
+
+/*
+** Two passes: the first validates everything and computes the exact size,
+** the second copies into space reserved once. So an error appends nothing
+** and the hot path costs at most one realloc.
+*/
+int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
+                      const char *host, const chc_hlist *fields,
+                      long long body, chc_error *e) {
+  char tmp[80], clen[24];
+  size_t ml, tl, hl = 0, cll = 0, total, i, nf = fields ? fields->n : 0;
+  int want_host = host != NULL, framing = 1;
+  char *w, *start;
+  ml = method ? strlen(method) : 0;
+  if (!chc_h1_is_token(method, ml)) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "invalid method token '%s'",
+               printable(tmp, sizeof tmp, method ? method : "", ml));
+    return -1;
+  }
+  tl = target ? strlen(target) : 0;
+  if (tl == 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "empty request target");
+    return -1;
+  }
+  for (i = 0; i < tl; i++) {
+    if (!is_target_char((unsigned char)target[i])) {
+      chc_seterr(e, CHC_ELOCAL_PROTO,
+                 "invalid request target '%s' (space or control character)",
+                 printable(tmp, sizeof tmp, target, tl));
+      return -1;
+    }
+  }
+  if (host != NULL) {
+    hl = strlen(host);
+    if (!chc_h1_is_field_value(host, hl)) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "invalid character in Host '%s' (%s)",
+                 printable(tmp, sizeof tmp, host, hl), value_fault(host, hl));
+      return -1;
+    }
+  }
+  if (body < CHC_H1_BODY_CHUNKED) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "invalid body length %lld", body);
+    return -1;
+  }
+  /* "GET" SP target SP "HTTP/1.1" CRLF ... CRLF */
+  total = ml + 1 + tl + sizeof(" HTTP/1.1\r\n") - 1 + 2;
+  for (i = 0; i < nf; i++) {
+    const char *n = chc_hlist_name(fields, i), *v = chc_hlist_value(fields, i);
+    size_t nl = fields->f[i].name_len, vl = fields->f[i].value_len;
+    if (!chc_h1_is_token(n, nl)) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "invalid header name '%s'",
+                 printable(tmp, sizeof tmp, n, nl));
+      return -1;
+    }
+    if (!chc_h1_is_field_value(v, vl)) {
+      chc_seterr(e, CHC_ELOCAL_PROTO,
+                 "invalid character in header '%s' value (%s)",
+                 printable(tmp, sizeof tmp, n, nl), value_fault(v, vl));
+      return -1;
+    }
+    if (name_is(n, nl, LIT("host"))) want_host = 0;
+    /* RFC 9112 6.2: "A sender MUST NOT send a Content-Length header field
+    ** in any message that contains a Transfer-Encoding header field."
+    ** The user's framing wins; the caller frames the body to match. */
+    if (name_is(n, nl, LIT("content-length")) ||
+        name_is(n, nl, LIT("transfer-encoding")))
+      framing = 0;
+    total += nl + vl + 4; /* ": " and CRLF */
+  }
+  /* RFC 9110 7.2: "A user agent that sends Host SHOULD send it as the first
+  ** field in the header section of a request." */
+  if (want_host) total += sizeof("Host: \r\n") - 1 + hl;
+  if (framing && body >= 0) {
+    cll = fmt_uint(clen, (unsigned long long)body, 10);
+    total += sizeof("Content-Length: \r\n") - 1 + cll;
+  } else if (framing && body == CHC_H1_BODY_CHUNKED) {
+    total += sizeof("Transfer-Encoding: chunked\r\n") - 1;
+  }
+  if (chc_buf_reserve(out, total) < 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  w = start = chc_buf_tail(out);
+  PUT(w, method, ml);
+  *w++ = ' ';
+  PUT(w, target, tl);
+  PUTS(w, " HTTP/1.1\r\n");
+  if (want_host) {
+    PUTS(w, "Host: ");
+    PUT(w, host, hl);
+    PUTS(w, "\r\n");
+  }
+  for (i = 0; i < nf; i++) {
+    PUT(w, chc_hlist_name(fields, i), fields->f[i].name_len);
+    PUTS(w, ": ");
+    PUT(w, chc_hlist_value(fields, i), fields->f[i].value_len);
+    PUTS(w, "\r\n");
+  }
+  if (framing && body >= 0) {
+    PUTS(w, "Content-Length: ");
+    PUT(w, clen, cll);
+    PUTS(w, "\r\n");
+  } else if (framing && body == CHC_H1_BODY_CHUNKED) {
+    PUTS(w, "Transfer-Encoding: chunked\r\n");
+  }
+  PUTS(w, "\r\n");
+  chc_buf_commit(out, (size_t)(w - start));
+  return 0;
+}
+
+int chc_h1_write_chunk_head(chc_buf *out, size_t n) {
+  char *w;
+  if (n == 0) { /* "0\r\n" would be the last chunk */
+    errno = EINVAL;
+    return -1;
+  }
+  if (chc_buf_reserve(out, 2 * sizeof n + 2) < 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  w = chc_buf_tail(out);
+  w += fmt_uint(w, n, 16);
+  PUTS(w, "\r\n");
+  chc_buf_commit(out, (size_t)(w - chc_buf_tail(out)));
+  return 0;
+}
+
+int chc_h1_write_chunk(chc_buf *out, const void *p, size_t n) {
+  char *w;
+  if (n == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (n > SIZE_MAX - 2 * sizeof n - 4 ||
+      chc_buf_reserve(out, 2 * sizeof n + 4 + n) < 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  w = chc_buf_tail(out);
+  w += fmt_uint(w, n, 16);
+  PUTS(w, "\r\n");
+  PUT(w, p, n);
+  PUTS(w, "\r\n");
+  chc_buf_commit(out, (size_t)(w - chc_buf_tail(out)));
+  return 0;
+}
+
+int chc_h1_write_last_chunk(chc_buf *out) {
+  if (chc_buf_append(out, LIT("0\r\n\r\n")) < 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
+/* }===================================================================== */
+
+/* {=====================================================================
+** Response side
+** ====================================================================== */
+
+/* Where the parser is (r->state). */
+enum {
+  H1_IDLE,     /* no byte yet */
+  H1_STATUS,   /* in the status line */
+  H1_FIELDS,   /* in the header section */
+  H1_INTERIM,  /* a 1xx head ended; the feed loop starts the next head */
+  H1_BODY,     /* final head done: body (and chunk framing) */
+  H1_TRAILERS, /* in the trailer section */
+  H1_DONE,
+  H1_ERROR
+};
+
+#define H1_MAX_HEAD_DEFAULT 65536
+/* "HTTP/1.1 200 " + CRLF: the status line without its reason phrase */
+#define H1_STATUS_LINE 15
+/* ": " + CRLF around each field line */
+#define H1_FIELD_LINE 4
+/* Memory kept across responses by init; anything bigger is released, so an
+** idle kept-alive connection does not pin the largest head it ever saw. */
+#define H1_KEEP_MEM 16384
+
+_Static_assert(offsetof(chc_h1_resp, parser) == 0,
+               "llhttp_t must be the first member of chc_h1_resp");
+
+static chc_h1_resp *resp_of(llhttp_t *p) { return (chc_h1_resp *)p; }
+
+/* Out of memory inside a callback: report it as a failed read. */
+static int oom(chc_h1_resp *r) {
+  chc_seterr(&r->err, CHC_EREAD, "out of memory while parsing the response");
+  errno = ENOMEM;
+  return -1;
+}
+
+/*
+** Counts n more bytes of the current head (or trailer section). The count
+** is the status line and field lines as a server normally formats them:
+** llhttp does not report optional whitespace, so padding is not counted
+** (XXX: a server can stream whitespace for as long as our timeouts allow;
+** that costs CPU, never memory). The same limit applies to the trailers.
+*/
+static int count(chc_h1_resp *r, size_t n) {
+  if (r->head_bytes > r->max_head || n > r->max_head - r->head_bytes) {
+    chc_seterr(&r->err, CHC_EREMOTE_PROTO, "response %s larger than %zu bytes",
+               r->state == H1_TRAILERS ? "trailers" : "head", r->max_head);
+    return -1;
+  }
+  r->head_bytes += n;
+  return 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  r->state = H1_STATUS;
+  r->head_bytes = 0;
+  return count(r, H1_STATUS_LINE);
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t n) {
+  chc_h1_resp *r = resp_of(p);
+  if (count(r, n) < 0) return -1;
+  if (chc_buf_append(&r->reason, at, n) < 0) return oom(r);
+  return 0;
+}
+
+static int on_status_complete(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  /* HTTP/2 and HTTP/0.9 status lines are not HTTP/1.x responses */
+  if (p->http_major != 1) {
+    chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+               "malformed status line (unsupported version HTTP/%d.%d)",
+               p->http_major, p->http_minor);
+    return -1;
+  }
+  /* RFC 9110 15: "All valid status codes are within the range of 100 to
+  ** 599, inclusive." 600-999 pass: some servers use them, and they are
+  ** still final responses. */
+  if (p->status_code < 100) {
+    chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+               "malformed status line (status code %03d)", p->status_code);
+    return -1;
+  }
+  r->state = H1_FIELDS;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  chc_h1_resp *r = resp_of(p);
+  if (r->state == H1_BODY) { /* the first trailer field */
+    r->state = H1_TRAILERS;
+    r->head_bytes = 0;
+  }
+  if (r->name.len == 0 && count(r, H1_FIELD_LINE) < 0) return -1;
+  if (count(r, n) < 0) return -1;
+  if (chc_buf_append(&r->name, at, n) < 0) return oom(r);
+  return 0;
+}
+
+/*
+** llhttp 8.1 (unless built in strict mode) lets spaces into field names:
+** "Bad Name: x" and "Name : x" would reach the user. RFC 9112 5.1: "No
+** whitespace is allowed between the field name and colon. In the past,
+** differences in the handling of such whitespace have led to security
+** vulnerabilities in request routing and response handling."
+*/
+static int on_header_field_complete(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  char tmp[80];
+  if (!chc_h1_is_token(chc_buf_head(&r->name), r->name.len)) {
+    chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+               "invalid character in %s field name '%s'",
+               r->state == H1_TRAILERS ? "trailer" : "header",
+               printable(tmp, sizeof tmp, chc_buf_head(&r->name),
+                         r->name.len));
+    return -1;
+  }
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  chc_h1_resp *r = resp_of(p);
+  if (count(r, n) < 0) return -1;
+  if (chc_buf_append(&r->value, at, n) < 0) return oom(r);
+  return 0;
+}
+
+/*
+** RFC 9112 5: "A field line value might be preceded and/or followed by
+** optional whitespace (OWS) ... excluded by parsers when extracting the
+** field line value". llhttp drops the leading OWS but keeps the trailing.
+** An obs-fold arrives as separate spans without its CRLF, so the value is
+** already joined by the continuation line's own whitespace (RFC 9112 5.2:
+** "replace each received obs-fold with one or more SP octets").
+*/
+static int on_header_value_complete(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  chc_hlist *h = r->state == H1_TRAILERS ? &r->trailers : &r->fields;
+  const char *v = r->value.len ? chc_buf_head(&r->value) : "";
+  size_t vl = r->value.len;
+  while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+  if (chc_hlist_add(h, chc_buf_head(&r->name), r->name.len, v, vl) < 0)
+    return oom(r);
+  chc_buf_reset(&r->name);
+  chc_buf_reset(&r->value);
+  return 0;
+}
+
+/*
+** Returning 1 tells llhttp that the message has no body. RFC 9112 6.3:
+** "Any response to a HEAD request and any response with a 1xx
+** (Informational), 204 (No Content), or 304 (Not Modified) status code is
+** always terminated by the first empty line after the header fields,
+** regardless of the header fields present in the message". llhttp 8.1
+** would otherwise read a 204's Content-Length worth of body.
+*/
+static int on_headers_complete(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  int st = p->status_code;
+  if (st < 200 && st != 101) { /* interim: its end restarts the parser */
+    r->state = H1_INTERIM;
+    return 1;
+  }
+  /* the reason is NUL-terminated even when empty */
+  if (chc_buf_reserve(&r->reason, 1) < 0) return oom(r);
+  *chc_buf_tail(&r->reason) = '\0';
+  r->status = st;
+  r->major = p->http_major;
+  r->minor = p->http_minor;
+  r->events |= CHC_H1_HEAD;
+  r->state = H1_BODY;
+  /* 101: what follows the head belongs to the new protocol */
+  if (r->no_body || st == 101 || st == 204 || st == 304) return 1;
+  return 0;
+}
+
+/*
+** XXX: llhttp 8.1, unless built in strict mode, skips the two bytes after
+** each chunk's data without looking at them, so "2\r\nabXX0\r\n\r\n"
+** would parse. RFC 9112 7.1: "chunk = chunk-size [ chunk-ext ] CRLF
+** chunk-data CRLF". We check those bytes ourselves, here for the ones in
+** this feed and at the start of the next feed for the rest.
+*/
+static int check_crlf(chc_h1_resp *r, const char *from) {
+  while (r->crlf_left > 0 && from < r->in_end) {
+    if (*from++ != (r->crlf_left == 2 ? '\r' : '\n')) {
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                 "malformed chunked body (no CRLF after the chunk data)");
+      return -1;
+    }
+    r->crlf_left--;
+  }
+  return 0;
+}
+
+/*
+** Each feed's body spans are packed into one region that starts at the
+** feed's first body byte. The destination never passes the source
+** (dst <= at), and everything between them has already been parsed; the
+** bytes after the span (the chunk's CRLF) are never written.
+*/
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  chc_h1_resp *r = resp_of(p);
+  char *src = r->in + (at - r->in); /* at points into the caller's buffer */
+  if ((p->flags & F_CHUNKED) && p->content_length == 0) { /* chunk ends */
+    r->crlf_left = 2;
+    if (check_crlf(r, at + n) < 0) return -1; /* before the move, see below */
+  }
+  if (r->body == NULL) {
+    r->body = src;
+  } else if (r->body + r->body_len != src) {
+    memmove(r->body + r->body_len, src, n);
+  }
+  r->body_len += n;
+  r->events |= CHC_H1_BODY;
+  return 0;
+}
+
+/*
+** Pausing stops llhttp right after the message's last byte, so the bytes
+** after it stay with the caller, and llhttp's flags (still those of this
+** message) give the keep-alive decision.
+*/
+static int on_message_complete(llhttp_t *p) {
+  chc_h1_resp *r = resp_of(p);
+  if (r->state == H1_INTERIM) return HPE_PAUSED;
+  r->done = 1;
+  r->events |= CHC_H1_DONE;
+  r->keep_alive = r->status == 101 ? 0 : llhttp_should_keep_alive(p);
+  r->state = H1_DONE;
+  return HPE_PAUSED;
+}
+
+/*
+** XXX: llhttp 8.1 swallows the ';' that ends an unquoted chunk extension
+** value and then fails on the next extension ("3;a=1;b=2" is an "invalid
+** chunk size"), though RFC 9112 7.1.1 allows any number of them:
+**   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+** Pausing here lets the feed loop hand that ';' back to llhttp (see
+** resume_ext).
+*/
+static int on_chunk_extension_value_complete(llhttp_t *p) {
+  resp_of(p)->ext_paused = 1;
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_status = on_status,
+    .on_status_complete = on_status_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_extension_value_complete = on_chunk_extension_value_complete,
+};
+
+static void trim_buf(chc_buf *b) {
+  if (b->cap > H1_KEEP_MEM) chc_buf_free(b);
+  chc_buf_reset(b);
+}
+
+static void trim_hlist(chc_hlist *h) {
+  if (h->store.cap > H1_KEEP_MEM) chc_hlist_free(h);
+  chc_hlist_reset(h);
+}
+
+void chc_h1_resp_init(chc_h1_resp *r, size_t max_head, int no_body) {
+  llhttp_init(&r->parser, HTTP_RESPONSE, &settings);
+  r->parser.data = r;
+  r->max_head = max_head ? max_head : H1_MAX_HEAD_DEFAULT;
+  r->no_body = no_body;
+  r->status = r->major = r->minor = 0;
+  trim_buf(&r->reason);
+  trim_hlist(&r->fields);
+  trim_hlist(&r->trailers);
+  r->keep_alive = 0;
+  r->body = NULL;
+  r->body_len = 0;
+  r->events = 0;
+  r->done = 0;
+  chc_err_clear(&r->err);
+  trim_buf(&r->name);
+  trim_buf(&r->value);
+  r->head_bytes = 0;
+  r->state = H1_IDLE;
+  r->ext_paused = 0;
+  r->crlf_left = 0;
+  r->in = r->in_end = NULL;
+}
+
+void chc_h1_resp_free(chc_h1_resp *r) {
+  chc_buf_free(&r->reason);
+  chc_hlist_free(&r->fields);
+  chc_hlist_free(&r->trailers);
+  chc_buf_free(&r->name);
+  chc_buf_free(&r->value);
+  memset(r, 0, sizeof *r);
+}
+
+/* Names the part of the response the parser was in, for messages. */
+static const char *where(const chc_h1_resp *r) {
+  switch (r->state) {
+    case H1_IDLE:
+    case H1_STATUS: return "status line";
+    case H1_BODY:
+      return r->parser.flags & F_CHUNKED ? "chunked body" : "body";
+    case H1_TRAILERS: return "trailer section";
+    default: return "header section";
+  }
+}
+
+/*
+** Turns an llhttp error into a RemoteProtocolError that says what was wrong
+** in words, then llhttp's own code and reason for whoever debugs it. A
+** callback that failed has already set r->err; chc_seterr keeps that one.
+*/
+static void parse_error(chc_h1_resp *r, llhttp_errno_t en) {
+  const char *reason = llhttp_get_error_reason(&r->parser);
+  char what[64];
+  switch (en) {
+    case HPE_INVALID_STATUS:
+    case HPE_INVALID_VERSION:
+      snprintf(what, sizeof what, "malformed status line");
+      break;
+    case HPE_INVALID_CHUNK_SIZE:
+      snprintf(what, sizeof what, "invalid chunk size");
+      break;
+    case HPE_INVALID_CONTENT_LENGTH:
+      snprintf(what, sizeof what, "invalid Content-Length");
+      break;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+      snprintf(what, sizeof what,
+               "Content-Length together with Transfer-Encoding");
+      break;
+    case HPE_INVALID_TRANSFER_ENCODING:
+      snprintf(what, sizeof what, "invalid Transfer-Encoding");
+      break;
+    case HPE_INVALID_HEADER_TOKEN:
+      snprintf(what, sizeof what, "invalid character in a %s field",
+               r->state == H1_TRAILERS ? "trailer" : "header");
+      break;
+    default:
+      snprintf(what, sizeof what, "malformed %s", where(r));
+      break;
+  }
+  chc_seterr(&r->err, CHC_EREMOTE_PROTO, "%s (%s: %s)", what,
+             llhttp_errno_name(en), reason ? reason : "no reason given");
+}
+
+/* A 1xx head ended: forget it and parse the next head from scratch. */
+static void next_head(chc_h1_resp *r) {
+  llhttp_reset(&r->parser); /* keeps settings, data and lenient flags */
+  chc_buf_reset(&r->reason);
+  chc_hlist_reset(&r->fields);
+  r->head_bytes = 0;
+  r->state = H1_STATUS;
+}
+
+/*
+** Where to resume after the chunk-extension pause: one byte back when the
+** byte llhttp just consumed is the ';' it should have kept. That can only
+** happen within this execute call (pos > start); the other two paths to
+** the callback stop at a CR or after a closing quote, never after ';'.
+*/
+static const char *resume_ext(const char *start, const char *pos) {
+  return pos > start && pos[-1] == ';' ? pos - 1 : pos;
+}
+
+static ssize_t feed_error(chc_h1_resp *r) {
+  if (r->err.code == CHC_EREAD) errno = ENOMEM; /* see oom() */
+  r->state = H1_ERROR;
+  r->body = NULL;
+  r->body_len = 0;
+  r->in = r->in_end = NULL;
+  return -1;
+}
+
+ssize_t chc_h1_resp_feed(chc_h1_resp *r, char *p, size_t n) {
+  const char *at = p, *end = p + n;
+  r->events = 0;
+  r->body = NULL;
+  r->body_len = 0;
+  if (r->state == H1_ERROR) return -1;
+  if (r->done || n == 0) return 0;
+  r->in = p;
+  r->in_end = p + n;
+  if (r->state == H1_IDLE) r->state = H1_STATUS;
+  if (check_crlf(r, p) < 0) return feed_error(r);
+  for (;;) {
+    llhttp_errno_t en = llhttp_execute(&r->parser, at, (size_t)(end - at));
+    const char *pos;
+    if (en == HPE_OK) {
+      at = end;
+      break;
+    }
+    if (en != HPE_PAUSED) {
+      parse_error(r, en);
+      return feed_error(r);
+    }
+    pos = llhttp_get_error_pos(&r->parser);
+    if (r->done) {
+      at = pos;
+      break;
+    }
+    if (r->state == H1_INTERIM) {
+      next_head(r);
+    } else {
+      /* the only other pause is the chunk-extension one */
+      pos = resume_ext(at, pos);
+      r->ext_paused = 0;
+      llhttp_resume(&r->parser);
+    }
+    at = pos;
+  }
+  r->in = r->in_end = NULL;
+  return (ssize_t)(at - p);
+}
+
+/*
+** RFC 9112 6.3, item 8: "Otherwise, this is a response message without a
+** declared message body length, so the message body length is determined
+** by the number of octets received prior to the server closing the
+** connection." Anything else cut short is incomplete (RFC 9112 8).
+*/
+int chc_h1_resp_eof(chc_h1_resp *r) {
+  r->events = 0;
+  r->body = NULL;
+  r->body_len = 0;
+  if (r->state == H1_ERROR) return -1;
+  if (r->done) return 0;
+  if (r->state == H1_BODY && llhttp_message_needs_eof(&r->parser)) {
+    llhttp_errno_t en = llhttp_finish(&r->parser);
+    if (en != HPE_OK && en != HPE_PAUSED) {
+      parse_error(r, en);
+      r->state = H1_ERROR;
+      return -1;
+    }
+    if (!r->done) { /* llhttp had nothing left to call back */
+      r->done = 1;
+      r->events |= CHC_H1_DONE;
+      r->state = H1_DONE;
+    }
+    r->keep_alive = 0;
+    return 1;
+  }
+  switch (r->state) {
+    case H1_IDLE:
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                 "connection closed before any response");
+      break;
+    case H1_BODY:
+      if (!(r->parser.flags & F_CHUNKED) &&
+          (r->parser.flags & F_CONTENT_LENGTH)) {
+        chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                   "connection closed before the end of the response body: "
+                   "%llu bytes missing",
+                   (unsigned long long)r->parser.content_length);
+      } else {
+        chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                   "connection closed before the end of the chunked "
+                   "response body");
+      }
+      break;
+    case H1_TRAILERS:
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                 "connection closed before the end of the response trailers");
+      break;
+    default:
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                 "connection closed before a complete response head");
+      break;
+  }
+  r->state = H1_ERROR;
+  return -1;
+}
+
+/* }===================================================================== */

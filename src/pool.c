@@ -1,0 +1,1242 @@
+/*
+** pool.c: connections, the pool that shares them, and request streams.
+**
+** Who owns what:
+**  - the pool owns its connections and origins;
+**  - the caller owns a stream until chc_stream_release();
+**  - a connection borrows the stream it serves (c->s, s->c) for one
+**    exchange; whichever side goes first detaches the other.
+** Connections are never freed inside their own callbacks: conn_close()
+** unlinks them and puts them on the pool's closing list, which a deferred
+** callback frees at the end of the loop iteration (G6).
+**
+** The HTTP/1.1 engine (h1.c) is sans-I/O: this file reads into c->rbuf,
+** feeds the engine, and writes what the engine serialised. Sockets are
+** edge-triggered, so the interest set never changes per request: we keep
+** readable/writable flags and read until EAGAIN, or until the reader holds
+** a body region (backpressure: then we simply stop reading).
+*/
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "h1.h"
+#include "resolver.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define WBUF_HIGH (256 * 1024) /* a producer waits above this */
+#define WBUF_LOW (64 * 1024)   /* and is woken below this */
+
+typedef struct origin {
+  struct origin *hnext;
+  chc_list idle;    /* idle conns, most recently used first */
+  chc_list waiters; /* streams waiting for a connection to this origin */
+  int https, port;
+  char *host;     /* bare host */
+  char *hosthdr;  /* Host header value */
+  uint32_t hash;
+  char key[];
+} origin;
+
+enum { C_RESOLVING, C_CONNECTING, C_ACTIVE, C_IDLE, C_CLOSED };
+enum { T_NONE, T_CONNECT, T_READ, T_WRITE, T_IDLE };
+
+typedef struct conn {
+  chc_pool *pool;
+  origin *org;
+  chc_io io;
+  chc_timer timer;
+  int tkind;
+  int state;
+  chc_list onode; /* origin idle list */
+  chc_list gnode; /* pool idle LRU, or closing list */
+  chc_list anode; /* pool list of all open conns */
+  chc_resolve *res;
+  struct addrinfo *ai, *ai_cur;
+  chc_buf rbuf, wbuf;
+  const char *wbody; /* borrowed request body bytes, after wbuf */
+  size_t wbody_len;
+  chc_h1_resp h1;
+  struct chc_stream *s;
+  unsigned readable : 1, writable : 1, reused : 1, got_bytes : 1,
+      write_failed : 1;
+  int write_errno;
+  char peer[80]; /* "host:port" for messages */
+} conn;
+
+enum { S_WAIT, S_ACTIVE, S_DONE };
+
+struct chc_stream {
+  chc_pool *pool;
+  conn *c;
+  origin *org;
+  chc_stream_notify notify;
+  void *ud;
+  chc_list gwait, owait; /* pool and origin waiter lists */
+  chc_buf head;          /* serialised request head, kept for a retry */
+  int body_kind;
+  const char *body;
+  size_t body_len;
+  chc_timeouts to;
+  chc_timer ptimer, ttimer; /* pool wait, total deadline */
+  int state;
+  int no_body, idempotent;
+  int retries_left, attempts;
+  /* request progress */
+  int body_ended;  /* producer called write_end */
+  int req_done;    /* everything written */
+  /* response */
+  int has_head, resp_done;
+  int status, major, minor;
+  chc_buf reason;
+  chc_hlist fields, trailers;
+  const char *bp; /* body region ready for the reader */
+  size_t bn;
+  chc_buf tail; /* body bytes kept when the conn moved on */
+  chc_error err;
+  int released;
+};
+
+struct chc_pool {
+  chc_loop *lp;
+  chc_pool_opts o;
+  char *uds;
+  origin **tab;
+  size_t tabsize, norigins;
+  int nconns, nidle, nwaiting;
+  chc_list idle;    /* global LRU of idle conns (most recent first) */
+  chc_list waiters; /* FIFO of streams waiting for a slot */
+  chc_list conns;   /* every open conn */
+  chc_list closing; /* closed conns awaiting free */
+  chc_defer reap;
+  int refs; /* 1 for the owner + 1 per unreleased stream */
+  int closed;
+};
+
+static void conn_close(conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void stream_fail(chc_stream *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_read(conn *c);
+static void conn_flush(conn *c);
+static void stream_start(chc_stream *s);
+static void pool_dispatch(chc_pool *p);
+static void stream_free(chc_stream *s);
+
+/* {===================================================================
+** Small helpers
+** ==================================================================== */
+
+static uint32_t hash_str(const char *k) {
+  uint32_t h = 2166136261u;
+  for (; *k; k++) h = (h ^ (uint8_t)*k) * 16777619u;
+  return h;
+}
+
+static void notify(chc_stream *s) {
+  if (s->notify && !s->released) s->notify(s, s->ud);
+}
+
+static void timer_arm(conn *c, int kind, int64_t ms) {
+  if (ms < 0) {
+    chc_timer_stop(c->pool->lp, &c->timer);
+    c->tkind = T_NONE;
+    return;
+  }
+  c->tkind = kind;
+  chc_timer_start(c->pool->lp, &c->timer, (uint64_t)ms);
+}
+
+static size_t wpending(const conn *c) { return c->wbuf.len + c->wbody_len; }
+
+static const char *secs(int64_t ms, char *buf, size_t n) {
+  snprintf(buf, n, "%g s", (double)ms / 1000.0);
+  return buf;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Origins
+** ==================================================================== */
+
+static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
+  char key[512];
+  uint32_t h;
+  size_t i, klen;
+  origin *o;
+  int ipv6 = strchr(host, ':') != NULL;
+  int defport = https ? 443 : 80;
+  snprintf(key, sizeof key, "%c|%s|%d", https ? 's' : 'h', host, port);
+  h = hash_str(key);
+  if (p->tab) {
+    for (o = p->tab[h & (p->tabsize - 1)]; o; o = o->hnext)
+      if (o->hash == h && strcmp(o->key, key) == 0) return o;
+  }
+  if (p->norigins >= p->tabsize) { /* grow the table */
+    size_t ns = p->tabsize ? p->tabsize * 2 : 16;
+    origin **nt = calloc(ns, sizeof *nt);
+    if (nt == NULL) return NULL;
+    for (i = 0; i < p->tabsize; i++) {
+      origin *next;
+      for (o = p->tab[i]; o; o = next) {
+        next = o->hnext;
+        o->hnext = nt[o->hash & (ns - 1)];
+        nt[o->hash & (ns - 1)] = o;
+      }
+    }
+    free(p->tab);
+    p->tab = nt;
+    p->tabsize = ns;
+  }
+  klen = strlen(key);
+  o = calloc(1, sizeof *o + klen + 1);
+  if (o == NULL) return NULL;
+  memcpy(o->key, key, klen + 1);
+  o->hash = h;
+  o->https = https;
+  o->port = port;
+  o->host = strdup(host);
+  {
+    char hb[300];
+    if (port == defport)
+      snprintf(hb, sizeof hb, ipv6 ? "[%s]" : "%s", host);
+    else
+      snprintf(hb, sizeof hb, ipv6 ? "[%s]:%d" : "%s:%d", host, port);
+    o->hosthdr = strdup(hb);
+  }
+  if (o->host == NULL || o->hosthdr == NULL) {
+    free(o->host);
+    free(o->hosthdr);
+    free(o);
+    return NULL;
+  }
+  chc_list_init(&o->idle);
+  chc_list_init(&o->waiters);
+  o->hnext = p->tab[h & (p->tabsize - 1)];
+  p->tab[h & (p->tabsize - 1)] = o;
+  p->norigins++;
+  return o;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Streams
+** ==================================================================== */
+
+static void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
+  va_list ap;
+  if (s->err.code != CHC_OK || s->resp_done) return;
+  s->err.code = code;
+  va_start(ap, fmt);
+  vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
+  va_end(ap);
+  chc_timer_stop(s->pool->lp, &s->ptimer);
+  chc_timer_stop(s->pool->lp, &s->ttimer);
+  notify(s);
+}
+
+/* The stream stops using its connection. A body region that lives in the
+** connection's read buffer is copied out first: the buffer is about to be
+** reused or freed. */
+static void stream_detach(chc_stream *s) {
+  conn *c = s->c;
+  if (c == NULL) return;
+  if (s->bn > 0 && s->bp != s->tail.data) {
+    chc_buf_reset(&s->tail);
+    if (chc_buf_append(&s->tail, s->bp, s->bn) == 0) {
+      s->bp = s->tail.data;
+    } else {
+      s->bn = 0;
+      stream_fail(s, CHC_EREAD, "out of memory keeping the response body");
+    }
+  }
+  c->s = NULL;
+  c->wbody = NULL;
+  c->wbody_len = 0;
+  s->c = NULL;
+  if (s->state == S_ACTIVE) s->state = S_DONE;
+}
+
+static void stream_unwait(chc_stream *s) {
+  if (chc_list_linked(&s->gwait)) {
+    chc_list_remove(&s->gwait);
+    chc_list_remove(&s->owait);
+    s->pool->nwaiting--;
+  }
+  chc_timer_stop(s->pool->lp, &s->ptimer);
+}
+
+static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
+  chc_stream *s = chc_container_of(t, chc_stream, ptimer);
+  char b[32];
+  CHC_UNUSED(lp);
+  stream_unwait(s);
+  s->state = S_DONE;
+  stream_fail(s, CHC_EPOOL_TIMEOUT,
+              "no connection to %s became free within %s (max_connections "
+              "= %d)",
+              s->org->hosthdr, secs(s->to.pool, b, sizeof b),
+              s->pool->o.max_connections);
+}
+
+static void on_total_timeout(chc_loop *lp, chc_timer *t) {
+  chc_stream *s = chc_container_of(t, chc_stream, ttimer);
+  conn *c = s->c;
+  char b[32];
+  int code;
+  const char *what;
+  CHC_UNUSED(lp);
+  secs(s->to.total, b, sizeof b);
+  if (s->state == S_WAIT) {
+    stream_unwait(s);
+    s->state = S_DONE;
+    code = CHC_EPOOL_TIMEOUT;
+    what = "waiting for a connection";
+  } else if (c && (c->state == C_RESOLVING || c->state == C_CONNECTING)) {
+    code = CHC_ECONNECT_TIMEOUT;
+    what = "connecting";
+  } else if (!s->req_done) {
+    code = CHC_EWRITE_TIMEOUT;
+    what = "sending the request";
+  } else {
+    code = CHC_EREAD_TIMEOUT;
+    what = s->has_head ? "reading the response body" : "waiting for the response";
+  }
+  stream_fail(s, code, "total timeout of %s exceeded while %s", b, what);
+  if (c) conn_close(c, code, "total timeout");
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Connections
+** ==================================================================== */
+
+static void pool_reap(chc_loop *lp, chc_defer *d) {
+  chc_pool *p = chc_container_of(d, chc_pool, reap);
+  CHC_UNUSED(lp);
+  while (!chc_list_empty(&p->closing)) {
+    conn *c = chc_container_of(p->closing.next, conn, gnode);
+    chc_list_remove(&c->gnode);
+    chc_buf_free(&c->rbuf);
+    chc_buf_free(&c->wbuf);
+    chc_h1_resp_free(&c->h1);
+    free(c);
+  }
+}
+
+static void conn_unidle(conn *c) {
+  if (c->state == C_IDLE) {
+    chc_list_remove(&c->onode);
+    chc_list_remove(&c->gnode);
+    c->pool->nidle--;
+  }
+}
+
+/*
+** Closes the connection: the fd, the timer, the resolver; fails the stream
+** it was serving (if any, with the given error), frees the slot and lets
+** a waiter have it. The memory is freed later (pool_reap).
+*/
+static void conn_close(conn *c, int code, const char *fmt, ...) {
+  chc_pool *p = c->pool;
+  chc_stream *s = c->s;
+  if (c->state == C_CLOSED) return;
+  if (s) {
+    if (code != CHC_OK && !s->resp_done && s->err.code == CHC_OK) {
+      va_list ap;
+      s->err.code = code;
+      va_start(ap, fmt);
+      vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
+      va_end(ap);
+      chc_timer_stop(p->lp, &s->ttimer);
+    }
+    stream_detach(s);
+    notify(s);
+  }
+  conn_unidle(c);
+  chc_list_remove(&c->anode);
+  if (c->res) {
+    chc_resolve_cancel(c->res);
+    c->res = NULL;
+  }
+  if (c->ai) {
+    freeaddrinfo(c->ai);
+    c->ai = c->ai_cur = NULL;
+  }
+  if (c->io.fd >= 0) {
+    chc_io_stop(p->lp, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+  }
+  chc_timer_stop(p->lp, &c->timer);
+  c->state = C_CLOSED;
+  p->nconns--;
+  chc_list_insert_tail(&p->closing, &c->gnode);
+  chc_defer_queue(p->lp, &p->reap);
+  pool_dispatch(p);
+}
+
+static void conn_attach(conn *c, chc_stream *s) {
+  c->s = s;
+  s->c = c;
+  s->state = S_ACTIVE;
+  s->attempts++;
+  c->got_bytes = 0;
+  c->write_failed = 0;
+  chc_h1_resp_init(&c->h1, c->pool->o.max_header_size, s->no_body);
+  chc_buf_reset(&c->wbuf);
+  chc_buf_append(&c->wbuf, s->head.data, s->head.len);
+  if (s->body_kind == CHC_BODY_BYTES) {
+    c->wbody = s->body;
+    c->wbody_len = s->body_len;
+  }
+}
+
+static int replayable(const chc_stream *s) {
+  return s->idempotent && s->body_kind != CHC_BODY_STREAM;
+}
+
+/*
+** A reused keep-alive connection died before any byte of the response:
+** the server most likely closed it while it sat idle. For a request that
+** can be replayed, try again on another connection instead of failing.
+** Returns 1 when the stream was moved on.
+*/
+static int conn_retry_stale(conn *c) {
+  chc_stream *s = c->s;
+  if (s == NULL || !c->reused || c->got_bytes || !replayable(s) ||
+      s->attempts > c->pool->o.max_keepalive + 1)
+    return 0;
+  stream_detach(s);
+  s->state = S_WAIT;
+  s->req_done = 0;
+  conn_close(c, CHC_OK, "stale");
+  stream_start(s);
+  return 1;
+}
+
+static void conn_io_error(conn *c, int code, const char *what, int err) {
+  if (conn_retry_stale(c)) return;
+  conn_close(c, code, "%s %s: %s", what, c->peer, strerror(err));
+}
+
+/*
+** Connecting failed. With `retries` left, the stream tries again on a new
+** connection (another slot holder may be ahead of it in the queue);
+** otherwise it fails with the message.
+*/
+static void conn_connect_failed(conn *c, int code, const char *msg) {
+  chc_stream *s = c->s;
+  if (s && s->retries_left > 0 && !s->released) {
+    s->retries_left--;
+    stream_detach(s);
+    s->state = S_WAIT;
+    conn_close(c, CHC_OK, "retry");
+    stream_start(s);
+    return;
+  }
+  conn_close(c, code, "%s", msg);
+}
+
+/* Puts a finished connection back: to a waiter of the same origin, else
+** idle (evicting the least recently used idle connection when full). */
+static void conn_release(conn *c) {
+  chc_pool *p = c->pool;
+  origin *o = c->org;
+  if (!chc_list_empty(&o->waiters)) {
+    chc_stream *s = chc_container_of(o->waiters.next, chc_stream, owait);
+    stream_unwait(s);
+    c->reused = 1;
+    conn_attach(c, s);
+    conn_flush(c);
+    if (c->state != C_CLOSED && c->s == s) conn_read(c);
+    return;
+  }
+  if (!chc_list_empty(&p->waiters) || p->o.max_keepalive <= 0) {
+    /* others wait for a slot (for another origin): give ours up */
+    conn_close(c, CHC_OK, "released");
+    return;
+  }
+  if (p->nidle >= p->o.max_keepalive) {
+    conn *old = chc_container_of(p->idle.prev, conn, gnode);
+    conn_close(old, CHC_OK, "evicted");
+  }
+  c->state = C_IDLE;
+  c->reused = 1;
+  chc_list_insert_head(&o->idle, &c->onode);
+  chc_list_insert_head(&p->idle, &c->gnode);
+  p->nidle++;
+  timer_arm(c, T_IDLE, p->o.keepalive_expiry);
+  /* the read buffer is not needed while idle (memory per idle conn) */
+  if (c->rbuf.len == 0) chc_buf_free(&c->rbuf);
+}
+
+/* The exchange on c is complete (response done). */
+static void conn_exchange_done(conn *c) {
+  chc_stream *s = c->s;
+  int reusable = c->h1.keep_alive && s->req_done && !c->write_failed &&
+                 c->rbuf.len == 0;
+  stream_detach(s);
+  chc_timer_stop(c->pool->lp, &s->ttimer);
+  notify(s);
+  if (reusable) {
+    timer_arm(c, T_NONE, -1);
+    conn_release(c);
+  } else {
+    conn_close(c, CHC_OK, "not reusable");
+  }
+}
+
+/* Feeds the read buffer to the engine and publishes what it found. */
+static void conn_process(conn *c) {
+  chc_stream *s = c->s;
+  ssize_t used;
+  if (c->rbuf.len == 0 || s == NULL) return;
+  used = chc_h1_resp_feed(&c->h1, chc_buf_head(&c->rbuf), c->rbuf.len);
+  if (used < 0) {
+    conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1.err.msg, c->peer);
+    return;
+  }
+  chc_buf_consume(&c->rbuf, (size_t)used);
+  if (c->h1.events & CHC_H1_HEAD) {
+    s->status = c->h1.status;
+    s->major = c->h1.major;
+    s->minor = c->h1.minor;
+    chc_buf_reset(&s->reason);
+    chc_buf_append(&s->reason, chc_buf_head(&c->h1.reason),
+                   c->h1.reason.len + 1);
+    chc_hlist_move(&s->fields, &c->h1.fields);
+    s->has_head = 1;
+  }
+  if ((c->h1.events & CHC_H1_BODY) && c->h1.body_len > 0) {
+    s->bp = c->h1.body;
+    s->bn = c->h1.body_len;
+  }
+  if (c->h1.events & CHC_H1_DONE) {
+    if (c->h1.trailers.n > 0) chc_hlist_move(&s->trailers, &c->h1.trailers);
+    s->resp_done = 1;
+    conn_exchange_done(c);
+    return;
+  }
+  if (c->h1.events) notify(s);
+}
+
+/*
+** Reads while the socket has data and nobody holds a body region. The
+** read timeout runs only while we are waiting for the server.
+*/
+static void conn_read(conn *c) {
+  for (;;) {
+    chc_stream *s = c->s;
+    ssize_t n;
+    if (c->state == C_CLOSED) return;
+    if (c->state == C_IDLE) { /* an idle conn has nothing to say */
+      char tmp[64];
+      n = read(c->io.fd, tmp, sizeof tmp);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c->readable = 0;
+        return;
+      }
+      conn_close(c, CHC_OK, "closed while idle");
+      return;
+    }
+    if (s == NULL || s->bn > 0) return; /* backpressure */
+    if (c->rbuf.len > 0) { /* leftover unparsed bytes */
+      conn_process(c);
+      continue;
+    }
+    if (!c->readable) {
+      if (s->req_done) timer_arm(c, T_READ, s->to.read);
+      return;
+    }
+    if (c->rbuf.cap == 0 || chc_buf_avail(&c->rbuf) < RBUF_SIZE / 4) {
+      chc_buf_reset(&c->rbuf);
+      if (chc_buf_reserve(&c->rbuf, RBUF_SIZE) < 0) {
+        conn_close(c, CHC_EREAD, "out of memory");
+        return;
+      }
+    }
+    n = read(c->io.fd, chc_buf_tail(&c->rbuf), chc_buf_avail(&c->rbuf));
+    if (n > 0) {
+      c->got_bytes = 1;
+      chc_buf_commit(&c->rbuf, (size_t)n);
+      conn_process(c);
+      continue;
+    }
+    if (n == 0) {
+      int r;
+      c->readable = 0;
+      if (!c->got_bytes && conn_retry_stale(c)) return;
+      r = chc_h1_resp_eof(&c->h1);
+      if (r < 0) {
+        if (c->write_failed && !c->got_bytes)
+          conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
+                     strerror(c->write_errno));
+        else
+          conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1.err.msg,
+                     c->peer);
+        return;
+      }
+      if (r == 1) {
+        if (c->h1.trailers.n > 0)
+          chc_hlist_move(&s->trailers, &c->h1.trailers);
+        s->resp_done = 1;
+        c->h1.keep_alive = 0;
+        conn_exchange_done(c);
+      }
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      c->readable = 0;
+      if (s->req_done || c->write_failed) timer_arm(c, T_READ, s->to.read);
+      return;
+    }
+    conn_io_error(c, CHC_EREAD, "reading from", errno);
+    return;
+  }
+}
+
+/* The whole request has been written. */
+static void conn_req_written(conn *c) {
+  chc_stream *s = c->s;
+  s->req_done = 1;
+  timer_arm(c, T_READ, s->to.read);
+}
+
+/* Writes pending bytes: wbuf, then the borrowed body. */
+static void conn_flush(conn *c) {
+  chc_stream *s = c->s;
+  while (wpending(c) > 0 && c->writable && !c->write_failed) {
+    struct iovec iov[2];
+    int k = 0;
+    ssize_t n;
+    if (c->wbuf.len) {
+      iov[k].iov_base = chc_buf_head(&c->wbuf);
+      iov[k++].iov_len = c->wbuf.len;
+    }
+    if (c->wbody_len) {
+      iov[k].iov_base = (void *)c->wbody;
+      iov[k++].iov_len = c->wbody_len;
+    }
+    n = writev(c->io.fd, iov, k);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        c->writable = 0;
+        break;
+      }
+      /* The server may have answered and closed (e.g. 413): stop writing
+      ** and let the read side decide. */
+      c->write_failed = 1;
+      c->write_errno = errno;
+      c->wbody_len = 0;
+      chc_buf_reset(&c->wbuf);
+      if (!c->reused || c->got_bytes || !s || !replayable(s)) {
+        c->readable = 1;
+        conn_read(c);
+        return;
+      }
+      conn_io_error(c, CHC_EWRITE, "sending to", c->write_errno);
+      return;
+    }
+    if ((size_t)n <= c->wbuf.len) {
+      chc_buf_consume(&c->wbuf, (size_t)n);
+    } else {
+      n -= (ssize_t)c->wbuf.len;
+      chc_buf_reset(&c->wbuf);
+      c->wbody += n;
+      c->wbody_len -= (size_t)n;
+    }
+  }
+  if (s == NULL || c->state == C_CLOSED) return;
+  if (wpending(c) > 0) {
+    if (!c->writable) timer_arm(c, T_WRITE, s->to.write);
+    return;
+  }
+  if (!s->req_done) {
+    if (s->body_kind != CHC_BODY_STREAM || s->body_ended)
+      conn_req_written(c);
+    else {
+      timer_arm(c, T_NONE, -1); /* waiting for the producer */
+      notify(s);
+    }
+  }
+}
+
+static void conn_connected(conn *c) {
+  c->state = C_ACTIVE;
+  c->writable = 1;
+  if (c->ai) {
+    freeaddrinfo(c->ai);
+    c->ai = c->ai_cur = NULL;
+  }
+  timer_arm(c, T_NONE, -1);
+  conn_flush(c);
+  if (c->state != C_CLOSED && c->s) conn_read(c);
+}
+
+static void conn_try_connect(conn *c);
+
+static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
+  conn *c = chc_container_of(io, conn, io);
+  CHC_UNUSED(lp);
+  if (c->state == C_CONNECTING) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (!(ev & (CHC_EV_WRITE | CHC_EV_ERROR))) return;
+    if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) {
+      if (ev & CHC_EV_READ) c->readable = 1;
+      conn_connected(c);
+      return;
+    }
+    if (c->ai_cur && c->ai_cur->ai_next) { /* next address */
+      chc_io_stop(lp, &c->io);
+      close(c->io.fd);
+      c->io.fd = -1;
+      c->ai_cur = c->ai_cur->ai_next;
+      conn_try_connect(c);
+      return;
+    }
+    {
+      char m[CHC_ERRMSG_MAX];
+      snprintf(m, sizeof m, "cannot connect to %s: %s", c->peer,
+               strerror(err));
+      conn_connect_failed(c, CHC_ECONNECT, m);
+    }
+    return;
+  }
+  if (ev & CHC_EV_ERROR) ev |= CHC_EV_READ | CHC_EV_WRITE;
+  if (ev & CHC_EV_WRITE) {
+    c->writable = 1;
+    if (c->s && wpending(c) > 0) {
+      conn_flush(c);
+      if (c->state == C_CLOSED) return;
+    }
+  }
+  if (ev & CHC_EV_READ) {
+    c->readable = 1;
+    conn_read(c);
+  }
+}
+
+static void on_conn_timer(chc_loop *lp, chc_timer *t) {
+  conn *c = chc_container_of(t, conn, timer);
+  chc_stream *s = c->s;
+  char b[32];
+  int kind = c->tkind;
+  CHC_UNUSED(lp);
+  c->tkind = T_NONE;
+  switch (kind) {
+    case T_IDLE:
+      conn_close(c, CHC_OK, "keep-alive expired");
+      break;
+    case T_CONNECT: {
+      char m[CHC_ERRMSG_MAX];
+      snprintf(m, sizeof m, "connecting to %s timed out after %s", c->peer,
+               secs(s ? s->to.connect : 0, b, sizeof b));
+      conn_connect_failed(c, CHC_ECONNECT_TIMEOUT, m);
+      break;
+    }
+    case T_WRITE:
+      conn_close(c, CHC_EWRITE_TIMEOUT,
+                 "sending the request to %s timed out after %s (the server "
+                 "stopped reading)",
+                 c->peer, secs(s ? s->to.write : 0, b, sizeof b));
+      break;
+    case T_READ:
+      conn_close(c, CHC_EREAD_TIMEOUT,
+                 "no data from %s for %s while %s", c->peer,
+                 secs(s ? s->to.read : 0, b, sizeof b),
+                 s && s->has_head ? "reading the response body"
+                                  : "waiting for the response");
+      break;
+    default:
+      break;
+  }
+}
+
+static int set_sock_opts(int fd, int family) {
+  int one = 1;
+  if (family == AF_INET || family == AF_INET6)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return 0;
+}
+
+static void conn_start_socket(conn *c, int fd) {
+  chc_io_init(&c->io, fd, on_conn_io);
+  if (chc_io_set(c->pool->lp, &c->io,
+                 CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE) < 0) {
+    conn_close(c, CHC_ECONNECT, "cannot watch the socket for %s", c->peer);
+  }
+}
+
+static void conn_try_connect(conn *c) {
+  for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+    struct addrinfo *a = c->ai_cur;
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    a->ai_protocol);
+    if (fd < 0) continue;
+    set_sock_opts(fd, a->ai_family);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      c->state = C_CONNECTING;
+      conn_start_socket(c, fd);
+      if (c->state != C_CLOSED) conn_connected(c);
+      return;
+    }
+    if (errno == EINPROGRESS) {
+      c->state = C_CONNECTING;
+      conn_start_socket(c, fd);
+      return;
+    }
+    close(fd);
+    if (!a->ai_next) {
+      char m[CHC_ERRMSG_MAX];
+      snprintf(m, sizeof m, "cannot connect to %s: %s", c->peer,
+               strerror(errno));
+      conn_connect_failed(c, CHC_ECONNECT, m);
+      return;
+    }
+  }
+  conn_connect_failed(c, CHC_ECONNECT, "no usable address to connect to");
+}
+
+static void on_resolved(void *ud, int status, struct addrinfo *res,
+                        const char *msg) {
+  conn *c = ud;
+  c->res = NULL;
+  if (status != 0) {
+    conn_connect_failed(c, CHC_ECONNECT, msg);
+    return;
+  }
+  c->ai = c->ai_cur = res;
+  conn_try_connect(c);
+}
+
+static void conn_connect_uds(conn *c, const char *path) {
+  struct sockaddr_un sa;
+  int fd;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) {
+    conn_close(c, CHC_ECONNECT, "unix socket path too long: %s", path);
+    return;
+  }
+  strcpy(sa.sun_path, path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    conn_close(c, CHC_ECONNECT, "socket: %s", strerror(errno));
+    return;
+  }
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ||
+      errno == EINPROGRESS || errno == EAGAIN) {
+    int now = errno != EINPROGRESS && errno != EAGAIN;
+    c->state = C_CONNECTING;
+    conn_start_socket(c, fd);
+    if (c->state != C_CLOSED && now) conn_connected(c);
+    return;
+  }
+  close(fd);
+  {
+    char m[CHC_ERRMSG_MAX];
+    snprintf(m, sizeof m, "cannot connect to unix socket %s: %s", path,
+             strerror(errno));
+    conn_connect_failed(c, CHC_ECONNECT, m);
+  }
+}
+
+/* Opens a new connection for s (a slot is free). */
+static void conn_open(chc_pool *p, chc_stream *s) {
+  conn *c = calloc(1, sizeof *c);
+  origin *o = s->org;
+  if (c == NULL) {
+    stream_fail(s, CHC_ECONNECT, "out of memory");
+    return;
+  }
+  c->pool = p;
+  c->org = o;
+  c->io.fd = -1;
+  chc_list_init(&c->onode);
+  chc_list_init(&c->gnode);
+  chc_list_insert_tail(&p->conns, &c->anode);
+  chc_timer_init(&c->timer, on_conn_timer);
+  c->state = C_RESOLVING;
+  p->nconns++;
+  if (p->uds)
+    snprintf(c->peer, sizeof c->peer, "%s", p->uds);
+  else
+    snprintf(c->peer, sizeof c->peer,
+             strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host, o->port);
+  conn_attach(c, s);
+  timer_arm(c, T_CONNECT, s->to.connect);
+  if (p->uds) {
+    conn_connect_uds(c, p->uds);
+    return;
+  }
+  c->res = chc_resolve_start(p->lp, o->host, o->port, on_resolved, c);
+  if (c->res == NULL) conn_close(c, CHC_ECONNECT, "out of memory resolving");
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Pool
+** ==================================================================== */
+
+/* Gives s a connection now, or queues it. */
+static void stream_start(chc_stream *s) {
+  chc_pool *p = s->pool;
+  origin *o = s->org;
+  while (!chc_list_empty(&o->idle)) {
+    conn *c = chc_container_of(o->idle.next, conn, onode);
+    conn_unidle(c);
+    c->state = C_ACTIVE;
+    timer_arm(c, T_NONE, -1);
+    conn_attach(c, s);
+    conn_flush(c);
+    if (c->state != C_CLOSED && c->s == s) conn_read(c);
+    return;
+  }
+  if (p->nconns >= p->o.max_connections && p->nidle > 0) {
+    /* make room: drop the least recently used idle conn (other origin) */
+    conn *old = chc_container_of(p->idle.prev, conn, gnode);
+    conn_close(old, CHC_OK, "evicted");
+  }
+  if (p->nconns < p->o.max_connections && chc_list_empty(&p->waiters)) {
+    conn_open(p, s);
+    return;
+  }
+  s->state = S_WAIT;
+  chc_list_insert_tail(&p->waiters, &s->gwait);
+  chc_list_insert_tail(&o->waiters, &s->owait);
+  p->nwaiting++;
+  if (s->to.pool >= 0 && !chc_timer_active(&s->ptimer))
+    chc_timer_start(p->lp, &s->ptimer, (uint64_t)s->to.pool);
+}
+
+/* A slot may be free: let the first waiter open a connection. */
+static void pool_dispatch(chc_pool *p) {
+  while (!p->closed && !chc_list_empty(&p->waiters) && p->nconns < p->o.max_connections) {
+    chc_stream *s = chc_container_of(p->waiters.next, chc_stream, gwait);
+    stream_unwait(s);
+    conn_open(p, s);
+  }
+}
+
+void chc_pool_opts_default(chc_pool_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->max_connections = 100;
+  o->max_keepalive = 20;
+  o->keepalive_expiry = 5000;
+  o->http1 = 1;
+  o->to.connect = o->to.read = o->to.write = o->to.pool = 30000;
+  o->to.total = -1;
+  o->max_header_size = 65536;
+}
+
+chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
+  chc_pool *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->lp = lp;
+  p->o = *o;
+  if (o->max_connections <= 0) p->o.max_connections = 1;
+  if (o->uds) {
+    p->uds = strdup(o->uds);
+    if (p->uds == NULL) {
+      free(p);
+      return NULL;
+    }
+  }
+  p->o.uds = p->uds;
+  chc_list_init(&p->idle);
+  chc_list_init(&p->waiters);
+  chc_list_init(&p->conns);
+  chc_list_init(&p->closing);
+  chc_defer_init(&p->reap, pool_reap);
+  p->refs = 1;
+  return p;
+}
+
+const chc_timeouts *chc_pool_timeouts(const chc_pool *p) { return &p->o.to; }
+
+static void pool_unref(chc_pool *p) {
+  size_t i;
+  if (--p->refs > 0) return;
+  for (i = 0; i < p->tabsize; i++) {
+    origin *o, *next;
+    for (o = p->tab[i]; o; o = next) {
+      next = o->hnext;
+      free(o->host);
+      free(o->hosthdr);
+      free(o);
+    }
+  }
+  free(p->tab);
+  free(p->uds);
+  free(p);
+}
+
+void chc_pool_free(chc_pool *p) {
+  while (!chc_list_empty(&p->waiters)) {
+    chc_stream *s = chc_container_of(p->waiters.next, chc_stream, gwait);
+    stream_unwait(s);
+    s->state = S_DONE;
+    stream_fail(s, CHC_ECLOSED, "the pool was closed");
+  }
+  p->closed = 1;
+  while (!chc_list_empty(&p->conns)) {
+    conn *c = chc_container_of(p->conns.next, conn, anode);
+    conn_close(c, CHC_ECLOSED, "the pool was closed");
+  }
+  chc_defer_cancel(p->lp, &p->reap);
+  pool_reap(p->lp, &p->reap);
+  pool_unref(p);
+}
+
+void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
+  st->connections = p->nconns;
+  st->idle = p->nidle;
+  st->active = p->nconns - p->nidle;
+  st->waiting = p->nwaiting;
+}
+
+static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
+
+chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
+                             chc_stream_notify nf, void *ud, chc_error *e) {
+  chc_stream *s;
+  origin *o;
+  long long framing;
+  const char *m = rq->method;
+  if (p->closed) {
+    chc_seterr(e, CHC_ECLOSED, "the pool is closed");
+    return NULL;
+  }
+  if (rq->https) {
+    chc_seterr(e, CHC_EUNSUPPORTED,
+               "https is not supported yet by this build (no TLS layer)");
+    return NULL;
+  }
+  o = origin_get(p, rq->https, rq->host, rq->port);
+  if (o == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return NULL;
+  }
+  s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return NULL;
+  }
+  if (rq->body_kind == CHC_BODY_STREAM)
+    framing = CHC_H1_BODY_CHUNKED;
+  else if (rq->body_kind == CHC_BODY_BYTES)
+    framing = (long long)rq->body_len;
+  else if (method_is(m, "POST") || method_is(m, "PUT") || method_is(m, "PATCH"))
+    framing = 0;
+  else
+    framing = CHC_H1_BODY_NONE;
+  if (chc_h1_write_head(&s->head, m, rq->target, o->hosthdr, rq->headers,
+                        framing, e) < 0) {
+    chc_buf_free(&s->head);
+    free(s);
+    return NULL;
+  }
+  s->pool = p;
+  p->refs++;
+  s->org = o;
+  s->notify = nf;
+  s->ud = ud;
+  chc_list_init(&s->gwait);
+  chc_list_init(&s->owait);
+  s->body_kind = rq->body_kind;
+  s->body = rq->body;
+  s->body_len = rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0;
+  s->to = rq->to;
+  s->no_body = method_is(m, "HEAD");
+  s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
+                  method_is(m, "PUT") || method_is(m, "DELETE") ||
+                  method_is(m, "OPTIONS") || method_is(m, "TRACE");
+  s->retries_left = p->o.retries;
+  chc_timer_init(&s->ptimer, on_pool_timeout);
+  chc_timer_init(&s->ttimer, on_total_timeout);
+  if (s->to.total >= 0)
+    chc_timer_start(p->lp, &s->ttimer, (uint64_t)s->to.total);
+  stream_start(s);
+  return s;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Stream API
+** ==================================================================== */
+
+int chc_stream_has_head(const chc_stream *s) { return s->has_head; }
+
+const chc_error *chc_stream_error(const chc_stream *s) {
+  return s->err.code != CHC_OK ? &s->err : NULL;
+}
+
+int chc_stream_status(const chc_stream *s) { return s->status; }
+
+const char *chc_stream_reason(const chc_stream *s) {
+  return s->reason.data ? s->reason.data : "";
+}
+
+const char *chc_stream_version(const chc_stream *s) {
+  if (s->major == 2) return "HTTP/2";
+  return s->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+const chc_hlist *chc_stream_headers(const chc_stream *s) { return &s->fields; }
+
+const chc_hlist *chc_stream_trailers(const chc_stream *s) {
+  /* the reader sees the trailers once it has had the whole body */
+  return s->resp_done && s->bn == 0 && s->trailers.n > 0 ? &s->trailers
+                                                         : NULL;
+}
+
+int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
+  if (s->bn > 0) {
+    *p = s->bp;
+    *n = s->bn;
+    return 1;
+  }
+  if (s->resp_done && s->err.code == CHC_OK) return -1;
+  return 0;
+}
+
+void chc_stream_consume(chc_stream *s, size_t n) {
+  if (n > s->bn) n = s->bn;
+  s->bp += n;
+  s->bn -= n;
+  if (s->bn == 0 && s->c) {
+    s->bp = NULL;
+    conn_read(s->c);
+  }
+}
+
+int chc_stream_writable(const chc_stream *s) {
+  conn *c = s->c;
+  if (s->err.code != CHC_OK || s->resp_done || s->released || s->body_ended)
+    return -1;
+  if (c == NULL || c->state != C_ACTIVE || c->write_failed) return 0;
+  return wpending(c) < WBUF_HIGH ? 1 : 0;
+}
+
+/*
+** Writes one chunk of a producer body. When nothing is queued and the
+** socket is writable the chunk goes straight from the caller's memory
+** (writev of frame + data + CRLF); only what the socket does not take is
+** copied into the write buffer.
+*/
+int chc_stream_write(chc_stream *s, const char *p, size_t n) {
+  conn *c = s->c;
+  char hdr[24];
+  int hl;
+  size_t done = 0, total;
+  if (chc_stream_writable(s) < 0 || c == NULL) return -1;
+  if (n == 0) return 0;
+  hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+  total = (size_t)hl + n + 2;
+  if (wpending(c) == 0 && c->writable) {
+    struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, n}, {(void *)"\r\n", 2}};
+    ssize_t w;
+    do w = writev(c->io.fd, iov, 3);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && errno != EAGAIN) {
+      conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
+                 strerror(errno));
+      return -1;
+    }
+    if (w < 0) c->writable = 0;
+    done = w > 0 ? (size_t)w : 0;
+    if (done < total) c->writable = 0;
+  }
+  if (done < total) {
+    /* queue the rest: part of hdr, data, CRLF */
+    size_t off = done;
+    int r = 0;
+    if (off < (size_t)hl) {
+      r |= chc_buf_append(&c->wbuf, hdr + off, (size_t)hl - off);
+      off = (size_t)hl;
+    }
+    if (off < (size_t)hl + n) {
+      r |= chc_buf_append(&c->wbuf, p + (off - (size_t)hl),
+                          (size_t)hl + n - off);
+      off = (size_t)hl + n;
+    }
+    r |= chc_buf_append(&c->wbuf, "\r\n" + (off - (size_t)hl - n),
+                        total - off);
+    if (r) {
+      conn_close(c, CHC_EWRITE, "out of memory buffering the request body");
+      return -1;
+    }
+    timer_arm(c, T_WRITE, s->to.write);
+  }
+  return 0;
+}
+
+int chc_stream_write_end(chc_stream *s) {
+  conn *c = s->c;
+  if (chc_stream_writable(s) < 0 || c == NULL) return -1;
+  s->body_ended = 1;
+  if (chc_h1_write_last_chunk(&c->wbuf) < 0) {
+    conn_close(c, CHC_EWRITE, "out of memory");
+    return -1;
+  }
+  conn_flush(c);
+  return 0;
+}
+
+void chc_stream_abort(chc_stream *s, int code, const char *msg) {
+  conn *c = s->c;
+  if (s->state == S_WAIT) {
+    stream_unwait(s);
+    s->state = S_DONE;
+  }
+  stream_fail(s, code, "%s", msg);
+  if (c) conn_close(c, code, "%s", msg);
+}
+
+static void stream_free(chc_stream *s) {
+  pool_unref(s->pool);
+  chc_buf_free(&s->head);
+  chc_buf_free(&s->reason);
+  chc_buf_free(&s->tail);
+  chc_hlist_free(&s->fields);
+  chc_hlist_free(&s->trailers);
+  free(s);
+}
+
+void chc_stream_release(chc_stream *s) {
+  conn *c = s->c;
+  s->released = 1;
+  stream_unwait(s);
+  chc_timer_stop(s->pool->lp, &s->ttimer);
+  if (c) {
+    /* the exchange is not complete: the connection cannot be reused */
+    stream_detach(s);
+    conn_close(c, CHC_OK, "response closed before its end");
+  }
+  stream_free(s);
+}
+
+/* }=================================================================== */

@@ -1,0 +1,117 @@
+/*
+** pool.h: the transport's public face to the binding (and to C users):
+** connection pools and request streams. Callback based, no Lua.
+**
+** A stream is one request/response exchange. The caller creates it with
+** chc_pool_request(), then watches it through its notify callback, which is
+** called (never re-entrantly into the caller's own call, and never freeing
+** anything) whenever something observable changed: the head arrived, body
+** bytes are ready, the body ended, an error happened, or the request body
+** can take more bytes. The callback must only record/wake; it must not call
+** back into the pool.
+**
+** Ownership: the caller owns the stream until chc_stream_release(); after
+** that the transport frees it when it no longer needs it.
+*/
+#ifndef CHC_POOL_H
+#define CHC_POOL_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "common.h"
+#include "loop.h"
+
+typedef struct chc_pool chc_pool;
+typedef struct chc_stream chc_stream;
+
+/* Timeouts in ms; -1 = none. */
+typedef struct chc_timeouts {
+  int64_t connect, read, write, pool, total;
+} chc_timeouts;
+
+typedef struct chc_pool_opts {
+  int max_connections; /* total open connections */
+  int max_keepalive;   /* idle connections kept */
+  int64_t keepalive_expiry; /* ms an idle connection is kept */
+  int http1, http2;
+  int retries; /* retries of failed connects */
+  chc_timeouts to;
+  size_t max_header_size;
+  const char *uds; /* copied */
+} chc_pool_opts;
+
+void chc_pool_opts_default(chc_pool_opts *o);
+
+chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o);
+/* Closes every connection; streams still owned by callers fail with
+** Closed (their notify is called). The memory goes when the last stream
+** is released. */
+void chc_pool_free(chc_pool *p);
+const chc_timeouts *chc_pool_timeouts(const chc_pool *p);
+
+typedef struct chc_pool_stats {
+  int connections, idle, active, waiting;
+} chc_pool_stats;
+void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st);
+
+enum { CHC_BODY_NONE, CHC_BODY_BYTES, CHC_BODY_STREAM };
+
+typedef struct chc_request {
+  const char *method;
+  int https;
+  const char *host; /* bare host (IPv6 without brackets) */
+  int port;
+  const char *target;     /* origin-form */
+  const chc_hlist *headers;
+  int body_kind;
+  /* CHC_BODY_BYTES: borrowed; the caller keeps it alive until release */
+  const char *body;
+  size_t body_len;
+  chc_timeouts to; /* effective timeouts for this request */
+} chc_request;
+
+typedef void (*chc_stream_notify)(chc_stream *s, void *ud);
+
+/* Starts a request. Validates and serialises the head first: on invalid
+** input returns NULL with e set (LocalProtocolError / UnsupportedProtocol)
+** and nothing is sent. Otherwise returns the stream; progress and failures
+** are reported through notify. */
+chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
+                             chc_stream_notify notify, void *ud,
+                             chc_error *e);
+
+/* Observers. */
+int chc_stream_has_head(const chc_stream *s);
+const chc_error *chc_stream_error(const chc_stream *s); /* NULL if none */
+int chc_stream_status(const chc_stream *s);
+const char *chc_stream_reason(const chc_stream *s);
+const char *chc_stream_version(const chc_stream *s);
+const chc_hlist *chc_stream_headers(const chc_stream *s);
+/* NULL until the body ended (and when there were none). */
+const chc_hlist *chc_stream_trailers(const chc_stream *s);
+
+/* Body. chc_stream_peek returns the bytes ready now (n > 0), 0 when none
+** are ready yet, or -1 at the end of the body. After using the bytes call
+** chc_stream_consume(s, n) with all or part of them: that is what lets the
+** transport read more (backpressure). */
+int chc_stream_peek(chc_stream *s, const char **p, size_t *n);
+void chc_stream_consume(chc_stream *s, size_t n);
+
+/* Request body (CHC_BODY_STREAM). chc_stream_writable: 1 when a write would
+** be accepted now, 0 when the producer should wait for notify, -1 when the
+** request body is no longer wanted (error, or the response already ended:
+** the producer should stop). write copies what the socket does not take at
+** once; returns 0 or -1 (error in chc_stream_error). */
+int chc_stream_writable(const chc_stream *s);
+int chc_stream_write(chc_stream *s, const char *p, size_t n);
+int chc_stream_write_end(chc_stream *s);
+/* The producer failed: abort the request with this error. */
+void chc_stream_abort(chc_stream *s, int code, const char *msg);
+
+/* The caller is done with the stream: the connection goes back to the pool
+** when the exchange is complete, otherwise it is discarded (or a waiting
+** request is dequeued). Never waits; never calls notify. */
+void chc_stream_release(chc_stream *s);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+** binding.h: what the binding's files share. Only src/lua/ includes lua.h.
+*/
+#ifndef CHC_BINDING_H
+#define CHC_BINDING_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../loop.h"
+
+#define CHC_TASK_MT "c_http_core.Task"
+#define CHC_LOOP_MT "c_http_core.Loop"
+#define CHC_POOL_MT "c_http_core.Pool"
+#define CHC_RESP_MT "c_http_core.Response"
+
+typedef struct chc_task chc_task;
+
+/* Tasks waiting for one thing. A plain script's main chunk waits by
+** stepping the loop until `main_woken` is set. */
+typedef struct chc_waitq {
+  chc_list tasks;
+  int main_waiting, main_woken;
+} chc_waitq;
+
+/* The per-lua_State scheduler, stored as a userdata in the registry. */
+typedef struct chc_lloop {
+  chc_loop *lp;
+  lua_State *L;      /* the main thread: every resume is "from" it */
+  chc_task *current; /* the task being resumed, or NULL */
+  chc_list ready;    /* tasks to resume */
+  chc_defer run;     /* resumes the ready tasks */
+  int ntasks;        /* spawned and not finished */
+  chc_list pools;    /* live pools (stats) */
+  void *hl;          /* scratch chc_hlist for requests (lpool.c) */
+} chc_lloop;
+
+struct chc_task {
+  lua_State *co; /* anchored: uservalue 1 of the task userdata */
+  chc_lloop *ll;
+  chc_list node;   /* in ll->ready or in a waitq */
+  chc_waitq *wq;   /* the queue it waits in, if any */
+  chc_waitq joiners;
+  chc_timer timer; /* sleep */
+  int nargs;       /* values to pass on the next resume */
+  int state;       /* see sched.c */
+  int cancelled;   /* a Cancelled error is due at the next wait */
+  int ok;          /* finished without error */
+  int joined;      /* someone took the result */
+  int nres;        /* results left on co's stack */
+};
+
+chc_lloop *chc_lloop_get(lua_State *L);
+
+void chc_waitq_init(chc_waitq *q);
+/* Makes every waiter ready (never resumes anything here). */
+void chc_waitq_wake(chc_lloop *ll, chc_waitq *q);
+
+/*
+** Waits on q. In a task of ours: parks the task and yields (k runs when it
+** is woken: k must start with chc_check_cancel). In a plain script (not
+** inside a step): steps the loop until q is woken, then calls k. Anywhere
+** else it raises.
+*/
+int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx);
+/* Raises Cancelled if the running task was cancelled (clears the flag).
+** `cleanup` (may be NULL) runs first with `ud`. */
+void chc_check_cancel(lua_State *L, void (*cleanup)(void *), void *ud);
+/* The task that L is, or NULL. */
+chc_task *chc_task_of(lua_State *L);
+
+/* Spawns a task running the function at stack index fidx with nargs values
+** above it (all are popped). Pushes the task userdata. */
+void chc_spawn(lua_State *L, int nargs);
+
+/* Errors: builds an error object of kind `code` through the factory the
+** Lua layer installed (a string if none). */
+void chc_push_err(lua_State *L, int code, const char *msg);
+int chc_return_err(lua_State *L, int code, const char *msg); /* nil, err */
+
+/* A Pool userdata: the pool plus its link in ll->pools. */
+struct chc_pool;
+typedef struct chc_lpool {
+  struct chc_pool *p; /* NULL once closed */
+  chc_lloop *ll;
+  chc_list node;
+} chc_lpool;
+
+/* Registration, one per file. */
+void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
+void chc_lpool_open(lua_State *L);  /* Pool, Response */
+
+#endif

@@ -1,0 +1,570 @@
+/*
+** lpool.c: Pool and Response userdata, and request-body producers.
+**
+** A Response userdata is one pointer to the core stream plus a wait queue.
+** Its uservalues anchor what the stream borrows: 1 = the request body
+** (string, or the producer function), 2 = the Pool userdata (the pool must
+** outlive its streams). :close(), __close and __gc share resp_close (B5).
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../buf.h"
+#include "../h1.h"
+#include "../pool.h"
+#include "binding.h"
+
+typedef struct lresp {
+  chc_stream *s;
+  chc_lloop *ll;
+  chc_waitq q; /* requester, readers and the producer wait here */
+  int closed;
+} lresp;
+
+/* {===================================================================
+** Options
+** ==================================================================== */
+
+/* Reads a timeout table's field: absent -> keep *ms; false -> none;
+** number -> ms. */
+static void opt_timeout_field(lua_State *L, int t, const char *k,
+                              int64_t *ms) {
+  int ty = lua_getfield(L, t, k);
+  if (ty == LUA_TNUMBER) {
+    lua_Number v = lua_tonumber(L, -1);
+    if (!(v >= 0) || v > 1e9)
+      luaL_error(L, "timeout.%s must be a non-negative number of seconds", k);
+    *ms = (int64_t)ceil(v * 1000.0);
+  } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    *ms = -1;
+  } else if (ty != LUA_TNIL) {
+    luaL_error(L, "timeout.%s must be a number or false", k);
+  }
+  lua_pop(L, 1);
+}
+
+static void opt_timeouts(lua_State *L, int idx, chc_timeouts *to) {
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Number v = lua_tonumber(L, idx);
+    int64_t ms;
+    if (!(v >= 0)) luaL_error(L, "timeout must be a non-negative number");
+    ms = (int64_t)ceil(v * 1000.0);
+    to->connect = to->read = to->write = to->pool = ms;
+    return;
+  }
+  luaL_checktype(L, idx, LUA_TTABLE);
+  idx = lua_absindex(L, idx);
+  opt_timeout_field(L, idx, "connect", &to->connect);
+  opt_timeout_field(L, idx, "read", &to->read);
+  opt_timeout_field(L, idx, "write", &to->write);
+  opt_timeout_field(L, idx, "pool", &to->pool);
+  opt_timeout_field(L, idx, "total", &to->total);
+}
+
+static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer d,
+                           lua_Integer min) {
+  lua_Integer v = d;
+  int isnum;
+  if (lua_getfield(L, t, k) != LUA_TNIL) {
+    v = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || v < min)
+      luaL_error(L, "%s must be an integer >= %d", k, (int)min);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int d) {
+  int v = d;
+  if (lua_getfield(L, t, k) != LUA_TNIL) v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Pool
+** ==================================================================== */
+
+static chc_lpool *check_lpool(lua_State *L, int i) {
+  chc_lpool *lp = luaL_checkudata(L, i, CHC_POOL_MT);
+  return lp;
+}
+
+/* core.Pool(opts) */
+static int l_pool_new(lua_State *L) {
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_pool_opts o;
+  chc_lpool *u;
+  const char *uds = NULL;
+  chc_pool_opts_default(&o);
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    o.max_connections = (int)opt_int(L, 1, "max_connections", 100, 1);
+    o.max_keepalive = (int)opt_int(L, 1, "max_keepalive", 20, 0);
+    o.retries = (int)opt_int(L, 1, "retries", 0, 0);
+    o.max_header_size = (size_t)opt_int(L, 1, "max_header_size", 65536, 256);
+    o.http1 = opt_bool(L, 1, "http1", 1);
+    o.http2 = opt_bool(L, 1, "http2", 0);
+    if (lua_getfield(L, 1, "keepalive_expiry") != LUA_TNIL) {
+      lua_Number v = lua_tonumber(L, -1);
+      if (!lua_isnumber(L, -1) || !(v >= 0))
+        luaL_error(L, "keepalive_expiry must be a non-negative number");
+      o.keepalive_expiry = (int64_t)ceil(v * 1000.0);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "timeout");
+    opt_timeouts(L, -1, &o.to);
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "uds") != LUA_TNIL) {
+      if (!lua_isstring(L, -1)) luaL_error(L, "uds must be a path string");
+      uds = lua_tostring(L, -1);
+    }
+    o.uds = uds; /* copied by chc_pool_new; the string stays on the stack */
+  }
+  u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  chc_list_init(&u->node);
+  luaL_setmetatable(L, CHC_POOL_MT);
+  u->ll = ll;
+  u->p = chc_pool_new(ll->lp, &o);
+  if (u->p == NULL) return luaL_error(L, "out of memory creating a pool");
+  chc_list_insert_tail(&ll->pools, &u->node);
+  return 1;
+}
+
+static int pool_close(lua_State *L) {
+  chc_lpool *u = check_lpool(L, 1);
+  if (u->p) {
+    chc_pool_free(u->p); /* streams still open fail with Closed */
+    u->p = NULL;
+    chc_list_remove(&u->node);
+  }
+  return 0;
+}
+
+static int pool_stats(lua_State *L) {
+  chc_lpool *u = check_lpool(L, 1);
+  chc_pool_stats st = {0, 0, 0, 0};
+  if (u->p) chc_pool_stats_get(u->p, &st);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, st.connections);
+  lua_setfield(L, -2, "connections");
+  lua_pushinteger(L, st.idle);
+  lua_setfield(L, -2, "idle");
+  lua_pushinteger(L, st.active);
+  lua_setfield(L, -2, "active");
+  lua_pushinteger(L, st.waiting);
+  lua_setfield(L, -2, "waiting");
+  return 1;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Response
+** ==================================================================== */
+
+static lresp *check_resp(lua_State *L, int i) {
+  return luaL_checkudata(L, i, CHC_RESP_MT);
+}
+
+static void resp_notify(chc_stream *s, void *ud) {
+  lresp *u = ud;
+  CHC_UNUSED(s);
+  chc_waitq_wake(u->ll, &u->q);
+}
+
+static void resp_release(void *ud) {
+  lresp *u = ud;
+  if (u->s) {
+    chc_stream_release(u->s);
+    u->s = NULL;
+  }
+  u->closed = 1;
+}
+
+static int resp_close(lua_State *L) {
+  resp_release(check_resp(L, 1));
+  return 0;
+}
+
+static int push_stream_err(lua_State *L, lresp *u) {
+  const chc_error *e = chc_stream_error(u->s);
+  return chc_return_err(L, e->code, e->msg);
+}
+
+static int closed_err(lua_State *L) {
+  return chc_return_err(L, CHC_ECLOSED, "the response is closed");
+}
+
+/* resp:chunk() -> string | nil (end) | nil, err */
+static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, 1);
+  const char *p;
+  size_t n;
+  int r;
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel(L, NULL, NULL);
+  if (u->s == NULL) return closed_err(L);
+  r = chc_stream_peek(u->s, &p, &n);
+  if (r > 0) {
+    lua_pushlstring(L, p, n);
+    chc_stream_consume(u->s, n);
+    return 1;
+  }
+  if (chc_stream_error(u->s)) return push_stream_err(L, u);
+  if (r < 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return chc_wait(L, &u->q, chunk_k, 0);
+}
+
+static int resp_chunk(lua_State *L) {
+  lua_settop(L, 1);
+  return chunk_k(L, LUA_OK, 0);
+}
+
+/* resp:read() -> whole (rest of the) body. Chunks gather in a table at
+** stack index 2 (it survives yields) and are concatenated at the end. */
+static int read_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, 1);
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel(L, NULL, NULL);
+  for (;;) {
+    const char *p;
+    size_t n;
+    int r;
+    if (u->s == NULL) return closed_err(L);
+    r = chc_stream_peek(u->s, &p, &n);
+    if (r > 0) {
+      lua_pushlstring(L, p, n);
+      chc_stream_consume(u->s, n);
+      lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+      continue;
+    }
+    if (chc_stream_error(u->s)) return push_stream_err(L, u);
+    if (r < 0) {
+      lua_Integer k = (lua_Integer)lua_rawlen(L, 2);
+      if (k == 1) {
+        lua_rawgeti(L, 2, 1);
+      } else {
+        luaL_Buffer b;
+        lua_Integer i;
+        luaL_buffinit(L, &b);
+        for (i = 1; i <= k; i++) {
+          lua_rawgeti(L, 2, i);
+          luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b);
+      }
+      return 1;
+    }
+    return chc_wait(L, &u->q, read_k, 0);
+  }
+}
+
+static int resp_read(lua_State *L) {
+  lua_settop(L, 1);
+  check_resp(L, 1);
+  lua_newtable(L);
+  return read_k(L, LUA_OK, 0);
+}
+
+static void push_hlist_flat(lua_State *L, const chc_hlist *h) {
+  size_t i;
+  lua_createtable(L, (int)(h->n * 2), 0);
+  for (i = 0; i < h->n; i++) {
+    lua_pushlstring(L, chc_hlist_name(h, i), h->f[i].name_len);
+    lua_rawseti(L, -2, (lua_Integer)(2 * i + 1));
+    lua_pushlstring(L, chc_hlist_value(h, i), h->f[i].value_len);
+    lua_rawseti(L, -2, (lua_Integer)(2 * i + 2));
+  }
+}
+
+/* resp:head() -> status, reason, version, flat headers */
+static int resp_head(lua_State *L) {
+  lresp *u = check_resp(L, 1);
+  if (u->s == NULL || !chc_stream_has_head(u->s))
+    return luaL_error(L, "the response has no head");
+  lua_pushinteger(L, chc_stream_status(u->s));
+  lua_pushstring(L, chc_stream_reason(u->s));
+  lua_pushstring(L, chc_stream_version(u->s));
+  push_hlist_flat(L, chc_stream_headers(u->s));
+  return 4;
+}
+
+static int resp_trailers(lua_State *L) {
+  lresp *u = check_resp(L, 1);
+  const chc_hlist *h = u->s ? chc_stream_trailers(u->s) : NULL;
+  if (h == NULL) return 0;
+  push_hlist_flat(L, h);
+  return 1;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Request-body producers
+** ==================================================================== */
+
+enum { P_START, P_WAITED, P_CALLED };
+
+static void producer_fail(lresp *u, const char *why) {
+  if (u->s) chc_stream_abort(u->s, CHC_ELOCAL_PROTO, why);
+}
+
+/* Handles what fn returned (status of the pcall). Returns 1 to stop. */
+static int producer_took(lua_State *L, lresp *u, int status) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    const char *m = lua_tostring(L, -1);
+    char msg[CHC_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "the request body function failed: %s",
+             m ? m : "(error object)");
+    producer_fail(u, msg);
+    return 1;
+  }
+  if (u->s == NULL || chc_stream_writable(u->s) < 0) return 1;
+  if (lua_isnil(L, -1)) {
+    chc_stream_write_end(u->s);
+    return 1;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    producer_fail(u, "the request body function must return strings (or nil)");
+    return 1;
+  }
+  {
+    size_t n;
+    const char *p = lua_tolstring(L, -1, &n);
+    if (chc_stream_write(u->s, p, n) < 0) return 1;
+  }
+  lua_settop(L, 2);
+  return 0;
+}
+
+/*
+** The producer task: [resp, fn]. Loops: wait until the stream can take
+** bytes, call fn (which may itself wait: it runs through lua_pcallk with
+** this function as continuation), write the chunk.
+*/
+static int producer_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, 1);
+  if (ctx == P_CALLED) {
+    if (producer_took(L, u, status)) return 0;
+  } else if (ctx == P_WAITED) {
+    chc_check_cancel(L, NULL, NULL);
+  }
+  for (;;) {
+    int w;
+    if (u->s == NULL) return 0;
+    w = chc_stream_writable(u->s);
+    if (w < 0) return 0;
+    if (w == 0) return chc_wait(L, &u->q, producer_k, P_WAITED);
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    status = lua_pcallk(L, 0, 1, 0, P_CALLED, producer_k);
+    if (producer_took(L, u, status)) return 0;
+  }
+}
+
+static int producer_main(lua_State *L) {
+  return producer_k(L, LUA_OK, P_START);
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** pool:request(method, scheme, host, port, target, headers, body, timeout)
+** ==================================================================== */
+
+static int request_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, -1);
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel(L, resp_release, u);
+  if (u->s == NULL) return closed_err(L);
+  if (chc_stream_has_head(u->s)) return 1;
+  if (chc_stream_error(u->s)) {
+    const chc_error *e = chc_stream_error(u->s);
+    int code = e->code;
+    char msg[CHC_ERRMSG_MAX];
+    memcpy(msg, e->msg, sizeof msg);
+    resp_release(u);
+    return chc_return_err(L, code, msg);
+  }
+  return chc_wait(L, &u->q, request_k, 0);
+}
+
+static chc_hlist *scratch_hlist(chc_lloop *ll) {
+  if (ll->hl == NULL) {
+    ll->hl = calloc(1, sizeof(chc_hlist));
+    if (ll->hl == NULL) return NULL;
+  }
+  chc_hlist_reset(ll->hl);
+  return ll->hl;
+}
+
+/* Copies the {name, value} pairs at idx into h. */
+static void collect_headers(lua_State *L, int idx, chc_hlist *h) {
+  lua_Integer i, n;
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  n = luaL_len(L, idx);
+  for (i = 1; i <= n; i++) {
+    size_t nl, vl;
+    const char *k, *v;
+    if (lua_rawgeti(L, idx, i) != LUA_TTABLE)
+      luaL_error(L, "headers[%d] must be a {name, value} pair", (int)i);
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    k = lua_tolstring(L, -2, &nl);
+    v = lua_tolstring(L, -1, &vl);
+    if (k == NULL || v == NULL)
+      luaL_error(L, "headers[%d] must hold two strings", (int)i);
+    if (chc_hlist_add(h, k, nl, v, vl) < 0) luaL_error(L, "out of memory");
+    lua_pop(L, 3);
+  }
+}
+
+static int pool_request(lua_State *L) {
+  chc_lpool *pu = check_lpool(L, 1);
+  const char *method = luaL_checkstring(L, 2);
+  const char *scheme = luaL_checkstring(L, 3);
+  const char *host = luaL_checkstring(L, 4);
+  lua_Integer port = luaL_checkinteger(L, 5);
+  const char *target = luaL_checkstring(L, 6);
+  int bt = lua_type(L, 8);
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_request rq;
+  chc_error e = {CHC_OK, ""};
+  lresp *u;
+  chc_hlist *h;
+  if (pu->p == NULL)
+    return chc_return_err(L, CHC_ECLOSED, "the pool is closed");
+  if (port < 1 || port > 65535) luaL_argerror(L, 5, "port out of range");
+  if (bt != LUA_TNIL && bt != LUA_TNONE && bt != LUA_TSTRING &&
+      bt != LUA_TFUNCTION)
+    luaL_argerror(L, 8, "body must be nil, a string or a function");
+  memset(&rq, 0, sizeof rq);
+  rq.method = method;
+  rq.https = strcmp(scheme, "https") == 0;
+  if (!rq.https && strcmp(scheme, "http") != 0)
+    return chc_return_err(L, CHC_EUNSUPPORTED, "unsupported URL scheme");
+  rq.host = host;
+  rq.port = (int)port;
+  rq.target = target;
+  rq.to = *chc_pool_timeouts(pu->p); /* then the request's overrides */
+  opt_timeouts(L, 9, &rq.to);
+  h = scratch_hlist(ll);
+  if (h == NULL) return luaL_error(L, "out of memory");
+  collect_headers(L, 7, h);
+  rq.headers = h;
+  if (bt == LUA_TSTRING) {
+    rq.body_kind = CHC_BODY_BYTES;
+    rq.body = lua_tolstring(L, 8, &rq.body_len);
+  } else if (bt == LUA_TFUNCTION) {
+    rq.body_kind = CHC_BODY_STREAM;
+  }
+  u = lua_newuserdatauv(L, sizeof *u, 2);
+  memset(u, 0, sizeof *u);
+  u->ll = ll;
+  chc_waitq_init(&u->q);
+  luaL_setmetatable(L, CHC_RESP_MT);
+  lua_pushvalue(L, 8);
+  lua_setiuservalue(L, -2, 1); /* anchors the borrowed body */
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 2); /* the pool outlives the stream */
+  u->s = chc_pool_request(pu->p, &rq, resp_notify, u, &e);
+  if (u->s == NULL) {
+    u->closed = 1;
+    return chc_return_err(L, e.code, e.msg);
+  }
+  if (bt == LUA_TFUNCTION) {
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, producer_main);
+    lua_pushvalue(L, top);  /* resp */
+    lua_pushvalue(L, 8);    /* fn */
+    chc_spawn(L, 2);
+    lua_pop(L, 1); /* the producer task is anchored by the loop */
+  }
+  return request_k(L, LUA_OK, 0);
+}
+
+/* }=================================================================== */
+
+static int l_valid_token(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushboolean(L, n > 0 && chc_h1_is_token(s, n));
+  return 1;
+}
+
+static int l_valid_field_value(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushboolean(L, chc_h1_is_field_value(s, n));
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_list *n;
+  int conns = 0, idle = 0;
+  for (n = ll->pools.next; n != &ll->pools; n = n->next) {
+    chc_lpool *pl = chc_container_of(n, chc_lpool, node);
+    chc_pool_stats st;
+    chc_pool_stats_get(pl->p, &st);
+    conns += st.connections;
+    idle += st.idle;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, ll->ntasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, conns);
+  lua_setfield(L, -2, "connections");
+  lua_pushinteger(L, idle);
+  lua_setfield(L, -2, "idle");
+  return 1;
+}
+
+void chc_lpool_open(lua_State *L) {
+  static const luaL_Reg pool_m[] = {{"request", pool_request},
+                                    {"close", pool_close},
+                                    {"stats", pool_stats},
+                                    {NULL, NULL}};
+  static const luaL_Reg resp_m[] = {{"head", resp_head},
+                                    {"chunk", resp_chunk},
+                                    {"read", resp_read},
+                                    {"trailers", resp_trailers},
+                                    {"close", resp_close},
+                                    {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"Pool", l_pool_new},
+                                 {"valid_token", l_valid_token},
+                                 {"valid_field_value", l_valid_field_value},
+                                 {"stats", l_stats},
+                                 {NULL, NULL}};
+  luaL_newmetatable(L, CHC_POOL_MT);
+  luaL_newlib(L, pool_m);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, pool_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, pool_close);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, CHC_RESP_MT);
+  luaL_newlib(L, resp_m);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, resp_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, resp_close);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, fns, 0);
+}

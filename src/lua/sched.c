@@ -1,0 +1,557 @@
+/*
+** sched.c: the coroutine scheduler.
+**
+** A task is a userdata whose uservalue 1 is its coroutine (and uservalue 2
+** its error, once it failed). While a task is alive the loop's task table
+** anchors it: registry[&LOOP_KEY] -> loop userdata -> uservalue 1 (table)
+** -> [lightuserdata task] = task userdata. Dropping the anchor is one
+** rawset.
+**
+** Only run_ready() resumes coroutines (G9). Waking a task means putting it
+** on the ready queue; the loop's deferred callback resumes the ready tasks
+** at the end of the iteration, "from" the main thread.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+
+enum { T_READY, T_RUNNING, T_WAITING, T_DONE };
+
+static const char LOOP_KEY = 'l';  /* registry[&LOOP_KEY] = loop userdata */
+static const char ERRF_KEY = 'e';  /* registry[&ERRF_KEY] = error factory */
+static const char WAIT_KEY = 'w';  /* yielded sentinel: "parked" */
+
+/* {===================================================================
+** Errors
+** ==================================================================== */
+
+void chc_push_err(lua_State *L, int code, const char *msg) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ERRF_KEY);
+  if (lua_isfunction(L, -1)) {
+    lua_pushstring(L, chc_err_kind(code));
+    lua_pushstring(L, msg);
+    lua_call(L, 2, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushfstring(L, "%s: %s", chc_err_kind(code), msg);
+}
+
+int chc_return_err(lua_State *L, int code, const char *msg) {
+  lua_pushnil(L);
+  chc_push_err(L, code, msg);
+  return 2;
+}
+
+static int l_set_error_factory(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ERRF_KEY);
+  return 0;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** The loop userdata
+** ==================================================================== */
+
+static void run_ready(chc_loop *lp, chc_defer *d);
+
+static int loop_gc(lua_State *L) {
+  chc_lloop *ll = luaL_checkudata(L, 1, CHC_LOOP_MT);
+  if (ll->lp) {
+    chc_loop_free(ll->lp);
+    ll->lp = NULL;
+  }
+  free(ll->hl);
+  ll->hl = NULL;
+  return 0;
+}
+
+chc_lloop *chc_lloop_get(lua_State *L) {
+  chc_lloop *ll;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY) == LUA_TUSERDATA) {
+    ll = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return ll;
+  }
+  lua_pop(L, 1);
+  ll = lua_newuserdatauv(L, sizeof *ll, 1);
+  memset(ll, 0, sizeof *ll);
+  ll->lp = chc_loop_new();
+  if (ll->lp == NULL) luaL_error(L, "cannot create the event loop: %s",
+                                 strerror(errno));
+  luaL_setmetatable(L, CHC_LOOP_MT);
+  lua_newtable(L); /* the task table */
+  lua_setiuservalue(L, -2, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  ll->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  chc_list_init(&ll->ready);
+  chc_list_init(&ll->pools);
+  chc_defer_init(&ll->run, run_ready);
+  chc_loop_set_data(ll->lp, ll);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+  return ll;
+}
+
+/* Pushes the loop's task table. */
+static void push_tasks(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+  lua_getiuservalue(L, -1, 1);
+  lua_remove(L, -2);
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Wait queues and waiting
+** ==================================================================== */
+
+void chc_waitq_init(chc_waitq *q) {
+  chc_list_init(&q->tasks);
+  q->main_waiting = q->main_woken = 0;
+}
+
+static void ready_push(chc_lloop *ll, chc_task *t) {
+  if (t->wq) {
+    chc_list_remove(&t->node);
+    t->wq = NULL;
+  }
+  chc_timer_stop(ll->lp, &t->timer);
+  t->state = T_READY;
+  chc_list_insert_tail(&ll->ready, &t->node);
+  chc_defer_queue(ll->lp, &ll->run);
+}
+
+void chc_waitq_wake(chc_lloop *ll, chc_waitq *q) {
+  while (!chc_list_empty(&q->tasks)) {
+    chc_task *t = chc_container_of(q->tasks.next, chc_task, node);
+    ready_push(ll, t);
+  }
+  if (q->main_waiting) q->main_woken = 1;
+}
+
+chc_task *chc_task_of(lua_State *L) {
+  chc_lloop *ll = chc_lloop_get(L);
+  if (ll->current && ll->current->co == L) return ll->current;
+  return NULL;
+}
+
+/* Drives the loop from a plain script until *flag becomes nonzero. */
+static void drive_until(lua_State *L, chc_lloop *ll, int *flag) {
+  while (!*flag) {
+    int rc = chc_loop_step(ll->lp, -1);
+    if (rc < 0 && rc != -EINTR)
+      luaL_error(L, "event loop failed: %s", strerror(-rc));
+  }
+}
+
+static void refuse_wait(lua_State *L) {
+  luaL_error(L, "cannot wait here: not inside a c_http_core task (use "
+                "http.spawn/http.run, or call from the main chunk)");
+}
+
+int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx) {
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_task *t = ll->current;
+  if (t && t->co == L) {
+    t->state = T_WAITING;
+    if (q) {
+      t->wq = q;
+      chc_list_insert_tail(&q->tasks, &t->node);
+    }
+    lua_pushlightuserdata(L, (void *)&WAIT_KEY);
+    return lua_yieldk(L, 1, ctx, k);
+  }
+  if (chc_loop_running(ll->lp) || q == NULL) refuse_wait(L);
+  q->main_waiting = 1;
+  q->main_woken = 0;
+  drive_until(L, ll, &q->main_woken);
+  q->main_waiting = 0;
+  return k(L, LUA_OK, ctx);
+}
+
+void chc_check_cancel(lua_State *L, void (*cleanup)(void *), void *ud) {
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_task *t = ll->current;
+  if (t && t->co == L && t->cancelled) {
+    t->cancelled = 0;
+    if (cleanup) cleanup(ud);
+    chc_push_err(L, CHC_ECANCELLED, "the task was cancelled");
+    lua_error(L);
+  }
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Tasks
+** ==================================================================== */
+
+static chc_task *check_task(lua_State *L, int i) {
+  return luaL_checkudata(L, i, CHC_TASK_MT);
+}
+
+static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
+  lua_State *L = ll->L;
+  t->state = T_DONE;
+  t->ok = ok;
+  ll->ntasks--;
+  chc_waitq_wake(ll, &t->joiners);
+  if (!ok && chc_list_empty(&t->joiners.tasks)) {
+    /* XXX: an unjoined failure is only visible if somebody joins later;
+    ** it is printed when the task userdata is collected unjoined. */
+  }
+  lua_checkstack(L, 3);
+  push_tasks(L);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+}
+
+/*
+** Resumes one task. The error value of a failed task is kept as the task
+** userdata's uservalue 2, with a traceback taken before the stack unwinds
+** (for string errors; error objects are kept as they are and get a
+** .traceback field when they are tables).
+*/
+static void task_resume(chc_lloop *ll, chc_task *t) {
+  lua_State *L = ll->L;
+  int nres = 0, st, nargs = t->nargs;
+  t->nargs = 0;
+  t->state = T_RUNNING;
+  ll->current = t;
+  st = lua_resume(t->co, L, nargs, &nres);
+  ll->current = NULL;
+  if (st == LUA_YIELD) {
+    int parked = nres == 1 && lua_touserdata(t->co, -1) == (void *)&WAIT_KEY;
+    lua_pop(t->co, nres);
+    if (!parked) ready_push(ll, t); /* a bare coroutine.yield() */
+    return;
+  }
+  if (st == LUA_OK) {
+    t->nres = nres;
+    task_finish(ll, t, 1);
+    return;
+  }
+  /* failed: traceback now, while the stack is still there */
+  lua_checkstack(L, 5);
+  push_tasks(L);
+  lua_rawgetp(L, -1, t); /* the task userdata */
+  if (lua_type(t->co, -1) == LUA_TSTRING) {
+    luaL_traceback(L, t->co, lua_tostring(t->co, -1), 0);
+  } else {
+    lua_xmove(t->co, L, 1);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      luaL_traceback(L, t->co, NULL, 0);
+      lua_setfield(L, -2, "traceback");
+    }
+  }
+  lua_setiuservalue(L, -2, 2);
+  lua_pop(L, 2);
+#if LUA_VERSION_RELEASE_NUM >= 50406
+  lua_closethread(t->co, L);
+#else
+  lua_resetthread(t->co);
+#endif
+  lua_settop(t->co, 0);
+  t->nres = 0;
+  task_finish(ll, t, 0);
+}
+
+static void run_ready(chc_loop *lp, chc_defer *d) {
+  chc_lloop *ll = chc_container_of(d, chc_lloop, run);
+  chc_list batch;
+  CHC_UNUSED(lp);
+  /* only the tasks ready now: those made ready meanwhile run next round */
+  chc_list_init(&batch);
+  if (chc_list_empty(&ll->ready)) return;
+  batch.next = ll->ready.next;
+  batch.prev = ll->ready.prev;
+  batch.next->prev = &batch;
+  batch.prev->next = &batch;
+  chc_list_init(&ll->ready);
+  while (!chc_list_empty(&batch)) {
+    chc_task *t = chc_container_of(batch.next, chc_task, node);
+    chc_list_remove(&t->node);
+    task_resume(ll, t);
+  }
+  if (!chc_list_empty(&ll->ready)) chc_defer_queue(ll->lp, &ll->run);
+}
+
+static void on_task_timer(chc_loop *lp, chc_timer *tm) {
+  chc_task *t = chc_container_of(tm, chc_task, timer);
+  CHC_UNUSED(lp);
+  ready_push(t->ll, t);
+}
+
+void chc_spawn(lua_State *L, int nargs) {
+  chc_lloop *ll = chc_lloop_get(L);
+  int fidx = lua_gettop(L) - nargs;
+  chc_task *t;
+  luaL_checktype(L, fidx, LUA_TFUNCTION);
+  t = lua_newuserdatauv(L, sizeof *t, 2);
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, CHC_TASK_MT);
+  t->co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  t->ll = ll;
+  chc_list_init(&t->node);
+  chc_waitq_init(&t->joiners);
+  chc_timer_init(&t->timer, on_task_timer);
+  /* [fn args... task] -> [task] with fn args moved to the thread */
+  lua_insert(L, fidx);
+  lua_xmove(L, t->co, nargs + 1);
+  t->nargs = nargs;
+  push_tasks(L);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  ll->ntasks++;
+  ready_push(ll, t);
+}
+
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  chc_spawn(L, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* Pushes true, results... or false, err; returns the count. */
+static int push_result(lua_State *L, chc_task *t, int idx) {
+  if (t->ok) {
+    int i;
+    lua_pushboolean(L, 1);
+    luaL_checkstack(L, t->nres, "too many results");
+    for (i = 1; i <= t->nres; i++) lua_pushvalue(t->co, i);
+    lua_xmove(t->co, L, t->nres);
+    return 1 + t->nres;
+  }
+  lua_pushboolean(L, 0);
+  lua_getiuservalue(L, idx, 2);
+  return 2;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx) {
+  chc_task *t = check_task(L, 1);
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel(L, NULL, NULL);
+  if (t->state == T_DONE) {
+    t->joined = 1;
+    return push_result(L, t, 1);
+  }
+  return chc_wait(L, &t->joiners, join_k, 0);
+}
+
+static int task_join(lua_State *L) {
+  chc_task *t = check_task(L, 1);
+  lua_settop(L, 1);
+  if (chc_task_of(L) == t) luaL_error(L, "a task cannot join itself");
+  return join_k(L, LUA_OK, 0);
+}
+
+/* t:cancel(): the task's pending (or next) wait raises Cancelled. */
+static int task_cancel(lua_State *L) {
+  chc_task *t = check_task(L, 1);
+  if (t->state == T_DONE) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  t->cancelled = 1;
+  if (t->state == T_WAITING) ready_push(t->ll, t);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int task_status(lua_State *L) {
+  static const char *const names[] = {"ready", "running", "waiting", "done"};
+  chc_task *t = check_task(L, 1);
+  lua_pushstring(L, t->state == T_DONE && !t->ok ? "failed" : names[t->state]);
+  return 1;
+}
+
+static int task_gc(lua_State *L) {
+  chc_task *t = check_task(L, 1);
+  /* only reachable at lua_close for a live task: keep the loop's heap
+  ** free of our memory */
+  if (t->ll && t->ll->lp) chc_timer_stop(t->ll->lp, &t->timer);
+  if (t->state == T_DONE && !t->ok && !t->joined) {
+    lua_getiuservalue(L, 1, 2);
+    fprintf(stderr, "c_http_core: a task failed and was never joined: %s\n",
+            luaL_tolstring(L, -1, NULL));
+  }
+  return 0;
+}
+
+static int task_tostring(lua_State *L) {
+  lua_pushfstring(L, "c_http_core.Task (%p)", lua_touserdata(L, 1));
+  return 1;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** run, sleep
+** ==================================================================== */
+
+static int l_run(lua_State *L) {
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_task *t;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (ll->current || chc_loop_running(ll->lp))
+    return luaL_error(L, "http.run cannot be nested (use http.spawn inside a "
+                         "task)");
+  chc_spawn(L, lua_gettop(L) - 1);
+  t = lua_touserdata(L, -1);
+  while (t->state != T_DONE || ll->ntasks > 0) {
+    int rc = chc_loop_step(ll->lp, -1);
+    if (rc < 0 && rc != -EINTR)
+      return luaL_error(L, "event loop failed: %s", strerror(-rc));
+  }
+  t->joined = 1;
+  return push_result(L, t, lua_gettop(L));
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel(L, NULL, NULL);
+  return 0;
+}
+
+struct main_sleep {
+  chc_timer tm;
+  int fired;
+};
+
+static void on_main_sleep(chc_loop *lp, chc_timer *tm) {
+  CHC_UNUSED(lp);
+  chc_container_of(tm, struct main_sleep, tm)->fired = 1;
+}
+
+static int l_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  chc_lloop *ll = chc_lloop_get(L);
+  chc_task *t = chc_task_of(L);
+  uint64_t ms = s > 0 ? (uint64_t)(s * 1000.0 + 0.5) : 0;
+  if (t) {
+    chc_timer_start(ll->lp, &t->timer, ms);
+    return chc_wait(L, NULL, sleep_k, 0);
+  }
+  if (chc_loop_running(ll->lp)) refuse_wait(L);
+  {
+    struct main_sleep m;
+    chc_timer_init(&m.tm, on_main_sleep);
+    m.fired = 0;
+    chc_timer_start(ll->lp, &m.tm, ms);
+    drive_until(L, ll, &m.fired);
+  }
+  return 0;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** The pollable loop (embedding)
+** ==================================================================== */
+
+static chc_lloop *check_loop(lua_State *L) {
+  chc_lloop *ll = luaL_checkudata(L, 1, CHC_LOOP_MT);
+  if (ll->lp == NULL) luaL_error(L, "the loop is closed");
+  return ll;
+}
+
+static int l_loop(lua_State *L) {
+  chc_lloop_get(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+  return 1;
+}
+
+static int loop_fd(lua_State *L) {
+  lua_pushinteger(L, chc_loop_fd(check_loop(L)->lp));
+  return 1;
+}
+
+static int loop_events(lua_State *L) {
+  check_loop(L);
+  lua_pushliteral(L, "r");
+  return 1;
+}
+
+static int loop_timeout(lua_State *L) {
+  int ms = chc_loop_timeout(check_loop(L)->lp);
+  if (ms < 0)
+    lua_pushnil(L);
+  else
+    lua_pushnumber(L, ms / 1000.0);
+  return 1;
+}
+
+/* loop:step([timeout]): runs ready work, waiting at most timeout seconds
+** (default 0). Returns true, or nil, message. */
+static int loop_step(lua_State *L) {
+  chc_lloop *ll = check_loop(L);
+  lua_Number to = luaL_optnumber(L, 2, 0);
+  int rc;
+  if (ll->current || chc_loop_running(ll->lp))
+    return luaL_error(L, "cannot step the loop from inside a task or a step");
+  rc = chc_loop_step(ll->lp, to < 0 ? -1 : (int)(to * 1000.0 + 0.5));
+  if (rc < 0 && rc != -EINTR) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(-rc));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int loop_alive(lua_State *L) {
+  chc_lloop *ll = check_loop(L);
+  lua_pushboolean(L, ll->ntasks > 0);
+  return 1;
+}
+
+/* }=================================================================== */
+
+void chc_sched_open(lua_State *L) {
+  static const luaL_Reg task_m[] = {{"join", task_join},
+                                    {"cancel", task_cancel},
+                                    {"status", task_status},
+                                    {NULL, NULL}};
+  static const luaL_Reg loop_m[] = {{"fd", loop_fd},
+                                    {"pollfd", loop_fd},
+                                    {"events", loop_events},
+                                    {"timeout", loop_timeout},
+                                    {"step", loop_step},
+                                    {"alive", loop_alive},
+                                    {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"spawn", l_spawn},
+                                 {"run", l_run},
+                                 {"sleep", l_sleep},
+                                 {"loop", l_loop},
+                                 {"set_error_factory", l_set_error_factory},
+                                 {NULL, NULL}};
+  luaL_newmetatable(L, CHC_TASK_MT);
+  luaL_newlib(L, task_m);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, task_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, task_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, CHC_LOOP_MT);
+  luaL_newlib(L, loop_m);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, loop_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, fns, 0);
+  chc_lloop_get(L); /* the loop exists before any pool: finalised last */
+}
+

@@ -1,0 +1,207 @@
+--- Argument checks and normalization shared by Request, Pool and request().
+--
+-- Everything here raises on misuse (with a message naming the option) and
+-- returns the value in the shape the C binding takes.
+--
+-- @module c_http_core.options
+
+local errors = require "c_http_core.errors"
+
+local type, pairs, tostring = type, pairs, tostring
+local find, upper, format = string.find, string.upper, string.format
+local tointeger = math.tointeger
+local misuse = errors.misuse
+
+local M = {}
+errors.own_source()
+
+-- {==================================================================
+-- Method, body, timeout
+
+local method_ok, method_count, METHOD_CACHE_MAX = {}, 0, 64
+
+--- Validate a method and return it uppercased (valid methods are cached).
+-- @tparam string m
+-- @treturn string
+-- @raise "invalid method token" when `m` is not an HTTP token
+function M.check_method(m)
+  local ok = method_ok[m]
+  if ok then return ok end
+  if type(m) ~= "string" then
+    misuse(format("method must be a string, got %s", type(m)))
+  end
+  if m == "" or find(m, "[^%w!#$%%&'*+%-.^_`|~]") then
+    misuse(format("invalid method token '%s'", m))
+  end
+  if method_count >= METHOD_CACHE_MAX then method_ok, method_count = {}, 0 end
+  ok = upper(m)
+  method_ok[m], method_count = ok, method_count + 1
+  return ok
+end
+
+--- Validate a request body: nil, a string, or a function returning the next
+-- chunk (a string) or nil at the end. `false` counts as no body.
+-- @return the body, or nil
+function M.check_body(b)
+  if b == nil or b == false then return nil end
+  local t = type(b)
+  if t ~= "string" and t ~= "function" then
+    misuse(format("body must be nil, a string or a function, got %s", t))
+  end
+  return b
+end
+
+local TIMEOUT_KEYS = { connect = true, read = true, write = true, pool = true,
+                       total = true }
+
+local function check_seconds(v, what)
+  if type(v) ~= "number" or v ~= v or v < 0 then
+    misuse(format("%s must be a non-negative number of seconds, got %s",
+                  what, tostring(v)))
+  end
+  return v
+end
+
+-- A timeout value for the core: seconds, or false for "none" (math.huge).
+local function limit(v, what)
+  if v == false or check_seconds(v, what) == math.huge then return false end
+  return v
+end
+
+--- Normalize a timeout: nil/false -> nil; a number n -> n for connect, read,
+-- write and pool (no total); a table -> a validated copy. Inside the result,
+-- a field is seconds, or `false` for "no timeout" (given as false or
+-- math.huge); an absent field means "not set" (none for a pool, the pool's
+-- value for a request).
+-- @param t nil, false, a number or a table
+-- @treturn ?table `{connect=, read=, write=, pool=, total=}`
+function M.check_timeout(t)
+  if t == nil or t == false then return nil end
+  if type(t) == "number" then
+    t = limit(t, "timeout")
+    return { connect = t, read = t, write = t, pool = t }
+  end
+  if type(t) ~= "table" then
+    misuse(format("timeout must be a number or a table, got %s", type(t)))
+  end
+  local out = {}
+  for k, v in pairs(t) do
+    if not TIMEOUT_KEYS[k] then
+      misuse(format("unknown timeout '%s' (connect, read, write, pool, total)",
+                    tostring(k)))
+    end
+    out[k] = limit(v, "timeout." .. k)
+  end
+  return out
+end
+-- }==================================================================
+
+-- {==================================================================
+-- Pool options
+
+local POOL_OPTIONS = {
+  max_connections = true, max_keepalive = true, keepalive_expiry = true,
+  http1 = true, http2 = true, retries = true, timeout = true, tls = true,
+  uds = true, max_header_size = true,
+}
+
+-- tls options and their types; the table is handed to C as a copy.
+local TLS_OPTIONS = {
+  verify = "boolean", ca_file = "string", ca_path = "string",
+  cert_file = "string", key_file = "string", server_name = "string",
+}
+
+local function opt_integer(opts, name, default, min)
+  local v = opts[name]
+  if v == nil then return default end
+  local i = type(v) == "number" and tointeger(v)
+  if not i or i < min then
+    local what = min == 0 and "a non-negative integer"
+                 or min == 1 and "a positive integer"
+                 or ("an integer >= " .. min)
+    misuse(format("%s must be %s, got %s", name, what, tostring(v)))
+  end
+  return i
+end
+
+local function opt_boolean(opts, name, default)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "boolean" then
+    misuse(format("%s must be a boolean, got %s", name, type(v)))
+  end
+  return v
+end
+
+local function check_tls(t)
+  local out = { verify = true }
+  if t == nil then return out end
+  if type(t) ~= "table" then
+    misuse(format("tls must be a table, got %s", type(t)))
+  end
+  for k, v in pairs(t) do
+    local want = TLS_OPTIONS[k]
+    if not want then
+      misuse(format("unknown tls option '%s' (verify, ca_file, ca_path, " ..
+                    "cert_file, key_file, server_name)", tostring(k)))
+    end
+    if type(v) ~= want then
+      misuse(format("tls.%s must be a %s, got %s", k, want, type(v)))
+    end
+    out[k] = v
+  end
+  return out
+end
+
+--- Validate Pool options and fill in the defaults (DESIGN.md, "pools"):
+-- max_connections=100, max_keepalive=20, keepalive_expiry=5.0, http1=true,
+-- http2=false, retries=0, timeout=30 (connect, read, write and pool; no
+-- total), tls={verify=true}, uds=nil, max_header_size=65536.
+-- `timeout = false` means no timeouts at all. max_header_size is at least
+-- 256 (the core's floor).
+-- @tparam[opt] table opts
+-- @treturn table a new table, in the shape `core.Pool` takes (`timeout` is
+--   always a table, possibly empty; `tls` always a table)
+-- @raise on an unknown option or a bad value
+function M.pool(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    misuse(format("Pool options must be a table, got %s", type(opts)))
+  end
+  for k in pairs(opts) do
+    if not POOL_OPTIONS[k] then
+      misuse(format("unknown Pool option '%s'", tostring(k)))
+    end
+  end
+  local o = {
+    max_connections = opt_integer(opts, "max_connections", 100, 1),
+    max_keepalive = opt_integer(opts, "max_keepalive", 20, 0),
+    http1 = opt_boolean(opts, "http1", true),
+    http2 = opt_boolean(opts, "http2", false),
+    retries = opt_integer(opts, "retries", 0, 0),
+    max_header_size = opt_integer(opts, "max_header_size", 65536, 256),
+    tls = check_tls(opts.tls),
+  }
+  if not (o.http1 or o.http2) then
+    misuse("at least one of http1 and http2 must be enabled")
+  end
+  local expiry = opts.keepalive_expiry
+  if expiry == nil then expiry = 5.0 end
+  o.keepalive_expiry = check_seconds(expiry, "keepalive_expiry")
+  if expiry == math.huge then
+    misuse("keepalive_expiry must be a finite number of seconds")
+  end
+  local timeout = opts.timeout
+  if timeout == nil then timeout = 30 end
+  o.timeout = M.check_timeout(timeout) or {}
+  local uds = opts.uds
+  if uds ~= nil and (type(uds) ~= "string" or uds == "") then
+    misuse(format("uds must be a socket path (a non-empty string), got %s",
+                  tostring(uds)))
+  end
+  o.uds = uds
+  return o
+end
+-- }==================================================================
+
+return M

@@ -1,0 +1,314 @@
+-- HTTP/1.1 against real peers: nginx and the scripted raw peer.
+local H = require "helper"
+local http = require "c_http_core"
+
+local function check_clean()
+  collectgarbage()
+  collectgarbage()
+  local st = http.stats and http.stats() or require("c_http_core.core").stats()
+  assert.equals(0, st.tasks, "tasks left behind")
+end
+
+describe("HTTP/1.1 basics", function()
+  after_each(check_clean)
+
+  it("GETs from nginx from a plain main chunk", function()
+    local resp = assert(http.request("GET", H.nginx .. "/small"))
+    assert.equals(200, resp.status)
+    assert.equals("OK", resp.reason)
+    assert.equals("HTTP/1.1", resp.version)
+    assert.equals("Hello, World!", resp:read())
+    assert.is_truthy(resp.headers:get("content-length"))
+    assert.equals(resp.headers:get("Content-Length"), resp.headers:get("CONTENT-LENGTH"))
+    resp:close()
+  end)
+
+  it("keeps headers in order with duplicates", function()
+    local resp = assert(http.request("GET", H.raw .. "/echo-head",
+      { headers = { { "X-A", "1" }, { "X-B", "2" }, { "X-A", "3" } } }))
+    local head = resp:read()
+    local a1 = head:find("X-A: 1\r\n", 1, true)
+    local b = head:find("X-B: 2\r\n", 1, true)
+    local a3 = head:find("X-A: 3\r\n", 1, true)
+    assert.is_truthy(a1 and b and a3)
+    assert.is_true(a1 < b and b < a3)
+    assert.is_truthy(head:find("^GET /echo%-head HTTP/1%.1\r\n"))
+    assert.is_truthy(head:find("\r\nHost: 127%.0%.0%.1:" .. H.raw_port .. "\r\n"))
+  end)
+
+  it("lets a caller's Host header win", function()
+    local resp = assert(http.request("GET", H.raw .. "/echo-head",
+      { headers = { Host = "example.test" } }))
+    local head = resp:read()
+    assert.is_truthy(head:find("\r\nHost: example.test\r\n", 1, true))
+    local _, n = head:gsub("\r\n[Hh]ost:", "")
+    assert.equals(1, n)
+  end)
+
+  it("sends Content-Length for string bodies", function()
+    local resp = assert(http.request("POST", H.raw .. "/echo-head", { body = "hello" }))
+    local head = resp:read()
+    assert.is_truthy(head:find("\r\nContent-Length: 5\r\n", 1, true))
+  end)
+
+  it("sends Content-Length: 0 for an empty POST", function()
+    local resp = assert(http.request("POST", H.raw .. "/echo-head"))
+    assert.is_truthy(resp:read():find("\r\nContent-Length: 0\r\n", 1, true))
+  end)
+
+  it("reports status codes and empty bodies (204, 304, 404, 500)", function()
+    for _, code in ipairs({ 204, 304, 404, 500 }) do
+      local resp = assert(http.request("GET", H.raw .. "/status/" .. code))
+      assert.equals(code, resp.status)
+      assert.equals("", resp:read())
+    end
+  end)
+
+  it("reads no body for HEAD even with a Content-Length", function()
+    local resp = assert(http.request("HEAD", H.raw .. "/head-cl"))
+    assert.equals("1000", resp.headers:get("content-length"))
+    assert.equals("", resp:read())
+    -- the connection is still good for a GET afterwards
+    local r2 = assert(http.request("GET", H.raw .. "/head-cl"))
+    assert.equals(1000, #r2:read())
+  end)
+
+  it("decodes chunked bodies and exposes trailers after the end", function()
+    local resp = assert(http.request("GET", H.raw .. "/trailers"))
+    assert.is_nil(resp.trailers)
+    local body = resp:read()
+    assert.is_true(#body > 0)
+    assert.is_truthy(resp.trailers)
+    assert.equals("abc", resp.trailers:get("x-checksum"))
+    assert.equals("2", resp.trailers:get("X-Trailer-Two"))
+  end)
+
+  it("decodes chunked bodies with extensions", function()
+    local resp = assert(http.request("GET", H.raw .. "/chunked"))
+    assert.equals("hello world", resp:read())
+    assert.is_nil(resp.trailers)
+  end)
+
+  it("reads a body delimited by the connection close", function()
+    local resp = assert(http.request("GET", H.raw .. "/close-delimited"))
+    assert.equals("until close", resp:read())
+  end)
+
+  it("understands HTTP/1.0 responses", function()
+    local resp = assert(http.request("GET", H.raw .. "/http10"))
+    assert.equals("HTTP/1.0", resp.version)
+    assert.equals("one-oh", resp:read())
+  end)
+
+  it("skips 1xx responses", function()
+    local resp = assert(http.request("GET", H.raw .. "/early-hints"))
+    assert.equals(200, resp.status)
+    assert.equals("final", resp:read())
+    local resp2 = assert(http.request("POST", H.raw .. "/continue",
+      { body = string.rep("x", 1000), headers = { Expect = "100-continue" } }))
+    assert.equals(200, resp2.status)
+    assert.is_truthy(resp2:read():find("1000", 1, true))
+  end)
+
+  it("iterates over body chunks", function()
+    local resp = assert(http.request("GET", H.nginx .. "/1m"))
+    local n, parts = 0, 0
+    for chunk in resp:iter() do
+      n = n + #chunk
+      parts = parts + 1
+    end
+    assert.equals(1024 * 1024, n)
+    assert.is_true(parts >= 1)
+  end)
+
+  it("reuses a keep-alive connection", function()
+    local pool = http.Pool{}
+    local ids = {}
+    for i = 1, 5 do
+      local resp = assert(pool:request("GET", H.raw .. "/conn-id"))
+      ids[i] = resp:read()
+    end
+    for i = 2, 5 do assert.equals(ids[1], ids[i]) end
+    pool:close()
+  end)
+
+  it("supports <close> responses and idempotent close", function()
+    do
+      local resp <close> = assert(http.request("GET", H.nginx .. "/64k"))
+      assert.equals(200, resp.status)
+    end
+    local resp = assert(http.request("GET", H.nginx .. "/small"))
+    resp:close()
+    resp:close()
+    local body, err = resp:read()
+    assert.is_nil(body)
+    assert.is_true(http.is_error(err, "Closed"))
+  end)
+
+  it("talks to IPv6 loopback", function()
+    if not H.ipv6 then pending("no ::1 here") return end
+    local resp = assert(http.request("GET", H.nginx6 .. "/small"))
+    assert.equals("Hello, World!", resp:read())
+  end)
+
+  it("resolves localhost through the resolver", function()
+    local resp = assert(http.request("GET", "http://localhost:" .. H.nginx_port .. "/small"))
+    assert.equals("Hello, World!", resp:read())
+  end)
+
+  it("connects through a Unix socket", function()
+    local path = H.tmpname("uds")
+    local sock = io.popen("exec /usr/bin/python3 -c " .. H.q([[
+import socket, sys, os
+p = sys.argv[1]
+s = socket.socket(socket.AF_UNIX)
+s.bind(p); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+data = b""
+while b"\r\n\r\n" not in data:
+    data += c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nuds")
+c.close()
+]]) .. " " .. H.q(path), "r")
+    assert.equals("ready", sock:read("l"))
+    local pool = http.Pool{ uds = path }
+    local resp = assert(pool:request("GET", "http://anything.test/x"))
+    assert.equals("uds", resp:read())
+    pool:close()
+    sock:close()
+  end)
+end)
+
+describe("HTTP/1.1 errors", function()
+  after_each(check_clean)
+
+  local function fails(kind, url, opts, method)
+    local resp, err = http.request(method or "GET", url, opts)
+    if resp then
+      local body
+      body, err = resp:read()
+      assert.is_nil(body, "expected " .. kind .. ", got a body")
+    end
+    assert.is_truthy(err, "expected an error")
+    assert.is_true(http.is_error(err, kind), "expected " .. kind .. ", got " .. tostring(err))
+    assert.is_truthy(#err.message > 10)
+    return err
+  end
+
+  it("refuses CR/LF in header values before sending", function()
+    local st0 = H.stats()
+    -- the public API treats it as misuse and raises
+    assert.has_error(function()
+      http.request("GET", H.raw .. "/hello",
+        { headers = { { "X-Evil", "a\r\nInjected: yes" } } })
+    end)
+    assert.has_error(function()
+      http.request("GET", H.raw .. "/hello", { headers = { { "X-Ev\nil", "a" } } })
+    end)
+    -- the C core refuses it too (for C users and edited Headers objects)
+    local core = require "c_http_core.core"
+    local pool = core.Pool{}
+    local resp, err = pool:request("GET", "http", "127.0.0.1", H.raw_port, "/hello",
+      { { "X-Evil", "a\r\nInjected: yes" } })
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "LocalProtocolError"))
+    resp, err = pool:request("GE T", "http", "127.0.0.1", H.raw_port, "/hello")
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "LocalProtocolError"))
+    pool:close()
+    assert.equals(st0.accepted, H.stats().accepted)
+  end)
+
+  it("refuses an invalid method token (raises)", function()
+    assert.has_error(function() http.request("GE T", H.raw .. "/hello") end)
+  end)
+
+  it("gives UnsupportedProtocol for other schemes", function()
+    local resp, err = http.request("GET", "ftp://127.0.0.1/x")
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "UnsupportedProtocol"))
+  end)
+
+  it("gives ConnectError for a refused connection", function()
+    -- a port nobody listens on: bind one, close it
+    local port = tonumber((H.sh("/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'")))
+    local err = fails("ConnectError", "http://127.0.0.1:" .. port .. "/")
+    assert.is_true(http.is_error(err, "NetworkError"))
+    assert.is_truthy(err.message:find("127.0.0.1:" .. port, 1, true))
+  end)
+
+  it("gives ConnectError for a name that does not resolve", function()
+    local err = fails("ConnectError", "http://no-such-host.invalid/")
+    assert.is_truthy(err.message:find("no-such-host.invalid", 1, true))
+  end)
+
+  it("rejects a malformed status line", function()
+    fails("RemoteProtocolError", H.raw .. "/bad-status")
+  end)
+
+  it("rejects garbage", function()
+    fails("RemoteProtocolError", H.raw .. "/garbage")
+  end)
+
+  it("rejects a bad chunk size", function()
+    fails("RemoteProtocolError", H.raw .. "/bad-chunk")
+  end)
+
+  it("reports a truncated Content-Length body", function()
+    local err = fails("RemoteProtocolError", H.raw .. "/truncated")
+    assert.is_truthy(err.message:find("closed", 1, true))
+  end)
+
+  it("reports a truncated chunked body", function()
+    fails("RemoteProtocolError", H.raw .. "/truncated-chunked")
+  end)
+
+  it("limits the response head (default 64 KiB)", function()
+    local err = fails("RemoteProtocolError", H.raw .. "/huge-head?n=200000")
+    assert.is_truthy(err.message:find("65536", 1, true))
+  end)
+
+  it("limits the response head to max_header_size", function()
+    local pool = http.Pool{ max_header_size = 4096 }
+    local resp, err = pool:request("GET", H.raw .. "/huge-head?n=8000")
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "RemoteProtocolError"))
+    -- and the pool still works
+    local ok = assert(pool:request("GET", H.raw .. "/hello"))
+    assert.equals("hello", ok:read())
+    pool:close()
+  end)
+
+  it("times out waiting for a head (ReadTimeout)", function()
+    local err = fails("ReadTimeout", H.raw .. "/stall-head", { timeout = 0.3 })
+    assert.is_true(http.is_error(err, "TimeoutError"))
+  end)
+
+  it("never reports a stalled body as a clean end", function()
+    local resp = assert(http.request("GET", H.raw .. "/stall-body",
+      { timeout = { read = 0.3 } }))
+    local got, err = {}, nil
+    local ok, e = pcall(function()
+      for chunk in resp:iter() do got[#got + 1] = chunk end
+    end)
+    assert.is_false(ok)
+    assert.is_true(http.is_error(e, "ReadTimeout"))
+    local body
+    body, err = resp:read()
+    assert.is_nil(body)
+    assert.is_truthy(err)
+  end)
+
+  it("keeps the pool healthy after peer errors", function()
+    local pool = http.Pool{ max_connections = 2 }
+    for _, path in ipairs({ "/bad-status", "/garbage", "/bad-chunk", "/truncated" }) do
+      local r, err = pool:request("GET", H.raw .. path)
+      if r then _, err = r:read() end
+      assert.is_truthy(err)
+    end
+    local r = assert(pool:request("GET", H.raw .. "/hello"))
+    assert.equals("hello", r:read())
+    pool:close()
+  end)
+end)

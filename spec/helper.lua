@@ -1,0 +1,188 @@
+-- spec/helper.lua: shared test helpers (local H = require "helper").
+--
+-- Peers are started by spec/run.sh; their addresses come from the
+-- environment.  Out-of-band queries to the peers use curl through io.popen
+-- (no LuaSocket here), with LD_PRELOAD removed so an ASan run does not
+-- preload the sanitizer runtime into curl.
+--
+-- Body pattern used by both peers: byte at offset i is (i % 251).
+--   nginx static files: /1k /64k /1m /64m (sha256 in H.www_sha256(name)),
+--                       chunked copies at /chunked/NAME
+--   raw peer:           /bytes?n=N[&chunked=1], /drip, /slow-body, ...
+-- See spec/peers/raw_peer.py and spec/peers/nginx.conf.in for endpoints.
+
+local H = {}
+
+local function env(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return default end
+  return v
+end
+
+H.nginx      = env("CHC_NGINX_URL")         -- "http://127.0.0.1:PORT"
+H.raw        = env("CHC_RAW_URL")
+H.nginx_port = tonumber(env("CHC_NGINX_PORT"))
+H.raw_port   = tonumber(env("CHC_RAW_PORT"))
+H.nginx6     = env("CHC_NGINX6_URL")        -- "http://[::1]:PORT" or nil
+H.raw6       = env("CHC_RAW6_URL")
+H.ipv6       = env("CHC_IPV6", "0") == "1"
+H.www        = env("CHC_NGINX_WWW")         -- nginx's static files
+H.tmp        = env("CHC_TMP")               -- scratch dir, removed after the run
+H.build      = env("CHC_BUILD", "build")
+H.asan       = H.build:find("asan", 1, true) ~= nil
+
+-- shell quoting for io.popen / os.execute
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- H.sh(cmd) -> output, ok, code : run a shell command, capture stdout.
+function H.sh(cmd)
+  local f = assert(io.popen("env -u LD_PRELOAD " .. cmd, "r"))
+  local out = f:read("a")
+  local ok, _, code = f:close()
+  return out, ok == true, code
+end
+
+-- H.curl(args) -> stdout, exit_code : args is a string (already quoted) or
+-- a list of arguments (each quoted here).  -s and a 60 s cap are added.
+function H.curl(args)
+  if type(args) == "table" then
+    local t = {}
+    for i, a in ipairs(args) do t[i] = H.q(a) end
+    args = table.concat(t, " ")
+  end
+  local out, _, code = H.sh("curl -s --max-time 60 " .. args)
+  return out, code
+end
+
+-- H.get(url) -> body (asserts curl succeeded)
+function H.get(url)
+  local out, code = H.curl({ url })
+  assert(code == 0, "curl " .. url .. " failed with exit code " .. tostring(code))
+  return out
+end
+
+-- minimal decoder for the peers' flat JSON objects
+function H.json_flat(s)
+  local t = {}
+  for k, v in s:gmatch('"([^"]+)"%s*:%s*("?[^,}"]*"?)') do
+    if v == "true" then t[k] = true
+    elseif v == "false" then t[k] = false
+    elseif v == "null" then t[k] = nil
+    elseif v:sub(1, 1) == '"' then t[k] = v:sub(2, -2)
+    else t[k] = tonumber(v) end
+  end
+  return t
+end
+
+local function raw_json(path)
+  assert(H.raw, "CHC_RAW_URL not set (run through spec/run.sh)")
+  return H.json_flat(H.get(H.raw .. path))
+end
+
+-- Raw peer counters: { accepted = N, open = M, requests = R, drop_idle_ms }.
+-- The curl query itself is not counted.  opts.wait_open = K: the peer first
+-- waits (bounded by opts.timeout_ms, default 5000) until open <= K -- use it
+-- after closing connections, since the peer sees the close asynchronously.
+function H.stats(opts)
+  local path = "/stats"
+  if opts and opts.wait_open then
+    path = ("/stats?wait_open=%d&timeout_ms=%d"):format(opts.wait_open,
+                                                        opts.timeout_ms or 5000)
+  end
+  return raw_json(path)
+end
+
+function H.stats_reset() return raw_json("/stats/reset") end
+
+-- { seq, n, sent, done } of the raw peer's most recent /drip
+function H.drip_status() return raw_json("/drip-status") end
+
+-- raw peer closes connections idle for ms after a response; nil/-1: off
+function H.drop_idle_after(ms) return raw_json("/drop-idle-after?ms=" .. (ms or -1)) end
+
+-- nginx stub_status: { active, accepts, handled, requests, reading, writing,
+-- waiting }.  The curl query itself is included (active >= 1, and accepts
+-- and requests each grow by one per call).
+function H.nginx_status()
+  assert(H.nginx, "CHC_NGINX_URL not set (run through spec/run.sh)")
+  local s = H.get(H.nginx .. "/nginx_status")
+  local t = {}
+  t.active = tonumber(s:match("Active connections:%s*(%d+)"))
+  t.accepts, t.handled, t.requests = s:match("\n%s*(%d+)%s+(%d+)%s+(%d+)")
+  t.accepts, t.handled, t.requests =
+    tonumber(t.accepts), tonumber(t.handled), tonumber(t.requests)
+  t.reading = tonumber(s:match("Reading:%s*(%d+)"))
+  t.writing = tonumber(s:match("Writing:%s*(%d+)"))
+  t.waiting = tonumber(s:match("Waiting:%s*(%d+)"))
+  return t
+end
+
+-- H.rss_kb() -> VmRSS, VmHWM of this process in kB
+function H.rss_kb()
+  local f = assert(io.open("/proc/self/status", "r"))
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+end
+
+-- H.sha256_file(path) -> hex
+function H.sha256_file(path)
+  local out, ok = H.sh("sha256sum " .. H.q(path))
+  assert(ok, "sha256sum failed for " .. path)
+  return (out:match("^(%x+)"))
+end
+
+-- H.sha256(str) -> hex (via a temp file)
+function H.sha256(s)
+  local path = H.tmpname("sha")
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+  local h = H.sha256_file(path)
+  os.remove(path)
+  return h
+end
+
+-- sha256 hex of nginx's static file NAME ("1k", "64k", "1m", "64m")
+function H.www_sha256(name)
+  local f = assert(io.open(H.www .. "/" .. name .. ".sha256", "r"))
+  local s = f:read("a")
+  f:close()
+  return (s:match("^(%x+)"))
+end
+
+-- n bytes of the peers' pattern (byte at offset i is i % 251), from offset
+local unit
+function H.pattern(n, offset)
+  offset = offset or 0
+  if not unit then
+    local t = {}
+    for i = 0, 250 do t[#t + 1] = string.char(i) end
+    unit = table.concat(t)
+  end
+  local start = offset % 251
+  local need = start + n
+  local s = unit:rep(need // 251 + 1)
+  return s:sub(start + 1, start + n)
+end
+
+-- a fresh file path inside CHC_TMP
+local seq = 0
+function H.tmpname(prefix)
+  assert(H.tmp, "CHC_TMP not set (run through spec/run.sh)")
+  seq = seq + 1
+  return ("%s/%s-%d-%d"):format(H.tmp, prefix or "t", os.time(), seq)
+end
+
+-- write a file in CHC_TMP, return its path
+function H.write_tmp(content, prefix)
+  local path = H.tmpname(prefix)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+return H

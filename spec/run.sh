@@ -1,0 +1,215 @@
+#!/bin/sh
+# Test runner for c_http_core:  sh spec/run.sh BUSTED_CMD...
+#   e.g.  sh spec/run.sh busted --lua=lua5.4        (what `make test` runs)
+#
+# Starts the test peers on loopback (nginx and spec/peers/raw_peer.py) in a
+# fresh temp dir, runs BUSTED_CMD --pattern=_spec spec (or $CHC_SPEC), stops
+# the peers (always: trap on EXIT/INT/TERM/HUP) and ends with exactly one line
+#   N passed, M failed
+# (N = busted successes, M = failures + errors). Exit 0 iff M == 0 and N > 0.
+#
+# Environment in:
+#   CHC_BUILD     build dir holding c_http_core/core.so (default: build);
+#                 if it contains "asan", busted runs with the ASan runtime
+#                 preloaded (LD_PRELOAD) and ASAN_/UBSAN_OPTIONS set.
+#   CHC_SPEC      a spec file (or dir) to run instead of spec/
+#   CHC_KEEP_TMP  1: keep the temp dir (peer logs) and print its path
+# Environment for the specs (see spec/helper.lua):
+#   CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW   http://127.0.0.1:PORT, www dir
+#   CHC_RAW_URL   CHC_RAW_PORT                   the raw peer
+#   CHC_NGINX6_URL CHC_RAW6_URL                  http://[::1]:PORT (if ::1)
+#   CHC_IPV6      1 if the peers also listen on ::1, else 0
+#   CHC_TMP       the temp dir (scratch space for specs)
+#   LUA_PATH / LUA_CPATH  lua/ and spec/ ; $CHC_BUILD
+set -u
+
+[ $# -gt 0 ] || { echo "usage: sh spec/run.sh BUSTED_CMD..." >&2; exit 2; }
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+PY=/usr/bin/python3
+CHC_BUILD=${CHC_BUILD:-build}
+SPEC_TARGET=${CHC_SPEC:-spec}
+
+RAW_PID=""
+BUSTED_PID=""
+TEE_PID=""
+CLEANED=""
+CHC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/chc-test.XXXXXX") || exit 2
+
+log() { echo "run.sh: $*" >&2; }
+
+# alive PID: exists and is not a zombie
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(sed -n 's/^[0-9]* (.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+    [ "$st" != Z ] && [ -n "$st" ]
+}
+
+# group_alive PGID: any non-zombie process left in the process group?
+group_alive() {
+    command -v pgrep >/dev/null 2>&1 || return 1
+    for p in $(pgrep -g "$1" 2>/dev/null); do
+        alive "$p" && return 0
+    done
+    return 1
+}
+
+# stop_group PGID: TERM the process group, wait (bounded), then KILL it.
+stop_group() {
+    pg=$1
+    kill -TERM "-$pg" 2>/dev/null || { kill -TERM "$pg" 2>/dev/null; }
+    deadline=$(( $(date +%s) + 5 ))
+    while alive "$pg" || group_alive "$pg"; do
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 0.05
+    done
+    kill -KILL "-$pg" 2>/dev/null
+    kill -KILL "$pg" 2>/dev/null
+    wait "$pg" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    [ -n "$CLEANED" ] && return 0
+    CLEANED=1
+    trap - EXIT INT TERM HUP
+    [ -n "$BUSTED_PID" ] && stop_group "$BUSTED_PID"
+    [ -n "$TEE_PID" ] && { kill "$TEE_PID" 2>/dev/null; wait "$TEE_PID" 2>/dev/null; }
+    [ -n "$RAW_PID" ] && stop_group "$RAW_PID"
+    if [ -d "$CHC_TMP/nginx" ]; then
+        sh "$ROOT/spec/peers/nginx.sh" stop "$CHC_TMP/nginx" >&2
+    fi
+    if [ "${CHC_KEEP_TMP:-0}" = 1 ]; then
+        log "kept $CHC_TMP"
+    else
+        rm -rf "$CHC_TMP"
+    fi
+}
+trap 'cleanup' EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
+
+fail_setup() {
+    log "$*"
+    for f in "$CHC_TMP/raw_peer.log" "$CHC_TMP/nginx/error.log"; do
+        [ -s "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
+    done
+    cleanup
+    echo "0 passed, 1 failed"
+    exit 1
+}
+
+# ---------------------------------------------------------------- raw peer
+# It binds port 0 itself (no race) and writes the port into the ready file.
+# setsid: its own session/process group, so INT from a terminal does not hit
+# it and cleanup can kill the whole group.
+[ -x "$PY" ] || fail_setup "$PY not found (install python3)"
+setsid -w "$PY" "$ROOT/spec/peers/raw_peer.py" --port 0 \
+    --ready-file "$CHC_TMP/raw.ready" </dev/null >"$CHC_TMP/raw_peer.log" 2>&1 &
+RAW_PID=$!
+
+deadline=$(( $(date +%s) + 10 ))
+while [ ! -s "$CHC_TMP/raw.ready" ]; do
+    alive "$RAW_PID" || fail_setup "raw peer exited during startup"
+    [ "$(date +%s)" -ge "$deadline" ] && fail_setup "raw peer not ready within 10 s"
+    sleep 0.05
+done
+CHC_RAW_PORT=$(sed -n 1p "$CHC_TMP/raw.ready")
+RAW_V6=$(sed -n 's/^ipv6=//p' "$CHC_TMP/raw.ready")
+
+# ---------------------------------------------------------------- nginx
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+CHC_NGINX_PORT=$(free_port) || fail_setup "cannot pick a free port"
+sh "$ROOT/spec/peers/nginx.sh" start "$CHC_TMP/nginx" "$CHC_NGINX_PORT" \
+    </dev/null >&2 || fail_setup "nginx did not start"
+NGINX_V6=$(cat "$CHC_TMP/nginx/ipv6" 2>/dev/null || echo 0)
+
+CHC_NGINX_URL="http://127.0.0.1:$CHC_NGINX_PORT"
+CHC_RAW_URL="http://127.0.0.1:$CHC_RAW_PORT"
+CHC_NGINX_WWW="$CHC_TMP/nginx/www"
+CHC_IPV6=0
+CHC_NGINX6_URL=""
+CHC_RAW6_URL=""
+if [ "$NGINX_V6" = 1 ] && [ "$RAW_V6" = 1 ]; then
+    CHC_IPV6=1
+    CHC_NGINX6_URL="http://[::1]:$CHC_NGINX_PORT"
+    CHC_RAW6_URL="http://[::1]:$CHC_RAW_PORT"
+fi
+LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;"
+LUA_CPATH="$CHC_BUILD/?.so;;"
+export CHC_BUILD CHC_TMP CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW \
+       CHC_RAW_URL CHC_RAW_PORT CHC_IPV6 CHC_NGINX6_URL CHC_RAW6_URL \
+       LUA_PATH LUA_CPATH
+
+# ---------------------------------------------------------------- sanitizers
+# Only busted gets the ASan runtime (not the peers or this shell).
+case "$CHC_BUILD" in
+*asan*)
+    ASAN_LIB=$(gcc -print-file-name=libasan.so 2>/dev/null)
+    case "$ASAN_LIB" in
+    /*) [ -e "$ASAN_LIB" ] || fail_setup "ASan runtime $ASAN_LIB missing" ;;
+    *) fail_setup "gcc cannot find libasan.so" ;;
+    esac
+    set -- env LD_PRELOAD="$ASAN_LIB" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}" \
+        UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+        "$@"
+    ;;
+esac
+
+# ---------------------------------------------------------------- busted
+# busted runs in the background in its own process group (setsid) so that a
+# signal to this shell runs the trap at once and the trap can kill busted and
+# everything it spawned.  Its output goes through a FIFO to tee (stdout +
+# a copy for the summary).
+mkfifo "$CHC_TMP/busted.fifo" || fail_setup "mkfifo failed"
+tee "$CHC_TMP/busted.out" < "$CHC_TMP/busted.fifo" &
+TEE_PID=$!
+setsid -w "$@" --pattern=_spec "$SPEC_TARGET" </dev/null >"$CHC_TMP/busted.fifo" 2>&1 &
+BUSTED_PID=$!
+wait "$BUSTED_PID"
+rc=$?
+BUSTED_PID=""
+wait "$TEE_PID"
+TEE_PID=""
+
+# Summary, utfTerminal/plainTerminal format (busted 2.1.1):
+#   "3 successes / 1 failure / 0 errors / 0 pending : 0.1 seconds"
+# (singular "success"/"failure"/"error" for 1; colours stripped).  TAP
+# output (-o TAP) is counted from its ok / not ok lines instead.
+counts=$(sed 's/\x1b\[[0-9;]*m//g' "$CHC_TMP/busted.out" | awk '
+    /^[0-9]+ success(es)? \/ [0-9]+ failures? \/ [0-9]+ errors? \/ [0-9]+ pending/ {
+        s = $1; f = $4; e = $7; found = 1
+    }
+    /^ok [0-9]/     { tok++ }
+    /^not ok [0-9]/ { tnok++ }
+    END {
+        if (found) print s, f + e
+        else if (tok + tnok > 0) print tok + 0, tnok + 0
+        else print "none"
+    }')
+
+if [ "$counts" = none ]; then
+    log "busted printed no summary (exit status $rc): counted as a failure"
+    N=0
+    M=1
+else
+    N=${counts% *}
+    M=${counts#* }
+    if [ "$rc" -ne 0 ] && [ "$M" -eq 0 ]; then
+        log "busted exited with status $rc after reporting no failure (crash at exit?): counted as a failure"
+        M=1
+    fi
+fi
+
+cleanup
+echo "$N passed, $M failed"
+[ "$M" -eq 0 ] && [ "$N" -gt 0 ] && exit 0
+exit 1

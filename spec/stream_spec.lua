@@ -1,0 +1,188 @@
+-- Streaming both ways, backpressure, concurrency and the scheduler.
+local H = require "helper"
+local http = require "c_http_core"
+
+local MiB = 1024 * 1024
+
+local function check_clean()
+  collectgarbage()
+  collectgarbage()
+  assert.equals(0, require("c_http_core.core").stats().tasks, "tasks left behind")
+end
+
+-- byte at offset i of the peers' pattern is i % 251
+local function check_pattern(chunk, offset)
+  local n = #chunk
+  for _, i in ipairs({ 1, n // 2 + 1, n }) do
+    if chunk:byte(i) ~= (offset + i - 1) % 251 then return false end
+  end
+  return true
+end
+
+describe("streaming", function()
+  after_each(check_clean)
+
+  it("streams 64 MiB down with bounded memory", function()
+    collectgarbage()
+    local rss0 = H.rss_kb()
+    local resp = assert(http.request("GET", H.nginx .. "/64m"))
+    local n, peak = 0, 0
+    for chunk in resp:iter() do
+      assert(check_pattern(chunk, n), "body bytes differ at offset " .. n)
+      n = n + #chunk
+      if n % (8 * MiB) < #chunk then
+        collectgarbage()
+        local rss = H.rss_kb()
+        if rss - rss0 > peak then peak = rss - rss0 end
+      end
+    end
+    assert.equals(64 * MiB, n)
+    -- far below the body size (64 MiB = 65536 kB); ASan's quarantine
+    -- keeps freed memory, so the bound is only checked in normal builds
+    if not H.asan then
+      assert.is_true(peak < 16 * 1024, "RSS grew by " .. peak .. " kB")
+    end
+  end)
+
+  it("streams 32 MiB up from a producer with bounded memory", function()
+    collectgarbage()
+    local rss0 = H.rss_kb()
+    local piece = H.pattern(64 * 1024)
+    local left, peak = 512, 0
+    local resp = assert(http.request("POST", H.raw .. "/upload-sha256", {
+      body = function()
+        if left == 0 then return nil end
+        left = left - 1
+        if left % 64 == 0 then
+          local rss = H.rss_kb()
+          if rss - rss0 > peak then peak = rss - rss0 end
+        end
+        return piece
+      end,
+    }))
+    assert.equals(200, resp.status)
+    local len, sum = resp:read():match("^(%d+) (%x+)")
+    assert.equals(32 * MiB, tonumber(len))
+    local path = H.tmpname("up")
+    local f = assert(io.open(path, "wb"))
+    for _ = 1, 512 do f:write(piece) end
+    f:close()
+    assert.equals(H.sha256_file(path), sum)
+    os.remove(path)
+    if not H.asan then
+      assert.is_true(peak < 16 * 1024, "RSS grew by " .. peak .. " kB")
+    end
+  end)
+
+  it("sends producer bodies chunked", function()
+    local parts = { "a", "bb", "ccc" }
+    local i = 0
+    local resp = assert(http.request("POST", H.raw .. "/upload-sha256", {
+      body = function() i = i + 1; return parts[i] end,
+    }))
+    local len, sum = resp:read():match("^(%d+) (%x+)")
+    assert.equals(6, tonumber(len))
+    assert.equals(H.sha256("abbccc"), sum)
+  end)
+
+  it("stops reading the socket while the reader is slow", function()
+    local resp = assert(http.request("GET", H.raw .. "/drip?n=" .. 256 * MiB))
+    assert.is_truthy(resp:iter()())
+    http.sleep(0.5)
+    local st = H.drip_status()
+    -- the server is blocked: it managed to send only what the kernel's
+    -- buffers and our one read buffer hold
+    assert.is_true(st.sent < 32 * MiB, "server sent " .. tostring(st.sent))
+    resp:close()
+  end)
+
+  it("streams another response's body into a request", function()
+    http.run(function()
+      local src = assert(http.request("GET", H.nginx .. "/1m"))
+      local resp = assert(http.request("POST", H.raw .. "/upload-sha256", {
+        body = src:iter(),
+      }))
+      local len, sum = resp:read():match("^(%d+) (%x+)")
+      assert.equals(MiB, tonumber(len))
+      assert.equals(H.www_sha256("1m"), sum)
+    end)
+  end)
+
+  it("fails the request when the producer fails", function()
+    local resp, err = http.request("POST", H.raw .. "/upload-sha256", {
+      body = function() error("disk on fire") end,
+    })
+    if resp then resp, err = resp:read() end
+    assert.is_nil(resp)
+    assert.is_truthy(tostring(err):find("disk on fire", 1, true))
+  end)
+end)
+
+describe("scheduler", function()
+  after_each(check_clean)
+
+  it("runs 100 concurrent tasks", function()
+    local results = http.run(function()
+      local tasks = {}
+      for i = 1, 100 do
+        tasks[i] = http.spawn(function()
+          local resp = assert(http.request("GET", H.nginx .. "/small"))
+          return resp:read()
+        end)
+      end
+      local n = 0
+      for i = 1, 100 do
+        if tasks[i]:join() == "Hello, World!" then n = n + 1 end
+      end
+      return n
+    end)
+    assert.equals(100, results)
+  end)
+
+  it("returns results and raises errors from http.run", function()
+    assert.same({ 1, 2 }, { http.run(function(a) return a, 2 end, 1) })
+    assert.has_error(function() http.run(function() error("boom") end) end)
+  end)
+
+  it("sleeps without blocking other tasks", function()
+    local order = {}
+    http.run(function()
+      local a = http.spawn(function() http.sleep(0.05); order[#order + 1] = "a" end)
+      local b = http.spawn(function() order[#order + 1] = "b" end)
+      a:join(); b:join()
+    end)
+    assert.same({ "b", "a" }, order)
+  end)
+
+  it("cancels a task waiting for a response", function()
+    http.run(function()
+      local t = http.spawn(function()
+        return http.request("GET", H.raw .. "/stall-head")
+      end)
+      http.sleep(0.05)
+      t:cancel()
+      local ok, err = pcall(t.join, t)
+      assert.is_false(ok)
+      assert.is_true(http.is_error(err, "Cancelled"))
+    end)
+  end)
+
+  it("survives tens of thousands of requests without leaking", function()
+    local pool = http.Pool{}
+    local url = H.nginx .. "/small"
+    for _ = 1, 2000 do assert(pool:request("GET", url)):read() end
+    collectgarbage()
+    local rss0 = H.rss_kb()
+    for _ = 1, 20000 do
+      local resp = assert(pool:request("GET", url))
+      assert(resp:read() == "Hello, World!")
+    end
+    collectgarbage()
+    local grew = H.rss_kb() - rss0
+    if not H.asan then
+      assert.is_true(grew < 2048, "RSS grew by " .. grew .. " kB")
+    end
+    assert.equals(1, pool:stats().connections)
+    pool:close()
+  end)
+end)

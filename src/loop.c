@@ -262,14 +262,15 @@ static void io_invalidate(chc_loop *lp, chc_io *io) {
 int chc_io_set(chc_loop *lp, chc_io *io, unsigned events) {
   struct epoll_event ev;
   int op, r;
-  events &= CHC_EV_READ | CHC_EV_WRITE;
-  if (events == 0) {
+  events &= CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE;
+  if ((events & (CHC_EV_READ | CHC_EV_WRITE)) == 0) {
     chc_io_stop(lp, io);
     return 0;
   }
   if (io->registered && events == io->events) return 0;
   ev.events = ((events & CHC_EV_READ) ? EPOLLIN : 0u) |
-              ((events & CHC_EV_WRITE) ? EPOLLOUT : 0u);
+              ((events & CHC_EV_WRITE) ? EPOLLOUT : 0u) |
+              ((events & CHC_EV_EDGE) ? (uint32_t)EPOLLET : 0u);
   ev.data.ptr = io;
   op = io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   r = epoll_ctl(lp->epfd, op, io->fd, &ev);

@@ -39,12 +39,15 @@
 #define RBUF_SIZE (64 * 1024)
 #define WBUF_HIGH (256 * 1024) /* a producer waits above this */
 #define WBUF_LOW (64 * 1024)   /* and is woken below this */
+#define DRAIN_MAX (64 * 1024)  /* body bytes worth reading away to reuse */
+#define DRAIN_WAIT_MS 1000     /* and how long to wait for them */
 
 typedef struct origin {
   struct origin *hnext;
   chc_list idle;    /* idle conns, most recently used first */
   chc_list waiters; /* streams waiting for a connection to this origin */
   int https, port;
+  int ndraining;  /* conns of this origin reading away a released body */
   char *host;     /* bare host */
   char *hosthdr;  /* Host header value */
   uint32_t hash;
@@ -72,7 +75,7 @@ typedef struct conn {
   chc_h1_resp h1;
   struct chc_stream *s;
   unsigned readable : 1, writable : 1, reused : 1, got_bytes : 1,
-      write_failed : 1;
+      write_failed : 1, draining : 1;
   int write_errno;
   char peer[80]; /* "host:port" for messages */
 } conn;
@@ -108,6 +111,8 @@ struct chc_stream {
   chc_buf tail; /* body bytes kept when the conn moved on */
   chc_error err;
   int released;
+  int draining;   /* released mid-body: the conn reads the rest away */
+  size_t drained; /* bytes discarded so far */
 };
 
 struct chc_pool {
@@ -121,6 +126,7 @@ struct chc_pool {
   chc_list waiters; /* FIFO of streams waiting for a slot */
   chc_list conns;   /* every open conn */
   chc_list closing; /* closed conns awaiting free */
+  chc_list draining; /* conns reading away a released body (FIFO) */
   chc_defer reap;
   int refs; /* 1 for the owner + 1 per unreleased stream */
   int closed;
@@ -345,6 +351,10 @@ static void conn_unidle(conn *c) {
     chc_list_remove(&c->onode);
     chc_list_remove(&c->gnode);
     c->pool->nidle--;
+  } else if (c->draining) {
+    chc_list_remove(&c->gnode);
+    c->draining = 0;
+    c->org->ndraining--;
   }
 }
 
@@ -368,6 +378,7 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
     }
     stream_detach(s);
     notify(s);
+    if (s->released) stream_free(s); /* it was draining */
   }
   conn_unidle(c);
   chc_list_remove(&c->anode);
@@ -451,7 +462,10 @@ static void conn_connect_failed(conn *c, int code, const char *msg) {
     stream_start(s);
     return;
   }
-  conn_close(c, code, "%s", msg);
+  if (s && s->attempts > 1)
+    conn_close(c, code, "%s (%d attempts)", msg, s->attempts);
+  else
+    conn_close(c, code, "%s", msg);
 }
 
 /* Puts a finished connection back: to a waiter of the same origin, else
@@ -495,6 +509,8 @@ static void conn_exchange_done(conn *c) {
   stream_detach(s);
   chc_timer_stop(c->pool->lp, &s->ttimer);
   notify(s);
+  if (s->released) stream_free(s); /* drained */
+  conn_unidle(c);                    /* off the draining list */
   if (reusable) {
     timer_arm(c, T_NONE, -1);
     conn_release(c);
@@ -525,8 +541,16 @@ static void conn_process(conn *c) {
     s->has_head = 1;
   }
   if ((c->h1.events & CHC_H1_BODY) && c->h1.body_len > 0) {
-    s->bp = c->h1.body;
-    s->bn = c->h1.body_len;
+    if (s->draining) { /* nobody wants these bytes: drop them */
+      s->drained += c->h1.body_len;
+      if (s->drained > DRAIN_MAX && !(c->h1.events & CHC_H1_DONE)) {
+        conn_close(c, CHC_OK, "too much body left to drain");
+        return;
+      }
+    } else {
+      s->bp = c->h1.body;
+      s->bn = c->h1.body_len;
+    }
   }
   if (c->h1.events & CHC_H1_DONE) {
     if (c->h1.trailers.n > 0) chc_hlist_move(&s->trailers, &c->h1.trailers);
@@ -918,6 +942,12 @@ static void stream_start(chc_stream *s) {
     /* make room: drop the least recently used idle conn (other origin) */
     conn *old = chc_container_of(p->idle.prev, conn, gnode);
     conn_close(old, CHC_OK, "evicted");
+  } else if (p->nconns >= p->o.max_connections && o->ndraining == 0 &&
+             !chc_list_empty(&p->draining)) {
+    /* a request elsewhere beats saving a reconnect: give up a drain (a
+    ** request to the same origin waits for the drained connection) */
+    conn *old = chc_container_of(p->draining.next, conn, gnode);
+    conn_close(old, CHC_OK, "drain abandoned for a waiting request");
   }
   if (p->nconns < p->o.max_connections && chc_list_empty(&p->waiters)) {
     conn_open(p, s);
@@ -969,6 +999,7 @@ chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
   chc_list_init(&p->waiters);
   chc_list_init(&p->conns);
   chc_list_init(&p->closing);
+  chc_list_init(&p->draining);
   chc_defer_init(&p->reap, pool_reap);
   p->refs = 1;
   return p;
@@ -1226,11 +1257,41 @@ static void stream_free(chc_stream *s) {
   free(s);
 }
 
+/*
+** Whether the rest of a response is worth reading away so the connection
+** can be reused: only when the body has a known end (not read-until-close)
+** and, with a Content-Length, when little of it is left.
+*/
+static int drain_worthwhile(const conn *c) {
+  const chc_stream *s = c->s;
+  if (!s->has_head || !s->req_done || c->write_failed) return 0;
+  if (llhttp_message_needs_eof(&c->h1.parser)) return 0;
+  if ((c->h1.parser.flags & F_CONTENT_LENGTH) &&
+      c->h1.parser.content_length > DRAIN_MAX)
+    return 0;
+  return 1;
+}
+
 void chc_stream_release(chc_stream *s) {
   conn *c = s->c;
   s->released = 1;
   stream_unwait(s);
   chc_timer_stop(s->pool->lp, &s->ttimer);
+  if (c && s->err.code == CHC_OK && chc_list_empty(&s->pool->waiters) &&
+      drain_worthwhile(c)) {
+    /* the connection owns the stream now and frees it when done; a rest
+    ** that does not come quickly is not worth the slot */
+    if (s->to.read < 0 || s->to.read > DRAIN_WAIT_MS) s->to.read = DRAIN_WAIT_MS;
+    s->draining = 1;
+    c->draining = 1;
+    c->org->ndraining++;
+    chc_list_insert_tail(&s->pool->draining, &c->gnode);
+    s->drained = s->bn;
+    s->bn = 0;
+    s->bp = NULL;
+    conn_read(c);
+    return;
+  }
   if (c) {
     /* the exchange is not complete: the connection cannot be reused */
     stream_detach(s);

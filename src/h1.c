@@ -20,6 +20,7 @@
 **   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 **           "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 */
+/* clang-format off */
 static const unsigned char tchar[128] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -30,6 +31,7 @@ static const unsigned char tchar[128] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
 };
+/* clang-format on */
 
 int chc_h1_is_token(const char *p, size_t n) {
   size_t i;
@@ -66,8 +68,7 @@ static const char *value_fault(const char *p, size_t n) {
 ** ASCII as is, anything else escaped, cut short with "..." so that a
 ** megabyte of garbage still gives a readable sentence.
 */
-static const char *printable(char *out, size_t cap, const char *p,
-                             size_t n) {
+static const char *printable(char *out, size_t cap, const char *p, size_t n) {
   size_t i, w = 0;
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
@@ -96,7 +97,9 @@ static const char *printable(char *out, size_t cap, const char *p,
   return out;
 }
 
-static int is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
+static int is_target_char(unsigned char c) {
+  return c > 0x20 && c != 0x7f;
+}
 
 /* Digits of v (>= 0) in base 10 or 16 into buf, most significant first. */
 static size_t fmt_uint(char *buf, unsigned long long v, unsigned base) {
@@ -124,8 +127,8 @@ static int name_is(const char *name, size_t nl, const char *lit, size_t ll) {
 ** and the hot path costs at most one realloc.
 */
 int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
-                      const char *host, const chc_hlist *fields,
-                      long long body, chc_error *e) {
+                      const char *host, const chc_hlist *fields, long long body,
+                      chc_error *e) {
   char tmp[80], clen[24];
   size_t ml, tl, hl = 0, cll = 0, total, i, nf = fields ? fields->n : 0;
   int want_host = host != NULL, framing = 1;
@@ -302,7 +305,9 @@ enum {
 _Static_assert(offsetof(chc_h1_resp, parser) == 0,
                "llhttp_t must be the first member of chc_h1_resp");
 
-static chc_h1_resp *resp_of(llhttp_t *p) { return (chc_h1_resp *)p; }
+static chc_h1_resp *resp_of(llhttp_t *p) {
+  return (chc_h1_resp *)p;
+}
 
 /* Out of memory inside a callback: report it as a failed read. */
 static int oom(chc_h1_resp *r) {
@@ -384,13 +389,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
 */
 static int on_header_field_complete(llhttp_t *p) {
   chc_h1_resp *r = resp_of(p);
+  const char *name = r->name.len ? chc_buf_head(&r->name) : ""; /* no data */
   char tmp[80];
-  if (!chc_h1_is_token(chc_buf_head(&r->name), r->name.len)) {
+  if (!chc_h1_is_token(name, r->name.len)) {
     chc_seterr(&r->err, CHC_EREMOTE_PROTO,
                "invalid character in %s field name '%s'",
                r->state == H1_TRAILERS ? "trailer" : "header",
-               printable(tmp, sizeof tmp, chc_buf_head(&r->name),
-                         r->name.len));
+               printable(tmp, sizeof tmp, name, r->name.len));
     return -1;
   }
   return 0;
@@ -583,11 +588,14 @@ void chc_h1_resp_free(chc_h1_resp *r) {
 static const char *where(const chc_h1_resp *r) {
   switch (r->state) {
     case H1_IDLE:
-    case H1_STATUS: return "status line";
+    case H1_STATUS:
+      return "status line";
     case H1_BODY:
       return r->parser.flags & F_CHUNKED ? "chunked body" : "body";
-    case H1_TRAILERS: return "trailer section";
-    default: return "header section";
+    case H1_TRAILERS:
+      return "trailer section";
+    default:
+      return "header section";
   }
 }
 
@@ -686,11 +694,13 @@ ssize_t chc_h1_resp_feed(chc_h1_resp *r, char *p, size_t n) {
     }
     if (r->state == H1_INTERIM) {
       next_head(r);
-    } else {
-      /* the only other pause is the chunk-extension one */
+    } else if (r->ext_paused) {
       pos = resume_ext(at, pos);
       r->ext_paused = 0;
       llhttp_resume(&r->parser);
+    } else { /* no other callback pauses */
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO, "unexpected llhttp pause");
+      return feed_error(r);
     }
     at = pos;
   }

@@ -64,9 +64,8 @@ static void head_is(const char *method, const char *target, const char *host,
 }
 
 /* Expects a validation error naming the problem, and nothing appended. */
-static void head_fails(const char *method, const char *target,
-                       const char *host, const chc_hlist *f, long long body,
-                       const char *msg) {
+static void head_fails(const char *method, const char *target, const char *host,
+                       const chc_hlist *f, long long body, const char *msg) {
   chc_buf out = CHC_BUF_INIT;
   chc_error e;
   chc_err_clear(&e);
@@ -214,9 +213,8 @@ static void test_validators(void) {
   for (c = 0; c < 256; c++) {
     char ch = (char)c;
     int tok = c > 0 && c < 128 &&
-              (strchr("!#$%&'*+-.^_`|~", c) != NULL ||
-               (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-               (c >= 'A' && c <= 'Z'));
+              (strchr("!#$%&'*+-.^_`|~", c) != NULL || (c >= '0' && c <= '9') ||
+               (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
     int val = c != '\r' && c != '\n' && c != 0;
     CHECK(chc_h1_is_token(&ch, 1) == tok);
     CHECK(chc_h1_is_field_value(&ch, 1) == val);
@@ -235,13 +233,13 @@ static void test_validators(void) {
 
 /* What one run of the parser over a response produced. */
 typedef struct outcome {
-  int rc;                   /* 0, or -1 when a feed or eof failed */
+  int rc; /* 0, or -1 when a feed or eof failed */
   int errcode;
   char err[CHC_ERRMSG_MAX];
-  int eof_rc;               /* chc_h1_resp_eof's result, 9 if not called */
+  int eof_rc; /* chc_h1_resp_eof's result, 9 if not called */
   int status, major, minor, keep_alive, done;
-  int heads, dones;         /* events seen over all feeds */
-  size_t consumed;          /* where the message ended in the input */
+  int heads, dones; /* events seen over all feeds */
+  size_t consumed;  /* where the message ended in the input */
   chc_buf reason, body, fields, trailers;
 } outcome;
 
@@ -353,8 +351,7 @@ static void same(const outcome *x, const outcome *y) {
     fprintf(stderr, "whole: %s\nsplit: %s\n", x->err, y->err);
   CHECK(strcmp(x->err, y->err) == 0);
   CHECK(x->eof_rc == y->eof_rc);
-  CHECK(x->status == y->status && x->major == y->major &&
-        x->minor == y->minor);
+  CHECK(x->status == y->status && x->major == y->major && x->minor == y->minor);
   CHECK(x->keep_alive == y->keep_alive && x->done == y->done);
   CHECK(x->heads == y->heads && x->dones == y->dones);
   CHECK(x->consumed == y->consumed);
@@ -371,13 +368,13 @@ typedef struct rcase {
   size_t len;
   size_t max_head; /* 0: the default */
   int no_body;
-  int eof;         /* call eof after the input */
+  int eof; /* call eof after the input */
   /* expected */
   int status, major, minor;
   const char *reason, *body, *fields, *trailers;
   int keep_alive;
-  size_t msg_len;  /* bytes of the message (the rest is not consumed) */
-  int eof_rc;      /* when eof */
+  size_t msg_len; /* bytes of the message (the rest is not consumed) */
+  int eof_rc;     /* when eof */
 } rcase;
 
 /* Parses c whole, then split in two at every offset and byte by byte,
@@ -447,13 +444,13 @@ static void check_error(const char *name, const char *in, size_t len,
 
 /* Messages followed by bytes that are not theirs (the next response, or
 ** the new protocol after a 101). */
-#define RESP_101                                                  \
+#define RESP_101                                               \
   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" \
   "Connection: Upgrade\r\n\r\n"
 #define RESP_204 "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"
 #define RESP_304 \
   "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"
-#define RESP_10KA                                                        \
+#define RESP_10KA                                                          \
   "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n" \
   "abc"
 #define RESP_CL "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -462,8 +459,8 @@ static void check_error(const char *name, const char *in, size_t len,
 static const rcase cases[] = {
     {"content-length body",
      IN("HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A: 1\r\n\r\nhello world"),
-     0, 0, 0, 200, 1, 1, "OK", "hello world",
-     "Content-Length=11|X-A=1|", "", 1, 0, 0},
+     0, 0, 0, 200, 1, 1, "OK", "hello world", "Content-Length=11|X-A=1|", "", 1,
+     0, 0},
     {"chunked with extensions and trailers",
      IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         "5;a=1;b=2\r\nhello\r\n"
@@ -481,18 +478,15 @@ static const rcase cases[] = {
     {"read until close",
      IN("HTTP/1.1 200 OK\r\nServer: x\r\n\r\nsome body\r\n\r\nmore"), 0, 0, 1,
      200, 1, 1, "OK", "some body\r\n\r\nmore", "Server=x|", "", 0, 0, 1},
-    {"read until close, empty body",
-     IN("HTTP/1.1 200 OK\r\n\r\n"), 0, 0, 1, 200, 1, 1, "OK", "", "", "", 0, 0,
-     1},
+    {"read until close, empty body", IN("HTTP/1.1 200 OK\r\n\r\n"), 0, 0, 1,
+     200, 1, 1, "OK", "", "", "", 0, 0, 1},
     {"HTTP/1.0 with length",
      IN("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc"), 0, 0, 0, 200, 1, 0,
      "OK", "abc", "Content-Length=3|", "", 0, 0, 0},
-    {"HTTP/1.0 keep-alive",
-     IN(RESP_10KA NEXT), 0, 0, 0, 200, 1, 0, "OK", "abc",
+    {"HTTP/1.0 keep-alive", IN(RESP_10KA NEXT), 0, 0, 0, 200, 1, 0, "OK", "abc",
      "Connection=keep-alive|Content-Length=3|", "", 1, LEN(RESP_10KA), 0},
-    {"HTTP/1.0 until close",
-     IN("HTTP/1.0 200 OK\r\n\r\nold school"), 0, 0, 1, 200, 1, 0, "OK",
-     "old school", "", "", 0, 0, 1},
+    {"HTTP/1.0 until close", IN("HTTP/1.0 200 OK\r\n\r\nold school"), 0, 0, 1,
+     200, 1, 0, "OK", "old school", "", "", 0, 0, 1},
     {"100 Continue then 200",
      IN("HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
         "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\nok"),
@@ -509,34 +503,30 @@ static const rcase cases[] = {
      IN("HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n"
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
      0, 0, 0, 200, 1, 1, "OK", "ok", "Content-Length=2|", "", 1, 0, 0},
-    {"101 switching protocols",
-     IN(RESP_101 "\x81\x05hello"), 0, 0, 0, 101, 1, 1, "Switching Protocols", "",
-     "Upgrade=websocket|Connection=Upgrade|", "", 0, LEN(RESP_101), 0},
+    {"101 switching protocols", IN(RESP_101 "\x81\x05hello"), 0, 0, 0, 101, 1,
+     1, "Switching Protocols", "", "Upgrade=websocket|Connection=Upgrade|", "",
+     0, LEN(RESP_101), 0},
     {"HEAD (no_body)",
      IN("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK"), 0, 1,
      0, 200, 1, 1, "OK", "", "Content-Length=1000|", "", 1, 41, 0},
     {"HEAD (no_body), chunked",
      IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), 0, 1, 0, 200,
      1, 1, "OK", "", "Transfer-Encoding=chunked|", "", 1, 0, 0},
-    {"204 with Content-Length",
-     IN(RESP_204 NEXT), 0, 0, 0, 204, 1, 1, "No Content", "",
-     "Content-Length=5|", "", 1, LEN(RESP_204), 0},
-    {"304 with Transfer-Encoding",
-     IN(RESP_304 NEXT), 0, 0, 0, 304, 1, 1, "Not Modified", "",
-     "Transfer-Encoding=chunked|", "", 1, LEN(RESP_304), 0},
+    {"204 with Content-Length", IN(RESP_204 NEXT), 0, 0, 0, 204, 1, 1,
+     "No Content", "", "Content-Length=5|", "", 1, LEN(RESP_204), 0},
+    {"304 with Transfer-Encoding", IN(RESP_304 NEXT), 0, 0, 0, 304, 1, 1,
+     "Not Modified", "", "Transfer-Encoding=chunked|", "", 1, LEN(RESP_304), 0},
     {"Connection: close",
      IN("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"),
      0, 0, 0, 200, 1, 1, "OK", "hi", "Connection=close|Content-Length=2|", "",
      0, 0, 0},
-    {"bytes after the end",
-     IN(RESP_CL NEXT), 0, 0, 0, 200, 1, 1, "OK", "hello",
+    {"bytes after the end", IN(RESP_CL NEXT), 0, 0, 0, 200, 1, 1, "OK", "hello",
      "Content-Length=5|", "", 1, LEN(RESP_CL), 0},
     {"empty reason with space",
      IN("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"), 0, 0, 0, 200, 1, 1, "",
      "", "Content-Length=0|", "", 1, 0, 0},
-    {"no reason",
-     IN("HTTP/1.1 404\r\nContent-Length: 1\r\n\r\nx"), 0, 0, 0, 404, 1, 1, "",
-     "x", "Content-Length=1|", "", 1, 0, 0},
+    {"no reason", IN("HTTP/1.1 404\r\nContent-Length: 1\r\n\r\nx"), 0, 0, 0,
+     404, 1, 1, "", "x", "Content-Length=1|", "", 1, 0, 0},
     {"whitespace, empty values, obs-fold, duplicates",
      IN("HTTP/1.1 200 OK\r\nA:x  \r\nB:\r\nC: \t\r\nD: 1\r\n  fold\r\n"
         "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"),
@@ -651,26 +641,32 @@ static void test_errors(void) {
               "malformed status line (unsupported version HTTP/2.0)");
   check_error("status 099", IN("HTTP/1.1 099 OK\r\n\r\n"), 0, 0, 0,
               "malformed status line (status code 099)");
+  /* llhttp 8.1 lets spaces into names unless built in strict mode, then
+  ** h1.c catches them: the message differs, the kind does not */
   check_error("space in field name",
               IN("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"), 0, 0, 0,
-              "invalid character in header field name 'Bad Name'");
-  check_error("space before colon",
-              IN("HTTP/1.1 200 OK\r\nName : x\r\n\r\n"), 0, 0, 0,
-              "invalid character in header field name 'Name '");
+              "invalid character in");
+  check_error("space before colon", IN("HTTP/1.1 200 OK\r\nName : x\r\n\r\n"),
+              0, 0, 0, "invalid character in");
+  check_error("empty field name", IN("HTTP/1.1 200 OK\r\n: x\r\n\r\n"), 0,
+              0, 0, "invalid character in");
+  check_error("empty field name after a bare LF (fuzz)",
+              IN("HTTP/1.1 200 \0\0\n: Tv\r\n\r\n"), 0, 0, 0,
+              "invalid character in");
   check_error("bad char in field name",
               IN("HTTP/1.1 200 OK\r\nBad(Name: x\r\n\r\n"), 0, 0, 0,
               "invalid character in a header field (HPE_INVALID_HEADER_TOKEN");
   check_error("control char in field value",
               IN("HTTP/1.1 200 OK\r\nA: x\001y\r\n\r\n"), 0, 0, 0,
               "invalid character in a header field (HPE_INVALID_HEADER_TOKEN");
-  check_error("NUL in field value", IN("HTTP/1.1 200 OK\r\nA: x\0y\r\n\r\n"),
-              0, 0, 0, "invalid character in a header field");
-  check_error("bare LF in the head", IN("HTTP/1.1 200 OK\r\nA: xy\n\r\n"), 0,
+  check_error("NUL in field value", IN("HTTP/1.1 200 OK\r\nA: x\0y\r\n\r\n"), 0,
               0, 0, "invalid character in a header field");
+  check_error("bare LF in the head", IN("HTTP/1.1 200 OK\r\nA: xy\n\r\n"), 0, 0,
+              0, "invalid character in a header field");
   check_error("space in trailer name",
               IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "0\r\nT x: 1\r\n\r\n"),
-              0, 0, 0, "invalid character in trailer field name 'T x'");
+              0, 0, 0, "invalid character in");
   check_error("bad chunk size",
               IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "zz\r\nhello\r\n0\r\n\r\n"),
@@ -719,9 +715,8 @@ static void test_errors(void) {
               "connection closed before the end of the response trailers");
   check_error("truncated head", IN("HTTP/1.1 200 OK\r\nContent-Le"), 0, 0, 1,
               "connection closed before a complete response head");
-  check_error("truncated after 100",
-              IN("HTTP/1.1 100 Continue\r\n\r\n"), 0, 0, 1,
-              "connection closed before a complete response head");
+  check_error("truncated after 100", IN("HTTP/1.1 100 Continue\r\n\r\n"), 0, 0,
+              1, "connection closed before a complete response head");
   {
     outcome o;
     ctx = "eof without bytes";
@@ -787,9 +782,10 @@ static void test_reuse(void) {
 /* Two responses back to back in one buffer (pipelining, as a kept-alive
 ** connection sees them): the caller feeds the rest after the first. */
 static void test_two_in_a_row(void) {
-  char in[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "3\r\nabc\r\n0\r\n\r\n"
-              "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
+  char in[] =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n"
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
   ssize_t k1, k2;
   ctx = "two in a row";
   chc_h1_resp_init(&R, 0, 0);
@@ -805,8 +801,9 @@ static void test_two_in_a_row(void) {
 
 /* The body of one feed is one region starting at its first body byte. */
 static void test_body_packing(void) {
-  char in[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "2\r\nab\r\n3;x=y\r\ncde\r\n1\r\nf\r\n";
+  char in[] =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nab\r\n3;x=y\r\ncde\r\n1\r\nf\r\n";
   const char *start = strstr(in, "ab\r\n"); /* the first body byte */
   ctx = "body packing";
   chc_h1_resp_init(&R, 0, 0);

@@ -77,7 +77,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
 
-test: all
+test: all embed
 	@sh spec/run.sh $(BUSTED)
 
 asan:
@@ -93,6 +93,23 @@ bench: all
 
 bench-smoke: all
 	@sh bench/run.sh smoke
+
+# The embedding examples (examples/embed/): a host program that drives the
+# library's loop from its own poll loop, and two loops in two threads. They
+# link the static library; `make BUILD=build-asan SANFLAGS=... embed` builds
+# them against the sanitizer objects.
+EMBED_BIN   := $(BUILD)/embed/host $(BUILD)/embed/two_loops
+EMBED_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) \
+               $(shell pkg-config --cflags lua5.4 2>/dev/null) -Isrc
+EMBED_LIBS   = $(LIBA) $(shell pkg-config --libs lua5.4 2>/dev/null) \
+               $(LDLIBS_ALL) -lm
+
+.PHONY: embed
+embed: $(EMBED_BIN)
+
+$(BUILD)/embed/%: examples/embed/%.c src/chc.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMBED_CFLAGS) $(SANFLAGS) -Werror -o $@ $< $(EMBED_LIBS) $(SANFLAGS)
 
 lint:
 	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok

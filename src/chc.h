@@ -24,7 +24,9 @@ typedef struct chc_loop chc_loop;
 int luaopen_c_http_core(lua_State *L);
 int luaopen_c_http_core_core(lua_State *L);
 
-/* The loop of this lua_State (created on first use). */
+/* The loop of this lua_State (created on first use; opens the C core into
+** L first if the library was not opened yet). Raises a Lua error if the
+** loop cannot be created. */
 chc_loop *chc_loop_get(lua_State *L);
 /* An fd that is readable whenever chc_loop_step has work to do. */
 int chc_loop_fd(const chc_loop *lp);

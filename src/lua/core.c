@@ -57,4 +57,16 @@ CHC_API int luaopen_c_http_core(lua_State *L) {
   return 1;
 }
 
-CHC_API chc_loop *chc_loop_get(lua_State *L) { return chc_lloop_get(L)->lp; }
+/*
+** A host may ask for the loop before it opens the library: the loop
+** userdata needs the library's metatables (its __gc frees the loop, and
+** http.loop() returns the same userdata), so open the C core first.
+*/
+CHC_API chc_loop *chc_loop_get(lua_State *L) {
+  if (luaL_getmetatable(L, CHC_LOOP_MT) == LUA_TNIL) {
+    luaL_requiref(L, "c_http_core.core", luaopen_c_http_core_core, 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return chc_lloop_get(L)->lp;
+}

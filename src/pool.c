@@ -1138,6 +1138,10 @@ const char *chc_stream_version(const chc_stream *s) {
 
 const chc_hlist *chc_stream_headers(const chc_stream *s) { return &s->fields; }
 
+void chc_stream_take_headers(chc_stream *s, chc_hlist *dst) {
+  chc_hlist_move(dst, &s->fields);
+}
+
 const chc_hlist *chc_stream_trailers(const chc_stream *s) {
   /* the reader sees the trailers once it has had the whole body */
   return s->resp_done && s->bn == 0 && s->trailers.n > 0 ? &s->trailers

@@ -48,9 +48,8 @@ function Response.__index(self, k)
   local m = resp_methods[k]
   if m then return m end
   if k == "headers" then
-    local h = from_flat(self._flat)
+    local h = from_flat(self._core:headers())
     rawset(self, "headers", h)
-    self._flat = nil
     return h
   elseif k == "trailers" then
     -- core returns nil until the body has ended; only a result is cached.
@@ -64,9 +63,9 @@ function Response.__index(self, k)
 end
 
 local function new_response(r)
-  local status, reason, version, flat = r:head()
+  local status, reason, version = r:head()
   return setmetatable({ status = status, reason = reason, version = version,
-                        _flat = flat, _core = r }, Response)
+                        _core = r }, Response)
 end
 
 --- The whole (rest of the) body.

@@ -9,7 +9,8 @@ describe("c_http_core (over a fake core)", function()
   local function fake_resp(spec)
     local r = { spec = spec, i = 0, closed = 0, ended = false }
     function r.head() return spec.status or 200, spec.reason or "OK",
-                             spec.version or "HTTP/1.1", spec.headers or {} end
+                             spec.version or "HTTP/1.1" end
+    function r.headers() return spec.headers or {} end
     function r.chunk()
       r.i = r.i + 1
       local c = spec.chunks and spec.chunks[r.i]

@@ -19,7 +19,8 @@
 typedef struct lresp {
   chc_stream *s;
   chc_lloop *ll;
-  chc_waitq q; /* requester, readers and the producer wait here */
+  chc_waitq q;     /* requester, readers and the producer wait here */
+  chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
 } lresp;
 
@@ -182,6 +183,7 @@ static void resp_notify(chc_stream *s, void *ud) {
 static void resp_release(void *ud) {
   lresp *u = ud;
   if (u->s) {
+    if (chc_stream_has_head(u->s)) chc_stream_take_headers(u->s, &u->hdrs);
     chc_stream_release(u->s);
     u->s = NULL;
   }
@@ -190,6 +192,13 @@ static void resp_release(void *ud) {
 
 static int resp_close(lua_State *L) {
   resp_release(check_resp(L, 1));
+  return 0;
+}
+
+static int resp_gc(lua_State *L) {
+  lresp *u = check_resp(L, 1);
+  resp_release(u);
+  chc_hlist_free(&u->hdrs);
   return 0;
 }
 
@@ -289,7 +298,8 @@ static void push_hlist_flat(lua_State *L, const chc_hlist *h) {
   }
 }
 
-/* resp:head() -> status, reason, version, flat headers */
+/* resp:head() -> status, reason, version. The fields are a separate call
+** (resp:headers()): most callers never look at them. */
 static int resp_head(lua_State *L) {
   lresp *u = check_resp(L, 1);
   if (u->s == NULL || !chc_stream_has_head(u->s))
@@ -297,8 +307,15 @@ static int resp_head(lua_State *L) {
   lua_pushinteger(L, chc_stream_status(u->s));
   lua_pushstring(L, chc_stream_reason(u->s));
   lua_pushstring(L, chc_stream_version(u->s));
-  push_hlist_flat(L, chc_stream_headers(u->s));
-  return 4;
+  return 3;
+}
+
+/* resp:headers() -> flat list {n1, v1, n2, v2, ...}; it still answers
+** after the response was closed (the fields were taken over then). */
+static int resp_headers(lua_State *L) {
+  lresp *u = check_resp(L, 1);
+  push_hlist_flat(L, u->s ? chc_stream_headers(u->s) : &u->hdrs);
+  return 1;
 }
 
 static int resp_trailers(lua_State *L) {
@@ -540,6 +557,7 @@ void chc_lpool_open(lua_State *L) {
                                     {"stats", pool_stats},
                                     {NULL, NULL}};
   static const luaL_Reg resp_m[] = {{"head", resp_head},
+                                    {"headers", resp_headers},
                                     {"chunk", resp_chunk},
                                     {"read", resp_read},
                                     {"trailers", resp_trailers},
@@ -561,7 +579,7 @@ void chc_lpool_open(lua_State *L) {
   luaL_newmetatable(L, CHC_RESP_MT);
   luaL_newlib(L, resp_m);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, resp_close);
+  lua_pushcfunction(L, resp_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, resp_close);
   lua_setfield(L, -2, "__close");

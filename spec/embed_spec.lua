@@ -109,6 +109,21 @@ describe("http.loop() from Lua", function()
     -- and the loop still works afterwards
     assert.equals(3, http.run(function() http.sleep(0.001); return 3 end))
   end)
+
+  it("reports a failed task nobody joins from step()", function()
+    local loop = http.loop()
+    local t = http.spawn(function() error("unjoined failure") end)
+    local ok, err
+    for _ = 1, 10 do
+      ok, err = loop:step(0.01)
+      if not ok then break end
+    end
+    assert.is_nil(ok)
+    assert.matches("unjoined failure", tostring(err))
+    -- reported once; a later join still sees the error
+    assert.is_true(loop:step(0))
+    assert.has_error(function() t:join() end)
+  end)
 end)
 
 -- {==================================================================

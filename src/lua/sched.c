@@ -80,7 +80,7 @@ chc_lloop *chc_lloop_get(lua_State *L) {
     return ll;
   }
   lua_pop(L, 1);
-  ll = lua_newuserdatauv(L, sizeof *ll, 1);
+  ll = lua_newuserdatauv(L, sizeof *ll, 2);
   memset(ll, 0, sizeof *ll);
   ll->lp = chc_loop_new();
   if (ll->lp == NULL) luaL_error(L, "cannot create the event loop: %s",
@@ -88,6 +88,8 @@ chc_lloop *chc_lloop_get(lua_State *L) {
   luaL_setmetatable(L, CHC_LOOP_MT);
   lua_newtable(L); /* the task table */
   lua_setiuservalue(L, -2, 1);
+  lua_newtable(L); /* failed tasks nobody was joining: loop:step reports */
+  lua_setiuservalue(L, -2, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   ll->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -202,12 +204,18 @@ static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
   t->state = T_DONE;
   t->ok = ok;
   ll->ntasks--;
-  chc_waitq_wake(ll, &t->joiners);
+  lua_checkstack(L, 4);
   if (!ok && chc_list_empty(&t->joiners.tasks)) {
-    /* XXX: an unjoined failure is only visible if somebody joins later;
-    ** it is printed when the task userdata is collected unjoined. */
+    /* nobody is waiting for it: keep it for loop:step to report (a later
+    ** join still gets the error too) */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+    lua_getiuservalue(L, -1, 2);
+    push_tasks(L);
+    lua_rawgetp(L, -1, t);
+    lua_rawseti(L, -3, (lua_Integer)lua_rawlen(L, -3) + 1);
+    lua_pop(L, 3);
   }
-  lua_checkstack(L, 3);
+  chc_waitq_wake(ll, &t->joiners);
   push_tasks(L);
   lua_pushnil(L);
   lua_rawsetp(L, -2, t);
@@ -494,7 +502,9 @@ static int loop_timeout(lua_State *L) {
 }
 
 /* loop:step([timeout]): runs ready work, waiting at most timeout seconds
-** (default 0). Returns true, or nil, message. */
+** (default 0). Returns true; or nil, err when a task failed and nobody
+** was joining it (one per call, oldest first; err carries a traceback);
+** or nil, message when the loop itself failed. */
 static int loop_step(lua_State *L) {
   chc_lloop *ll = check_loop(L);
   lua_Number to = luaL_optnumber(L, 2, 0);
@@ -506,6 +516,27 @@ static int loop_step(lua_State *L) {
     lua_pushnil(L);
     lua_pushstring(L, strerror(-rc));
     return 2;
+  }
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 2);
+  if (lua_rawlen(L, 2) > 0) {
+    chc_task *t;
+    lua_pushnil(L);
+    lua_rawgeti(L, 2, 1); /* the task */
+    t = lua_touserdata(L, -1);
+    /* remove it: shift the rest down */
+    {
+      lua_Integer i, n = (lua_Integer)lua_rawlen(L, 2);
+      for (i = 1; i < n; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        lua_rawseti(L, 2, i);
+      }
+      lua_pushnil(L);
+      lua_rawseti(L, 2, n);
+    }
+    t->joined = 1; /* reported: not printed at collection */
+    lua_getiuservalue(L, -1, 2); /* its error */
+    return 2; /* nil, err */
   }
   lua_pushboolean(L, 1);
   return 1;

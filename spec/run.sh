@@ -126,9 +126,17 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
-CHC_NGINX_PORT=$(free_port) || fail_setup "cannot pick a free port"
-sh "$ROOT/spec/peers/nginx.sh" start "$CHC_TMP/nginx" "$CHC_NGINX_PORT" \
-    </dev/null >&2 || fail_setup "nginx did not start"
+# The port is free on 127.0.0.1 but could be taken on ::1 (or grabbed in
+# between): a few attempts with fresh ports.
+tries=0
+while :; do
+    tries=$((tries + 1))
+    CHC_NGINX_PORT=$(free_port) || fail_setup "cannot pick a free port"
+    sh "$ROOT/spec/peers/nginx.sh" start "$CHC_TMP/nginx" "$CHC_NGINX_PORT" \
+        </dev/null >&2 && break
+    [ "$tries" -ge 3 ] && fail_setup "nginx did not start"
+    log "nginx failed on port $CHC_NGINX_PORT, retrying"
+done
 NGINX_V6=$(cat "$CHC_TMP/nginx/ipv6" 2>/dev/null || echo 0)
 
 CHC_NGINX_URL="http://127.0.0.1:$CHC_NGINX_PORT"
@@ -195,6 +203,11 @@ counts=$(sed 's/\x1b\[[0-9;]*m//g' "$CHC_TMP/busted.out" | awk '
         else if (tok + tnok > 0) print tok + 0, tnok + 0
         else print "none"
     }')
+
+# make sure our line starts on a line of its own
+if [ -s "$CHC_TMP/busted.out" ] && [ "$(tail -c 1 "$CHC_TMP/busted.out" | wc -l)" -eq 0 ]; then
+    echo
+fi
 
 if [ "$counts" = none ]; then
     log "busted printed no summary (exit status $rc): counted as a failure"

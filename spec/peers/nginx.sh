@@ -131,8 +131,21 @@ wait_gone() {
 stop() {
     DIR=${1:-}
     [ -n "$DIR" ] || die "usage: stop DIR"
-    [ -s "$DIR/nginx.pid" ] || return 0
-    pid=$(cat "$DIR/nginx.pid" 2>/dev/null)
+    pid=""
+    [ -s "$DIR/nginx.pid" ] && pid=$(cat "$DIR/nginx.pid" 2>/dev/null)
+    if [ -z "$pid" ] && command -v pgrep >/dev/null 2>&1; then
+        # interrupted start: the master may be up without its pid file yet;
+        # look for it by its unique conf path (bounded).
+        deadline=$(( $(date +%s) + 2 ))
+        while :; do
+            pid=$(pgrep -o -f "master process .* -c $DIR/nginx.conf" 2>/dev/null)
+            [ -n "$pid" ] && break
+            [ -s "$DIR/nginx.pid" ] && { pid=$(cat "$DIR/nginx.pid"); break; }
+            [ "$(date +%s)" -ge "$deadline" ] && return 0
+            [ -f "$DIR/nginx.conf" ] || return 0
+            sleep 0.05
+        done
+    fi
     case "$pid" in ''|*[!0-9]*) return 0 ;; esac
     # only signal it if it really is our nginx
     if [ -r "/proc/$pid/cmdline" ] && \

@@ -282,6 +282,8 @@ class Handler(socketserver.BaseRequestHandler):
             h.append("Content-Length: %d" % len(body))
         if not keep or not req.keep_alive:
             h.append("Connection: close")
+        elif req.version == "HTTP/1.0":
+            h.append("Connection: keep-alive")
         data = ("\r\n".join(h) + "\r\n\r\n").encode("latin-1")
         if req.method != "HEAD" and not no_body:
             data += body

@@ -77,7 +77,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
 
-test: all embed
+test: deps all embed
 	@sh spec/run.sh $(BUSTED)
 
 asan:
@@ -85,8 +85,8 @@ asan:
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	@CHC_BUILD=build-asan sh spec/run.sh $(BUSTED)
 
-demo: all
-	@sh examples/demo.sh
+demo: deps all
+	@CHC_BUILD=$(BUILD) sh examples/demo.sh
 
 bench: all
 	@sh bench/run.sh

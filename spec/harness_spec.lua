@@ -94,12 +94,13 @@ describe("raw peer", function()
   end)
 
   it("/conn-id and /stats count connections, not the control queries", function()
-    H.stats_reset()
+    -- other specs' pools may still hold idle connections to the peer
+    local open0 = H.stats_reset().open
     local out = H.curl({ "-D", "-", H.raw .. "/conn-id", H.raw .. "/conn-id" })
     assert.truthy(out:find("X-Requests-On-Conn: 2", 1, true))
-    local st = H.stats({ wait_open = 0 })
+    local st = H.stats({ wait_open = open0 })
     assert.equal(1, st.accepted)
-    assert.equal(0, st.open)
+    assert.equal(open0, st.open)
     assert.equal(2, st.requests)
   end)
 

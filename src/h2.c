@@ -1,0 +1,1276 @@
+/*
+** h2.c: the HTTP/2 client engine over nghttp2 1.52 (mem_recv/mem_send).
+**
+** The nghttp2 session does the framing, HPACK, flow-control accounting
+** and HTTP messaging checks; this file turns requests into header lists,
+** keeps response heads and bodies per stream, maps nghttp2's outcomes to
+** chc_error kinds and reports them once per stream.
+**
+** Stream lifetime: a chc_h2_stream is referenced by the caller (until
+** chc_h2_stream_release) and by nghttp2 (stream_user_data and the data
+** provider's source, until on_stream_close). nghttp2 cannot forget a
+** request whose HEADERS is still queued (set_stream_user_data only
+** works on opened streams), so a released stream that nghttp2 still
+** knows stays on h2->streams as a zombie, ignored by every callback,
+** and is freed by on_stream_close or chc_h2_free. Every submitted
+** request gets its on_stream_close as long as the session keeps sending:
+** a HEADERS that cannot go out is reported through on_frame_not_send and
+** then closed by nghttp2 (session_prep_frame opens the stream first).
+*/
+#include "h2.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <nghttp2/nghttp2.h>
+
+#define DEF_STREAM_WINDOW (256u * 1024)
+#define DEF_CONN_WINDOW (8u * 1024 * 1024)
+#define DEF_MAX_HEADER 65536
+#define DEF_UPLOAD (64u * 1024)
+#define BLOCK_SIZE (16 * 1024) /* the default SETTINGS_MAX_FRAME_SIZE */
+
+/* How usable the engine is. DEAD_PROTO: the peer broke the protocol;
+** only a flush (sending the GOAWAY nghttp2 queued) still makes sense.
+** DEAD_HARD: nghttp2 failed fatally or the caller aborted; nghttp2 is not
+** called again except to delete the session. */
+enum { ALIVE, DEAD_PROTO, DEAD_HARD };
+
+/* Body bytes live in blocks that never move or grow once allocated, so
+** a region handed out by peek stays valid while feeds append. */
+typedef struct block {
+  struct block *next;
+  size_t r, w, cap;
+  char data[];
+} block;
+
+struct chc_h2_stream {
+  chc_h2 *h2;    /* NULL once the engine is freed */
+  chc_list node; /* h2->streams */
+  void *ud;
+  int32_t id;
+  /* response */
+  int status;
+  chc_hlist fields, trailers;
+  size_t head_bytes; /* of the header block being received */
+  block *bhead, *btail;
+  size_t buffered; /* body bytes held, not consumed */
+  /* request body */
+  int body_kind;
+  const char *body; /* BYTES: borrowed */
+  size_t body_len, body_off;
+  chc_buf up; /* STREAM: the producer's queue */
+  chc_error err;
+  uint32_t rst_code;
+  unsigned has_head : 1, ended : 1, failed : 1, cancelled : 1, released : 1,
+      closed : 1, hdr_sent : 1, req_sent : 1, up_end : 1, up_blocked : 1,
+      rst_recv : 1, retryable : 1;
+};
+
+struct chc_h2 {
+  nghttp2_session *s;
+  chc_h2_callbacks cb;
+  void *ud;
+  size_t max_header, upload_limit;
+  chc_list streams; /* every stream object: owned or zombie */
+  size_t nopen;     /* submitted, not yet closed by nghttp2 */
+  nghttp2_nv *nv;   /* submit scratch */
+  size_t nvcap;
+  chc_buf names; /* lower-cased names for the scratch nv */
+  chc_error err;
+  int dead;
+  unsigned goaway_recv : 1, shutting : 1;
+  int32_t goaway_last;
+  uint32_t goaway_code;
+  unsigned pings_out;
+  uint64_t ping_seq;
+  char emsg[160];  /* nghttp2's last error text (error_callback2) */
+  char gdebug[64]; /* GOAWAY debug data, printable */
+};
+
+#define CB(h2, name, ...)                          \
+  do {                                             \
+    if ((h2)->cb.name) (h2)->cb.name(__VA_ARGS__); \
+  } while (0)
+
+/* {===================================================================
+** Helpers
+** ==================================================================== */
+
+/* Copies p[0..n) into out for a message: printable ASCII as is, the rest
+** escaped, cut with "..." so garbage still gives a readable sentence. */
+static const char *printable(char *out, size_t cap, const char *p, size_t n) {
+  size_t i, w = 0;
+  for (i = 0; i < n && w + 8 < cap; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      out[w++] = (char)c;
+    else
+      w += (size_t)snprintf(out + w, cap - w, "\\x%02x", c);
+  }
+  if (i < n && cap > 4) {
+    if (w > cap - 4) w = cap - 4;
+    memcpy(out + w, "...", 3);
+    w += 3;
+  }
+  out[w < cap ? w : cap - 1] = '\0';
+  return out;
+}
+
+/* RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+** "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+      (c >= '0' && c <= '9'))
+    return 1;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int is_token(const char *p, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)p[i])) return 0;
+  return 1;
+}
+
+/* RFC 9113 8.2.1: "A field value MUST NOT contain the zero value (ASCII
+** NUL, 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR,
+** 0x0d) at any position." Other CTLs pass, as on HTTP/1.1 (h1.c). */
+static const char *value_fault(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (p[i] == '\0') return "NUL";
+    if (p[i] == '\r' || p[i] == '\n') return "CR or LF";
+  }
+  return NULL;
+}
+
+/* Pseudo-header values we build from the request: no controls, no space
+** (a path or authority with one would be malformed on any version). */
+static int is_visible(const char *p, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c <= 0x20 || c == 0x7f) return 0;
+  }
+  return 1;
+}
+
+static void trim(const char **p, size_t *n) {
+  while (*n > 0 && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
+  while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
+}
+
+static int name_is(const chc_hlist *h, size_t i, const char *name) {
+  return h->f[i].name_len == strlen(name) &&
+         strcasecmp(chc_hlist_name(h, i), name) == 0;
+}
+
+/* Does the comma-separated list p[0..n) hold the token tok (any case)? */
+static int list_has(const char *p, size_t n, const char *tok, size_t tl) {
+  size_t i = 0;
+  while (i < n) {
+    size_t s, e;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ',')) i++;
+    s = i;
+    while (i < n && p[i] != ',' && p[i] != ';') i++;
+    e = i;
+    while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
+    if (e - s == tl && strncasecmp(p + s, tok, tl) == 0) return 1;
+    while (i < n && p[i] != ',') i++; /* skip parameters */
+  }
+  return 0;
+}
+
+/* RFC 9110 7.6.1: the Connection field "lists other fields that are
+** connection-specific"; those go with it. */
+static int named_by_connection(const chc_hlist *h, size_t i) {
+  size_t j;
+  for (j = 0; j < h->n; j++)
+    if (name_is(h, j, "connection") &&
+        list_has(chc_hlist_value(h, j), h->f[j].value_len, chc_hlist_name(h, i),
+                 h->f[i].name_len))
+      return 1;
+  return 0;
+}
+
+static void seterr(chc_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(chc_error *e, int code, const char *fmt, ...) {
+  va_list ap;
+  e->code = code;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Stream bodies and lifetime
+** ==================================================================== */
+
+static int body_append(chc_h2_stream *st, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    block *b = st->btail;
+    size_t k;
+    if (b == NULL || b->w == b->cap) {
+      size_t cap = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+      b = malloc(sizeof *b + cap);
+      if (b == NULL) return -1;
+      b->next = NULL;
+      b->r = b->w = 0;
+      b->cap = cap;
+      if (st->btail)
+        st->btail->next = b;
+      else
+        st->bhead = b;
+      st->btail = b;
+    }
+    k = b->cap - b->w < n ? b->cap - b->w : n;
+    memcpy(b->data + b->w, p, k);
+    b->w += k;
+    st->buffered += k;
+    p += k;
+    n -= k;
+  }
+  return 0;
+}
+
+static void body_free(chc_h2_stream *st) {
+  block *b = st->bhead;
+  while (b) {
+    block *next = b->next;
+    free(b);
+    b = next;
+  }
+  st->bhead = st->btail = NULL;
+  st->buffered = 0;
+}
+
+/* Removes n buffered bytes (n <= buffered). The tail block is kept for
+** the next DATA unless the body is over. */
+static void body_drop(chc_h2_stream *st, size_t n) {
+  st->buffered -= n;
+  while (n > 0) {
+    block *b = st->bhead;
+    size_t k = b->w - b->r < n ? b->w - b->r : n;
+    b->r += k;
+    n -= k;
+    if (b->r == b->w) {
+      if (b == st->btail) {
+        b->r = b->w = 0;
+      } else {
+        st->bhead = b->next;
+        free(b);
+      }
+    }
+  }
+  if (st->buffered == 0 && (st->ended || st->failed)) body_free(st);
+}
+
+/* Live: the caller owns it and it still expects events. */
+static int st_live(const chc_h2_stream *st) {
+  return st && !st->released && !st->cancelled && !st->ended && !st->failed;
+}
+
+/* Drops everything buffered and gives its window back: the reader will
+** never consume it, and the connection window is shared by all. */
+static void stream_drop_body(chc_h2_stream *st) {
+  chc_h2 *h2 = st->h2;
+  if (st->buffered > 0 && h2 && h2->dead == ALIVE)
+    nghttp2_session_consume(h2->s, st->id, st->buffered);
+  body_free(st);
+}
+
+static void stream_free(chc_h2_stream *st) {
+  chc_list_remove(&st->node);
+  body_free(st);
+  chc_hlist_free(&st->fields);
+  chc_hlist_free(&st->trailers);
+  chc_buf_free(&st->up);
+  free(st);
+}
+
+/*
+** Fails a live stream once: records the error, drops the producer's
+** queue (nobody will send it) and reports on_error. Buffered body bytes
+** stay for the reader.
+*/
+static void stream_fail(chc_h2_stream *st, int retryable, int code,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void stream_fail(chc_h2_stream *st, int retryable, int code,
+                        const char *fmt, ...) {
+  va_list ap;
+  if (!st_live(st)) return;
+  st->failed = 1;
+  st->retryable = retryable ? 1 : 0;
+  st->err.code = code;
+  va_start(ap, fmt);
+  vsnprintf(st->err.msg, sizeof st->err.msg, fmt, ap);
+  va_end(ap);
+  chc_buf_free(&st->up);
+  CB(st->h2, on_error, st, st->ud);
+}
+
+static void stream_end(chc_h2_stream *st) {
+  if (!st_live(st)) return;
+  st->ended = 1;
+  if (st->buffered == 0) body_free(st);
+  CB(st->h2, on_end, st, st->ud);
+}
+
+/* The server certainly did not process the request. */
+static int not_processed(const chc_h2 *h2, const chc_h2_stream *st) {
+  return !st->hdr_sent || (h2->goaway_recv && st->id > h2->goaway_last);
+}
+
+/* Every live stream fails with the same error. */
+static void fail_all(chc_h2 *h2, int code, const char *msg) {
+  chc_list *n, *next;
+  for (n = h2->streams.next; n != &h2->streams; n = next) {
+    chc_h2_stream *st = chc_container_of(n, chc_h2_stream, node);
+    next = n->next; /* on_error must not release, but be safe */
+    stream_fail(st, not_processed(h2, st), code, "%s", msg);
+  }
+}
+
+/*
+** The connection is unusable. DEAD_PROTO still lets a flush send the
+** GOAWAY nghttp2 queued; DEAD_HARD means nghttp2 must not be called
+** again (nghttp2.h: after a fatal error "the only allowed operation" is
+** to delete the session).
+*/
+static void conn_fail(chc_h2 *h2, int dead, int code, const char *msg) {
+  if (h2->dead < dead) h2->dead = dead;
+  if (h2->err.code == CHC_OK) seterr(&h2->err, code, "%s", msg);
+  fail_all(h2, code, msg);
+}
+
+static const char *goaway_text(const chc_h2 *h2, char *buf, size_t n) {
+  snprintf(buf, n, "GOAWAY %s%s%s%s", nghttp2_http2_strerror(h2->goaway_code),
+           h2->gdebug[0] ? ": \"" : "", h2->gdebug, h2->gdebug[0] ? "\"" : "");
+  return buf;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** nghttp2 callbacks (they record and report; they never free the
+** engine and never call back into nghttp2 beyond consume/RST)
+** ==================================================================== */
+
+/* The stream a callback is about, if the caller still wants events. */
+static chc_h2_stream *live_stream(nghttp2_session *s, int32_t id) {
+  chc_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  return st_live(st) ? st : NULL;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
+                            void *ud) {
+  chc_h2_stream *st;
+  CHC_UNUSED(ud);
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = live_stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  st->head_bytes = 0;
+  if (!st->has_head) { /* a head: the previous one may have been a 1xx */
+    chc_hlist_reset(&st->fields);
+    st->status = 0;
+  }
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f,
+                     const uint8_t *name, size_t nl, const uint8_t *value,
+                     size_t vl, uint8_t flags, void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st;
+  chc_hlist *dst;
+  CHC_UNUSED(flags);
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = live_stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  /* RFC 9113 6.5.2, SETTINGS_MAX_HEADER_LIST_SIZE: "The value is based on
+  ** the uncompressed size of field lines, including the length of the
+  ** name and value in units of octets plus an overhead of 32 octets for
+  ** each field line." We advertise it and hold the server to it. */
+  st->head_bytes += nl + vl + 32;
+  if (st->head_bytes > h2->max_header) {
+    stream_fail(st, 0, CHC_EREMOTE_PROTO,
+                "response %s larger than %zu bytes (stream %d)",
+                st->has_head ? "trailers" : "head", h2->max_header,
+                (int)st->id);
+    /* nghttp2 resets the stream (INTERNAL_ERROR) and skips the rest */
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (!st->has_head && nl == 7 && memcmp(name, ":status", 7) == 0) {
+    /* nghttp2's HTTP messaging checked it is 3 digits */
+    st->status =
+        (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+    return 0;
+  }
+  dst = st->has_head ? &st->trailers : &st->fields;
+  if (chc_hlist_add(dst, (const char *)name, nl, (const char *)value, vl) < 0) {
+    stream_fail(st, 0, CHC_EREAD, "out of memory storing the response head");
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st;
+  switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+      st = live_stream(s, f->hd.stream_id);
+      if (st == NULL) return 0;
+      if (!st->has_head) {
+        /* RFC 9113 8.1: "For a response only, a server MAY send any
+        ** number of interim responses before the HEADERS frame containing
+        ** a final response." Skip them: only the final head counts. */
+        if (st->status >= 200) {
+          st->has_head = 1;
+          CB(h2, on_head, st, st->ud);
+        }
+      }
+      if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->has_head)
+        stream_end(st);
+      break;
+    case NGHTTP2_DATA:
+      if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        st = live_stream(s, f->hd.stream_id);
+        if (st) stream_end(st);
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+      if (st) { /* on_stream_close follows and tells the reader */
+        st->rst_recv = 1;
+        st->rst_code = f->rst_stream.error_code;
+      }
+      break;
+    case NGHTTP2_GOAWAY: {
+      const nghttp2_goaway *g = &f->goaway;
+      h2->goaway_recv = 1;
+      h2->goaway_last = g->last_stream_id;
+      h2->goaway_code = g->error_code;
+      printable(h2->gdebug, sizeof h2->gdebug, (const char *)g->opaque_data,
+                g->opaque_data_len);
+      CB(h2, on_goaway, h2, h2->ud, g->last_stream_id, g->error_code);
+      break;
+    }
+    case NGHTTP2_SETTINGS:
+      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) CB(h2, on_slots, h2, h2->ud);
+      break;
+    case NGHTTP2_PING:
+      if ((f->hd.flags & NGHTTP2_FLAG_ACK) && h2->pings_out > 0) {
+        h2->pings_out--;
+        CB(h2, on_ping_ack, h2, h2->ud);
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t id,
+                              const uint8_t *data, size_t len, void *ud) {
+  chc_h2_stream *st = live_stream(s, id);
+  size_t before;
+  CHC_UNUSED(flags);
+  CHC_UNUSED(ud);
+  if (st == NULL) {
+    /* nobody will read it: hand the window straight back */
+    nghttp2_session_consume(s, id, len);
+    return 0;
+  }
+  before = st->buffered;
+  if (body_append(st, data, len) < 0) {
+    /* what was stored stays for the reader, who consumes it */
+    stream_fail(st, 0, CHC_EREAD, "out of memory buffering the body");
+    nghttp2_session_consume(s, id, len - (st->buffered - before));
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    return 0;
+  }
+  CB(st->h2, on_data, st, st->ud, len);
+  return 0;
+}
+
+/*
+** nghttp2 closed the stream. If the caller still waits for the response,
+** this is where a stream that neither ended nor failed learns why:
+** the server reset it, a GOAWAY left it unprocessed, or nghttp2 reset it
+** because the server broke the protocol on it.
+*/
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code,
+                           void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  char gb[128];
+  if (st == NULL) return 0;
+  st->closed = 1;
+  if (h2->nopen > 0) h2->nopen--;
+  if (st->rst_recv) {
+    /* RFC 9113 8.7: "The REFUSED_STREAM error code can be included in a
+    ** RST_STREAM frame to indicate that the stream is being closed prior
+    ** to any processing having occurred. Any request that was sent on
+    ** the reset stream can be safely retried." */
+    stream_fail(st, st->rst_code == NGHTTP2_REFUSED_STREAM, CHC_EREMOTE_PROTO,
+                "stream reset by the server: %s",
+                nghttp2_http2_strerror(st->rst_code));
+  } else if (h2->goaway_recv && id > h2->goaway_last) {
+    /* RFC 9113 8.7: "The GOAWAY frame indicates the highest stream
+    ** number that might have been processed. Requests on streams with
+    ** higher numbers are therefore guaranteed to be safe to retry." */
+    stream_fail(st, 1, CHC_EREMOTE_PROTO,
+                "the server is closing the connection (%s) and did not "
+                "process this request",
+                goaway_text(h2, gb, sizeof gb));
+  } else if (st_live(st)) {
+    /* nghttp2 closes with REFUSED_STREAM only what it never processed
+    ** (a HEADERS that could not go out, streams above a GOAWAY) */
+    stream_fail(
+        st, !st->hdr_sent || code == NGHTTP2_REFUSED_STREAM, CHC_EREMOTE_PROTO,
+        "stream %d closed by the HTTP/2 layer (%s)%s%s", (int)id,
+        nghttp2_http2_strerror(code), h2->emsg[0] ? ": " : "", h2->emsg);
+  }
+  if (st->released) stream_free(st);
+  if (h2->dead == ALIVE) CB(h2, on_slots, h2, h2->ud);
+  return 0;
+}
+
+/* A frame broke the rules for its stream (malformed head, content-length
+** mismatch, ...): nghttp2 resets the stream; fail it now with the reason
+** rather than later with a bare error code. */
+static int on_invalid_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
+                                 int lib_error, void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st;
+  if (h2->emsg[0] == '\0')
+    snprintf(h2->emsg, sizeof h2->emsg, "%s", nghttp2_strerror(lib_error));
+  if (f->hd.stream_id == 0) return 0;
+  st = live_stream(s, f->hd.stream_id);
+  if (st)
+    stream_fail(st, 0, CHC_EREMOTE_PROTO,
+                "malformed response from the server on stream %d: %s",
+                (int)f->hd.stream_id, h2->emsg);
+  return 0;
+}
+
+static int on_error2(nghttp2_session *s, int lib_error, const char *msg,
+                     size_t len, void *ud) {
+  chc_h2 *h2 = ud;
+  CHC_UNUSED(s);
+  CHC_UNUSED(lib_error);
+  if (len >= sizeof h2->emsg) len = sizeof h2->emsg - 1;
+  memcpy(h2->emsg, msg, len);
+  h2->emsg[len] = '\0';
+  return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st;
+  if (f->hd.type == NGHTTP2_GOAWAY &&
+      f->goaway.error_code != NGHTTP2_NO_ERROR && !h2->shutting &&
+      h2->dead == ALIVE) {
+    /* nghttp2 ended the connection over a peer error feed did not catch */
+    char msg[CHC_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "HTTP/2 protocol error from the server (%s)%s%s",
+             nghttp2_http2_strerror(f->goaway.error_code),
+             h2->emsg[0] ? ": " : "", h2->emsg);
+    conn_fail(h2, DEAD_PROTO, CHC_EREMOTE_PROTO, msg);
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (f->hd.type == NGHTTP2_HEADERS) st->hdr_sent = 1;
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !st->req_sent) {
+    st->req_sent = 1;
+    if (!st->released) CB(h2, on_sent, st, st->ud);
+  }
+  return 0;
+}
+
+/* A request HEADERS could not be sent; nghttp2 closes the stream next. */
+static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f,
+                             int lib_error, void *ud) {
+  chc_h2 *h2 = ud;
+  chc_h2_stream *st;
+  char gb[128];
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = live_stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (h2->goaway_recv)
+    stream_fail(st, 1, CHC_EREMOTE_PROTO,
+                "the server is closing the connection (%s); the request "
+                "was not sent",
+                goaway_text(h2, gb, sizeof gb));
+  else if (lib_error == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED ||
+           lib_error == NGHTTP2_ERR_SESSION_CLOSING)
+    stream_fail(st, 1, CHC_ECLOSED,
+                "the connection is closing; the request was not sent");
+  else
+    stream_fail(st, 0, CHC_ELOCAL_PROTO, "the request could not be sent: %s",
+                nghttp2_strerror(lib_error));
+  return 0;
+}
+
+/* BYTES bodies: copied from the caller's memory into the DATA frame. */
+static ssize_t read_bytes(nghttp2_session *s, int32_t id, uint8_t *buf,
+                          size_t len, uint32_t *flags, nghttp2_data_source *src,
+                          void *ud) {
+  chc_h2_stream *st = src->ptr;
+  size_t n = st->body_len - st->body_off;
+  CHC_UNUSED(s);
+  CHC_UNUSED(id);
+  CHC_UNUSED(ud);
+  /* abandoned: its RST_STREAM goes first and closes it; never read the
+  ** caller's bytes after it let go of them */
+  if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
+  if (n > len) n = len;
+  memcpy(buf, st->body + st->body_off, n);
+  st->body_off += n;
+  if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+/*
+** Producer bodies: what the queue holds, or DEFERRED when it is empty
+** and the producer has not ended (chc_h2_stream_write resumes us). The
+** producer is woken once the queue, after being full, is half empty.
+*/
+static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  chc_h2_stream *st = src->ptr;
+  chc_h2 *h2 = ud;
+  size_t n = st->up.len < len ? st->up.len : len;
+  CHC_UNUSED(s);
+  CHC_UNUSED(id);
+  if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
+  if (n == 0 && !st->up_end) return NGHTTP2_ERR_DEFERRED;
+  memcpy(buf, chc_buf_head(&st->up), n);
+  chc_buf_consume(&st->up, n);
+  if (st->up.len == 0 && st->up_end) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    chc_buf_free(&st->up);
+  }
+  if (st->up_blocked && st->up.len <= h2->upload_limit / 2) {
+    st->up_blocked = 0;
+    if (st_live(st)) CB(h2, on_writable, st, st->ud);
+  }
+  return (ssize_t)n;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Connection
+** ==================================================================== */
+
+chc_h2 *chc_h2_new(const chc_h2_opts *o, const chc_h2_callbacks *cb, void *cud,
+                   chc_error *e) {
+  static const chc_h2_opts defaults = {0, 0, 0, 0};
+  nghttp2_session_callbacks *cbs = NULL;
+  nghttp2_option *opt = NULL;
+  nghttp2_settings_entry iv[3];
+  uint32_t swin, cwin;
+  chc_h2 *h2;
+  int rv;
+  if (o == NULL) o = &defaults;
+  swin = o->stream_window ? o->stream_window : DEF_STREAM_WINDOW;
+  cwin = o->conn_window ? o->conn_window : DEF_CONN_WINDOW;
+  if (swin > NGHTTP2_MAX_WINDOW_SIZE || cwin > NGHTTP2_MAX_WINDOW_SIZE ||
+      cwin < NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
+    seterr(e, CHC_ELOCAL_PROTO,
+           "HTTP/2 windows must be at most 2^31-1 bytes (and the "
+           "connection window at least 65535)");
+    return NULL;
+  }
+  h2 = calloc(1, sizeof *h2);
+  if (h2 == NULL) goto nomem;
+  if (cb) h2->cb = *cb;
+  h2->ud = cud;
+  h2->max_header = o->max_header ? o->max_header : DEF_MAX_HEADER;
+  h2->upload_limit = o->upload_buffer ? o->upload_buffer : DEF_UPLOAD;
+  chc_list_init(&h2->streams);
+  if (nghttp2_session_callbacks_new(&cbs) != 0) goto nomem;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
+                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
+                                                            on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+      cbs, on_invalid_frame_recv);
+  nghttp2_session_callbacks_set_error_callback2(cbs, on_error2);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs,
+                                                           on_frame_not_send);
+  if (nghttp2_option_new(&opt) != 0) goto nomem;
+  /* Backpressure: the windows reopen only as the reader consumes. */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  rv = nghttp2_session_client_new2(&h2->s, cbs, h2, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  opt = NULL;
+  cbs = NULL;
+  if (rv != 0) goto nomem;
+  /* RFC 9113 6.5.2: "A server MUST NOT send a PUSH_PROMISE frame if it
+  ** receives this parameter [SETTINGS_ENABLE_PUSH] set to a value of 0".
+  ** nghttp2 sends the 24-byte client magic ahead of this SETTINGS, and
+  ** per RFC 9113 3.4 "clients are permitted to send additional frames
+  ** to the server immediately after sending the client connection
+  ** preface": requests need not wait for the server's SETTINGS. */
+  iv[0].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+  iv[0].value = 0;
+  iv[1].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[1].value = swin;
+  iv[2].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[2].value =
+      h2->max_header > UINT32_MAX ? UINT32_MAX : (uint32_t)h2->max_header;
+  if (nghttp2_submit_settings(h2->s, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+      nghttp2_session_set_local_window_size(h2->s, NGHTTP2_FLAG_NONE, 0,
+                                            (int32_t)cwin) != 0)
+    goto nomem;
+  return h2;
+nomem:
+  if (cbs) nghttp2_session_callbacks_del(cbs);
+  if (opt) nghttp2_option_del(opt);
+  if (h2) {
+    if (h2->s) nghttp2_session_del(h2->s);
+    free(h2);
+  }
+  seterr(e, CHC_EREAD, "out of memory creating the HTTP/2 session");
+  return NULL;
+}
+
+void chc_h2_free(chc_h2 *h2) {
+  if (h2 == NULL) return;
+  nghttp2_session_del(h2->s); /* calls nothing back */
+  while (!chc_list_empty(&h2->streams)) {
+    chc_h2_stream *st = chc_container_of(h2->streams.next, chc_h2_stream, node);
+    if (st->released) {
+      stream_free(st);
+      continue;
+    }
+    chc_list_remove(&st->node);
+    if (st_live(st)) {
+      st->failed = 1;
+      seterr(&st->err, CHC_ECLOSED, "the HTTP/2 connection was closed");
+    }
+    chc_buf_free(&st->up);
+    st->h2 = NULL;
+  }
+  free(h2->nv);
+  chc_buf_free(&h2->names);
+  free(h2);
+}
+
+/* After a feed that nghttp2 accepted: did it decide to end the session
+** over a peer error? It queued a GOAWAY with TERM_ON_SEND then, and new
+** requests are no longer allowed although nobody sent or received a
+** GOAWAY and stream ids are left. */
+static int terminating(chc_h2 *h2) {
+  return !h2->goaway_recv && !h2->shutting &&
+         nghttp2_session_get_next_stream_id(h2->s) <= INT32_MAX &&
+         !nghttp2_session_check_request_allowed(h2->s) &&
+         nghttp2_session_want_write(h2->s);
+}
+
+ssize_t chc_h2_feed(chc_h2 *h2, const uint8_t *p, size_t n) {
+  ssize_t r;
+  char msg[CHC_ERRMSG_MAX];
+  if (h2->dead != ALIVE) return -1;
+  h2->emsg[0] = '\0';
+  r = nghttp2_session_mem_recv(h2->s, p, n);
+  if (r < 0) {
+    snprintf(msg, sizeof msg, "HTTP/2 session failed: %s%s%s",
+             nghttp2_strerror((int)r), h2->emsg[0] ? ": " : "", h2->emsg);
+    conn_fail(h2, DEAD_HARD,
+              r == NGHTTP2_ERR_NOMEM ? CHC_EREAD : CHC_EREMOTE_PROTO, msg);
+    return -1;
+  }
+  if (h2->dead == ALIVE && terminating(h2)) {
+    snprintf(msg, sizeof msg, "HTTP/2 protocol error from the server: %s",
+             h2->emsg[0] ? h2->emsg : "connection error");
+    conn_fail(h2, DEAD_PROTO, CHC_EREMOTE_PROTO, msg);
+  }
+  return h2->dead == ALIVE ? r : -1;
+}
+
+int chc_h2_flush(chc_h2 *h2, chc_buf *out, size_t limit) {
+  if (h2->dead == DEAD_HARD) return 0;
+  h2->emsg[0] = '\0';
+  while (limit == 0 || out->len < limit) {
+    const uint8_t *p;
+    ssize_t n = nghttp2_session_mem_send(h2->s, &p);
+    if (n < 0) {
+      char msg[CHC_ERRMSG_MAX];
+      snprintf(msg, sizeof msg, "HTTP/2 session failed: %s",
+               nghttp2_strerror((int)n));
+      conn_fail(h2, DEAD_HARD, CHC_EWRITE, msg);
+      return -1;
+    }
+    if (n == 0) break;
+    if (chc_buf_append(out, p, (size_t)n) < 0) {
+      conn_fail(h2, DEAD_HARD, CHC_EWRITE,
+                "out of memory buffering HTTP/2 output");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int chc_h2_want_write(const chc_h2 *h2) {
+  return h2->dead != DEAD_HARD && nghttp2_session_want_write(h2->s);
+}
+
+int chc_h2_want_read(const chc_h2 *h2) {
+  return h2->dead == ALIVE && nghttp2_session_want_read(h2->s);
+}
+
+const chc_error *chc_h2_error(const chc_h2 *h2) {
+  return h2->err.code != CHC_OK ? &h2->err : NULL;
+}
+
+uint32_t chc_h2_max_streams(const chc_h2 *h2) {
+  return nghttp2_session_get_remote_settings(
+      h2->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+size_t chc_h2_open_streams(const chc_h2 *h2) {
+  return h2->nopen;
+}
+
+int chc_h2_can_open(const chc_h2 *h2) {
+  return h2->dead == ALIVE && !h2->goaway_recv && !h2->shutting &&
+         nghttp2_session_check_request_allowed(h2->s) &&
+         h2->nopen < chc_h2_max_streams(h2);
+}
+
+int chc_h2_goaway(const chc_h2 *h2, int32_t *last) {
+  if (h2->goaway_recv && last) *last = h2->goaway_last;
+  return h2->goaway_recv;
+}
+
+int chc_h2_ping(chc_h2 *h2) {
+  uint8_t opaque[8];
+  uint64_t v = ++h2->ping_seq;
+  int i;
+  if (h2->dead != ALIVE) return -1;
+  for (i = 0; i < 8; i++) opaque[i] = (uint8_t)(v >> (56 - 8 * i));
+  if (nghttp2_submit_ping(h2->s, NGHTTP2_FLAG_NONE, opaque) != 0) return -1;
+  h2->pings_out++;
+  return 0;
+}
+
+void chc_h2_shutdown(chc_h2 *h2) {
+  if (h2->dead != ALIVE || h2->shutting) return;
+  h2->shutting = 1;
+  fail_all(h2, CHC_ECLOSED, "the HTTP/2 connection is being closed");
+  if (nghttp2_session_terminate_session(h2->s, NGHTTP2_NO_ERROR) != 0)
+    h2->dead = DEAD_HARD;
+}
+
+void chc_h2_abort(chc_h2 *h2, int code, const char *fmt, ...) {
+  char msg[CHC_ERRMSG_MAX], gb[128];
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  /* a server that sends GOAWAY with an error usually closes right after:
+  ** its reason is the useful part of the message */
+  if (h2->goaway_recv && h2->goaway_code != NGHTTP2_NO_ERROR && n >= 0 &&
+      (size_t)n < sizeof msg)
+    snprintf(msg + n, sizeof msg - (size_t)n, " (after %s)",
+             goaway_text(h2, gb, sizeof gb));
+  conn_fail(h2, DEAD_HARD, code, msg);
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Requests
+** ==================================================================== */
+
+static int nv_reserve(chc_h2 *h2, size_t n) {
+  if (n > h2->nvcap) {
+    nghttp2_nv *nv = realloc(h2->nv, n * sizeof *nv);
+    if (nv == NULL) return -1;
+    h2->nv = nv;
+    h2->nvcap = n;
+  }
+  return 0;
+}
+
+static void nv_set(nghttp2_nv *nv, const char *n, size_t nl, const char *v,
+                   size_t vl) {
+  nv->name = (uint8_t *)(uintptr_t)n;
+  nv->namelen = nl;
+  nv->value = (uint8_t *)(uintptr_t)v;
+  nv->valuelen = vl;
+  nv->flags = NGHTTP2_NV_FLAG_NONE; /* nghttp2 copies both at submit */
+}
+
+/* What happens to a caller's field on HTTP/2. */
+enum { F_SEND, F_DROP, F_HOST, F_TE };
+
+/*
+** RFC 9113 8.2.2: "An endpoint MUST NOT generate an HTTP/2 message
+** containing connection-specific header fields. This includes the
+** Connection header field and those listed as having connection-specific
+** semantics in Section 7.6.1 of [HTTP] (that is, Proxy-Connection,
+** Keep-Alive, Transfer-Encoding, and Upgrade)." ... "The only exception
+** to this is the TE header field, which MAY be present in an HTTP/2
+** request; when it is, it MUST NOT contain any value other than
+** "trailers"."
+*/
+static int classify(const chc_hlist *h, size_t i, int body_kind, int has_conn) {
+  static const char *const drop[] = {"connection", "keep-alive",
+                                     "proxy-connection", "transfer-encoding",
+                                     "upgrade"};
+  size_t k;
+  for (k = 0; k < sizeof drop / sizeof drop[0]; k++)
+    if (name_is(h, i, drop[k])) return F_DROP;
+  if (name_is(h, i, "host")) return F_HOST;
+  if (name_is(h, i, "te")) return F_TE;
+  if (name_is(h, i, "content-length") && body_kind != CHC_H2_BODY_STREAM)
+    return F_DROP;
+  if (has_conn && named_by_connection(h, i)) return F_DROP;
+  return F_SEND;
+}
+
+static int method_is(const char *m, const char *x) {
+  return strcmp(m, x) == 0;
+}
+
+/* Checks the request; 0 or -1 with e set. Appends nothing. */
+static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
+  const chc_hlist *h = rq->headers;
+  char tmp[96];
+  size_t i, ml = rq->method ? strlen(rq->method) : 0;
+  if (!is_token(rq->method, ml)) {
+    seterr(e, CHC_ELOCAL_PROTO, "invalid method token '%s'",
+           printable(tmp, sizeof tmp, rq->method ? rq->method : "", ml));
+    return -1;
+  }
+  if (!connect) {
+    const char *sc = rq->scheme ? rq->scheme : "";
+    const char *p = rq->path ? rq->path : "";
+    if (strcmp(sc, "http") != 0 && strcmp(sc, "https") != 0) {
+      seterr(e, CHC_ELOCAL_PROTO, "invalid scheme '%s' for HTTP/2",
+             printable(tmp, sizeof tmp, sc, strlen(sc)));
+      return -1;
+    }
+    if (!is_visible(p, strlen(p)) || (p[0] != '/' && strcmp(p, "*") != 0)) {
+      seterr(e, CHC_ELOCAL_PROTO,
+             "invalid request path '%s' (empty, not starting with '/', or "
+             "holding a space or control character)",
+             printable(tmp, sizeof tmp, p, strlen(p)));
+      return -1;
+    }
+  }
+  if (connect && (rq->authority == NULL || rq->authority[0] == '\0')) {
+    seterr(e, CHC_ELOCAL_PROTO, "CONNECT needs an authority");
+    return -1;
+  }
+  if (rq->authority && rq->authority[0] &&
+      !is_visible(rq->authority, strlen(rq->authority))) {
+    seterr(e, CHC_ELOCAL_PROTO, "invalid authority '%s'",
+           printable(tmp, sizeof tmp, rq->authority, strlen(rq->authority)));
+    return -1;
+  }
+  if (rq->body_kind != CHC_H2_BODY_NONE && rq->body_kind != CHC_H2_BODY_BYTES &&
+      rq->body_kind != CHC_H2_BODY_STREAM) {
+    seterr(e, CHC_ELOCAL_PROTO, "unknown request body kind %d", rq->body_kind);
+    return -1;
+  }
+  if (rq->body_kind == CHC_H2_BODY_BYTES && rq->body_len > 0 &&
+      rq->body == NULL) {
+    seterr(e, CHC_ELOCAL_PROTO, "request body bytes missing");
+    return -1;
+  }
+  for (i = 0; h && i < h->n; i++) {
+    const char *n = chc_hlist_name(h, i), *v = chc_hlist_value(h, i);
+    const char *fault;
+    if (!is_token(n, h->f[i].name_len)) {
+      seterr(e, CHC_ELOCAL_PROTO, "invalid header name '%s'%s",
+             printable(tmp, sizeof tmp, n, h->f[i].name_len),
+             n[0] == ':' ? " (pseudo-header fields are set from the request)"
+                         : "");
+      return -1;
+    }
+    fault = value_fault(v, h->f[i].value_len);
+    if (fault) {
+      seterr(e, CHC_ELOCAL_PROTO, "invalid character in header '%s' (%s)",
+             printable(tmp, sizeof tmp, n, h->f[i].name_len), fault);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+chc_h2_stream *chc_h2_submit(chc_h2 *h2, const chc_h2_request *rq, void *ud,
+                             chc_error *e) {
+  const chc_hlist *h = rq->headers;
+  int connect = rq->method && method_is(rq->method, "CONNECT");
+  const char *auth = rq->authority ? rq->authority : "";
+  size_t authl = strlen(auth), nf = h ? h->n : 0;
+  size_t i, k = 0, names = 0, noff;
+  int te = 0, host_used = 0, has_conn = 0;
+  char clen[24];
+  nghttp2_data_provider prd, *pp = NULL;
+  chc_h2_stream *st;
+  int32_t id;
+  if (h2->dead != ALIVE || h2->goaway_recv || h2->shutting ||
+      !nghttp2_session_check_request_allowed(h2->s)) {
+    seterr(e, CHC_ECLOSED, "the HTTP/2 connection takes no new streams");
+    return NULL;
+  }
+  if (check_request(rq, connect, e) < 0) return NULL;
+  /* 4 pseudo-headers + the caller's fields + te + content-length */
+  if (nv_reserve(h2, 4 + nf + 2) < 0) goto nomem;
+  for (i = 0; i < nf; i++) {
+    names += h->f[i].name_len;
+    if (name_is(h, i, "connection")) has_conn = 1;
+  }
+  chc_buf_reset(&h2->names);
+  if (chc_buf_reserve(&h2->names, names + 1) < 0) goto nomem;
+  for (i = 0; i < nf; i++) {
+    if (classify(h, i, rq->body_kind, has_conn) == F_HOST && !host_used) {
+      const char *v = chc_hlist_value(h, i);
+      size_t vl = h->f[i].value_len;
+      trim(&v, &vl);
+      if (vl > 0) {
+        char tmp[96];
+        if (!is_visible(v, vl)) {
+          seterr(e, CHC_ELOCAL_PROTO, "invalid Host '%s'",
+                 printable(tmp, sizeof tmp, v, vl));
+          return NULL;
+        }
+        auth = v;
+        authl = vl;
+        host_used = 1;
+      }
+    }
+  }
+  /* RFC 9113 8.3.1: "All HTTP/2 requests MUST include exactly one valid
+  ** value for the ":method", ":scheme", and ":path" pseudo-header
+  ** fields, unless they are CONNECT requests"; clients "MUST use the
+  ** ":authority" pseudo-header field to convey authority information,
+  ** unless there is no authority information to convey". And 8.3: "All
+  ** pseudo-header fields MUST appear in a field block before all regular
+  ** field lines." */
+  nv_set(&h2->nv[k++], ":method", 7, rq->method, strlen(rq->method));
+  if (!connect)
+    nv_set(&h2->nv[k++], ":scheme", 7, rq->scheme, strlen(rq->scheme));
+  if (authl > 0) nv_set(&h2->nv[k++], ":authority", 10, auth, authl);
+  if (!connect) nv_set(&h2->nv[k++], ":path", 5, rq->path, strlen(rq->path));
+  for (i = 0; i < nf; i++) {
+    const char *v = chc_hlist_value(h, i);
+    size_t vl = h->f[i].value_len, nl = h->f[i].name_len, j;
+    switch (classify(h, i, rq->body_kind, has_conn)) {
+      case F_TE:
+        if (!te && list_has(v, vl, "trailers", 8)) {
+          nv_set(&h2->nv[k++], "te", 2, "trailers", 8);
+          te = 1;
+        }
+        continue;
+      case F_SEND:
+        break;
+      default:
+        continue;
+    }
+    /* RFC 9113 8.2: "Field names MUST be converted to lowercase when
+    ** constructing an HTTP/2 message." */
+    noff = h2->names.len;
+    for (j = 0; j < nl; j++) {
+      char c = chc_hlist_name(h, i)[j];
+      h2->names.data[noff + j] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+    }
+    h2->names.len += nl;
+    trim(&v, &vl);
+    nv_set(&h2->nv[k++], h2->names.data + noff, nl, v, vl);
+  }
+  if (rq->body_kind == CHC_H2_BODY_BYTES ||
+      (rq->body_kind == CHC_H2_BODY_NONE &&
+       (method_is(rq->method, "POST") || method_is(rq->method, "PUT") ||
+        method_is(rq->method, "PATCH")))) {
+    size_t len = rq->body_kind == CHC_H2_BODY_BYTES ? rq->body_len : 0;
+    int cl = snprintf(clen, sizeof clen, "%zu", len);
+    nv_set(&h2->nv[k++], "content-length", 14, clen, (size_t)cl);
+  }
+  st = calloc(1, sizeof *st);
+  if (st == NULL) goto nomem;
+  st->h2 = h2;
+  st->ud = ud;
+  chc_list_init(&st->node);
+  st->body_kind = rq->body_kind;
+  if (rq->body_kind == CHC_H2_BODY_BYTES && rq->body_len > 0) {
+    st->body = rq->body;
+    st->body_len = rq->body_len;
+    prd.source.ptr = st;
+    prd.read_callback = read_bytes;
+    pp = &prd;
+  } else if (rq->body_kind == CHC_H2_BODY_STREAM) {
+    prd.source.ptr = st;
+    prd.read_callback = read_up;
+    pp = &prd;
+  }
+  id = nghttp2_submit_request(h2->s, NULL, h2->nv, k, pp, st);
+  if (id < 0) {
+    free(st);
+    if (id == NGHTTP2_ERR_NOMEM) goto nomem;
+    seterr(e,
+           id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? CHC_ECLOSED
+                                                     : CHC_ELOCAL_PROTO,
+           "HTTP/2 request not submitted: %s", nghttp2_strerror(id));
+    return NULL;
+  }
+  st->id = id;
+  h2->nopen++;
+  chc_list_insert_tail(&h2->streams, &st->node);
+  return st;
+nomem:
+  seterr(e, CHC_ELOCAL_PROTO, "out of memory submitting the request");
+  return NULL;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Streams
+** ==================================================================== */
+
+int32_t chc_h2_stream_id(const chc_h2_stream *st) {
+  return st->id;
+}
+
+int chc_h2_stream_has_head(const chc_h2_stream *st) {
+  return st->has_head;
+}
+
+int chc_h2_stream_status(const chc_h2_stream *st) {
+  return st->status;
+}
+
+chc_hlist *chc_h2_stream_headers(chc_h2_stream *st) {
+  return &st->fields;
+}
+
+chc_hlist *chc_h2_stream_trailers(chc_h2_stream *st) {
+  return st->ended && st->trailers.n > 0 ? &st->trailers : NULL;
+}
+
+int chc_h2_stream_ended(const chc_h2_stream *st) {
+  return st->ended;
+}
+
+const chc_error *chc_h2_stream_error(const chc_h2_stream *st) {
+  return st->err.code != CHC_OK ? &st->err : NULL;
+}
+
+int chc_h2_stream_retryable(const chc_h2_stream *st) {
+  return st->retryable;
+}
+
+size_t chc_h2_stream_buffered(const chc_h2_stream *st) {
+  return st->buffered;
+}
+
+int chc_h2_stream_peek(chc_h2_stream *st, const char **p, size_t *n) {
+  if (st->buffered > 0) {
+    block *b = st->bhead;
+    *p = b->data + b->r;
+    *n = b->w - b->r;
+    return 1;
+  }
+  *p = NULL;
+  *n = 0;
+  return st->ended ? -1 : 0;
+}
+
+void chc_h2_stream_consume(chc_h2_stream *st, size_t n) {
+  chc_h2 *h2 = st->h2;
+  if (n > st->buffered) n = st->buffered;
+  if (n == 0) return;
+  body_drop(st, n);
+  /* counts for the stream and the connection; nghttp2 queues the
+  ** WINDOW_UPDATE once half a window was consumed (and only updates the
+  ** connection if the stream is gone) */
+  if (h2 && h2->dead == ALIVE) nghttp2_session_consume(h2->s, st->id, n);
+}
+
+int chc_h2_stream_writable(const chc_h2_stream *st) {
+  chc_h2 *h2 = st->h2;
+  if (h2 == NULL || h2->dead != ALIVE || st->body_kind != CHC_H2_BODY_STREAM ||
+      !st_live(st) || st->up_end)
+    return -1;
+  return st->up.len < h2->upload_limit ? 1 : 0;
+}
+
+int chc_h2_stream_write(chc_h2_stream *st, const void *p, size_t n) {
+  chc_h2 *h2 = st->h2;
+  if (chc_h2_stream_writable(st) < 0) return -1;
+  if (n == 0) return 0;
+  if (chc_buf_append(&st->up, p, n) < 0) {
+    /* no callback here: the caller learns it from the return value */
+    st->failed = 1;
+    seterr(&st->err, CHC_EWRITE, "out of memory queueing the request body");
+    chc_buf_free(&st->up);
+    nghttp2_submit_rst_stream(h2->s, NGHTTP2_FLAG_NONE, st->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    return -1;
+  }
+  if (st->up.len >= h2->upload_limit) st->up_blocked = 1;
+  /* fails harmlessly when the HEADERS is still queued or the provider
+  ** is not deferred: it will be asked anyway */
+  nghttp2_session_resume_data(h2->s, st->id);
+  return 0;
+}
+
+int chc_h2_stream_write_end(chc_h2_stream *st) {
+  if (chc_h2_stream_writable(st) < 0) return -1;
+  st->up_end = 1;
+  nghttp2_session_resume_data(st->h2->s, st->id);
+  return 0;
+}
+
+void chc_h2_stream_cancel(chc_h2_stream *st) {
+  chc_h2 *h2 = st->h2;
+  if (st->released || st->cancelled) return;
+  if (h2 && h2->dead == ALIVE && !st->closed) {
+    /* also cancels a HEADERS nghttp2 has not sent yet */
+    nghttp2_submit_rst_stream(h2->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  }
+  if (!st->ended && !st->failed)
+    seterr(&st->err, CHC_ECANCELLED, "the request was cancelled");
+  st->cancelled = 1;
+  stream_drop_body(st);
+  chc_buf_free(&st->up);
+}
+
+void chc_h2_stream_release(chc_h2_stream *st) {
+  chc_h2 *h2 = st->h2;
+  if (st->released) return;
+  if (!st->closed) chc_h2_stream_cancel(st);
+  stream_drop_body(st);
+  st->released = 1;
+  /* nghttp2 may still hold the pointer (queued HEADERS, RST to send):
+  ** then on_stream_close or chc_h2_free frees it */
+  if (h2 == NULL || st->closed || h2->dead == DEAD_HARD) stream_free(st);
+}
+
+/* }=================================================================== */

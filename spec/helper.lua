@@ -27,6 +27,17 @@ H.nginx6     = env("CHC_NGINX6_URL")        -- "http://[::1]:PORT" or nil
 H.raw6       = env("CHC_RAW6_URL")
 H.ipv6       = env("CHC_IPV6", "0") == "1"
 H.www        = env("CHC_NGINX_WWW")         -- nginx's static files
+-- TLS (spec/peers/nginx-tls.conf.in; certificates from spec/peers/certs.sh
+-- in H.tls_dir: ca.pem, client.pem/.key, ...)
+H.tls        = env("CHC_NGINX_TLS_URL")     -- "https://127.0.0.1:PORT"
+H.tls_port   = tonumber(env("CHC_NGINX_TLS_PORT"))
+H.tls6       = env("CHC_NGINX6_TLS_URL")    -- "https://[::1]:PORT" or nil
+H.tls_dir    = env("CHC_TLS_DIR")
+H.tls_wrong  = env("CHC_TLS_WRONG_URL")     -- cert for wrong.test
+H.tls_expired = env("CHC_TLS_EXPIRED_URL")
+H.tls_iponly = env("CHC_TLS_IPONLY_URL")    -- cert for IP 127.0.0.1 only
+H.tls_noip   = env("CHC_TLS_NOIP_URL")      -- CN 127.0.0.1, no IP entry
+H.tls_client = env("CHC_TLS_CLIENT_URL")    -- requires a client cert
 H.tmp        = env("CHC_TMP")               -- scratch dir, removed after the run
 H.build      = env("CHC_BUILD", "build")
 H.asan       = H.build:find("asan", 1, true) ~= nil

@@ -19,6 +19,13 @@
 #   CHC_RAW_URL   CHC_RAW_PORT                   the raw peer
 #   CHC_NGINX6_URL CHC_RAW6_URL                  http://[::1]:PORT (if ::1)
 #   CHC_IPV6      1 if the peers also listen on ::1, else 0
+#   CHC_NGINX_TLS_URL CHC_NGINX_TLS_PORT         https://127.0.0.1:PORT, the
+#                 main TLS server (cert for localhost, 127.0.0.1 and ::1)
+#   CHC_NGINX6_TLS_URL                           https://[::1]:PORT (if ::1)
+#   CHC_TLS_WRONG_URL CHC_TLS_EXPIRED_URL CHC_TLS_IPONLY_URL CHC_TLS_NOIP_URL
+#   CHC_TLS_CLIENT_URL                           the other TLS servers (see
+#                                                spec/peers/nginx-tls.conf.in)
+#   CHC_TLS_DIR   the test CA and certificates (spec/peers/certs.sh)
 #   CHC_TMP       the temp dir (scratch space for specs)
 #   LUA_PATH / LUA_CPATH  lua/ and spec/ ; $CHC_BUILD
 set -u
@@ -126,14 +133,23 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+# free_ports N: N distinct free ports on one line
+free_ports() {
+    "$PY" -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
 # The port is free on 127.0.0.1 but could be taken on ::1 (or grabbed in
 # between): a few attempts with fresh ports.
 tries=0
 while :; do
     tries=$((tries + 1))
     CHC_NGINX_PORT=$(free_port) || fail_setup "cannot pick a free port"
+    TLS_PORTS=$(free_ports 6) || fail_setup "cannot pick free ports"
+    # shellcheck disable=SC2086 # six ports, split on purpose
     sh "$ROOT/spec/peers/nginx.sh" start "$CHC_TMP/nginx" "$CHC_NGINX_PORT" \
-        </dev/null >&2 && break
+        $TLS_PORTS </dev/null >&2 && break
     [ "$tries" -ge 3 ] && fail_setup "nginx did not start"
     log "nginx failed on port $CHC_NGINX_PORT, retrying"
 done
@@ -150,10 +166,26 @@ if [ "$NGINX_V6" = 1 ] && [ "$RAW_V6" = 1 ]; then
     CHC_NGINX6_URL="http://[::1]:$CHC_NGINX_PORT"
     CHC_RAW6_URL="http://[::1]:$CHC_RAW_PORT"
 fi
+read -r P_MAIN P_WRONG P_EXPIRED P_IPONLY P_NOIP P_CLIENT <<EOF
+$TLS_PORTS
+EOF
+CHC_NGINX_TLS_PORT=$P_MAIN
+CHC_NGINX_TLS_URL="https://127.0.0.1:$P_MAIN"
+CHC_NGINX6_TLS_URL=""
+[ "$NGINX_V6" = 1 ] && CHC_NGINX6_TLS_URL="https://[::1]:$P_MAIN"
+CHC_TLS_WRONG_URL="https://127.0.0.1:$P_WRONG"
+CHC_TLS_EXPIRED_URL="https://127.0.0.1:$P_EXPIRED"
+CHC_TLS_IPONLY_URL="https://127.0.0.1:$P_IPONLY"
+CHC_TLS_NOIP_URL="https://127.0.0.1:$P_NOIP"
+CHC_TLS_CLIENT_URL="https://127.0.0.1:$P_CLIENT"
+CHC_TLS_DIR="$CHC_TMP/nginx/tls"
 LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;"
 LUA_CPATH="$CHC_BUILD/?.so;;"
 export CHC_BUILD CHC_TMP CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW \
        CHC_RAW_URL CHC_RAW_PORT CHC_IPV6 CHC_NGINX6_URL CHC_RAW6_URL \
+       CHC_NGINX_TLS_URL CHC_NGINX_TLS_PORT CHC_NGINX6_TLS_URL \
+       CHC_TLS_WRONG_URL CHC_TLS_EXPIRED_URL CHC_TLS_IPONLY_URL \
+       CHC_TLS_NOIP_URL CHC_TLS_CLIENT_URL CHC_TLS_DIR \
        LUA_PATH LUA_CPATH
 
 # ---------------------------------------------------------------- sanitizers

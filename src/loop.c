@@ -55,6 +55,7 @@ struct chc_loop {
   pthread_mutex_t post_mu;
   post *post_head, **post_tail;
   struct chc_resolver *resolver;
+  chc_loop_ext tls;
   void *data;
 };
 
@@ -466,6 +467,7 @@ void chc_loop_free(chc_loop *lp) {
   post *p;
   if (lp == NULL) return;
   chc_resolver_shutdown(lp);
+  if (lp->tls.release) lp->tls.release(lp->tls.p);
   p = lp->post_head;
   while (p != NULL) {
     post *next = p->next;
@@ -538,6 +540,8 @@ int chc_loop_step(chc_loop *lp, int timeout_ms) {
 struct chc_resolver **chc_loop_resolver_slot(chc_loop *lp) {
   return &lp->resolver;
 }
+
+chc_loop_ext *chc_loop_tls_slot(chc_loop *lp) { return &lp->tls; }
 
 void chc_loop_set_data(chc_loop *lp, void *data) { lp->data = data; }
 

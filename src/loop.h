@@ -111,6 +111,15 @@ int chc_loop_post(chc_loop *lp, void (*fn)(void *arg), void *arg);
 struct chc_resolver;
 struct chc_resolver **chc_loop_resolver_slot(chc_loop *lp);
 
+/* Per-loop state of an optional module (the TLS layer keeps its DRBG
+** here), created by the module on first use. chc_loop_free calls
+** release(p) when it is set: the loop itself does not link the module. */
+typedef struct chc_loop_ext {
+  void *p;
+  void (*release)(void *p);
+} chc_loop_ext;
+chc_loop_ext *chc_loop_tls_slot(chc_loop *lp);
+
 /* Arbitrary per-loop user pointer (the Lua binding keeps its state here). */
 void chc_loop_set_data(chc_loop *lp, void *data);
 void *chc_loop_get_data(const chc_loop *lp);

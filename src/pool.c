@@ -15,6 +15,11 @@
 ** edge-triggered, so the interest set never changes per request: we keep
 ** readable/writable flags and read until EAGAIN, or until the reader holds
 ** a body region (backpressure: then we simply stop reading).
+**
+** https: after TCP connect the TLS handshake runs on the same edges
+** (C_HANDSHAKE, under the connect timeout), then the connection proceeds
+** as a plain one; conn_recv/conn_send are the only places that move bytes
+** through the socket, plain or through c->tls (tls.c).
 */
 #include "pool.h"
 
@@ -35,6 +40,7 @@
 
 #include "h1.h"
 #include "resolver.h"
+#include "tls.h"
 
 #define RBUF_SIZE (64 * 1024)
 #define WBUF_HIGH (256 * 1024) /* a producer waits above this */
@@ -54,7 +60,7 @@ typedef struct origin {
   char key[];
 } origin;
 
-enum { C_RESOLVING, C_CONNECTING, C_ACTIVE, C_IDLE, C_CLOSED };
+enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_ACTIVE, C_IDLE, C_CLOSED };
 enum { T_NONE, T_CONNECT, T_READ, T_WRITE, T_IDLE };
 
 typedef struct conn {
@@ -78,6 +84,10 @@ typedef struct conn {
       write_failed : 1, draining : 1;
   int write_errno;
   char peer[80]; /* "host:port" for messages */
+  chc_tls *tls;  /* https: the TLS session over io.fd */
+  /* a TLS read waits for the socket to be writable, or a write for it to
+  ** be readable: the next edge of that direction goes to the other side */
+  unsigned tls_rw : 1, tls_wr : 1;
 } conn;
 
 enum { S_WAIT, S_ACTIVE, S_DONE };
@@ -126,6 +136,7 @@ struct chc_pool {
   chc_list waiters; /* FIFO of streams waiting for a slot */
   chc_list conns;   /* every open conn */
   chc_list closing; /* closed conns awaiting free */
+  chc_tls_conf *tls; /* https: certificates, ALPN, sessions (owned) */
   chc_list draining; /* conns reading away a released body (FIFO) */
   chc_defer reap;
   int refs; /* 1 for the owner + 1 per unreleased stream */
@@ -186,7 +197,13 @@ static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   origin *o;
   int ipv6 = strchr(host, ':') != NULL;
   int defport = https ? 443 : 80;
-  snprintf(key, sizeof key, "%c|%s|%d", https ? 's' : 'h', host, port);
+  /* a TLS connection is only ever reused for the same name sent and
+  ** checked, under the same TLS settings */
+  if (https)
+    snprintf(key, sizeof key, "s|%s|%d|%s|%u", host, port,
+             chc_tls_conf_sni(p->tls, host), chc_tls_conf_id(p->tls));
+  else
+    snprintf(key, sizeof key, "h|%s|%d", host, port);
   h = hash_str(key);
   if (p->tab) {
     for (o = p->tab[h & (p->tabsize - 1)]; o; o = o->hnext)
@@ -313,7 +330,8 @@ static void on_total_timeout(chc_loop *lp, chc_timer *t) {
     s->state = S_DONE;
     code = CHC_EPOOL_TIMEOUT;
     what = "waiting for a connection";
-  } else if (c && (c->state == C_RESOLVING || c->state == C_CONNECTING)) {
+  } else if (c && (c->state == C_RESOLVING || c->state == C_CONNECTING ||
+                    c->state == C_HANDSHAKE)) {
     code = CHC_ECONNECT_TIMEOUT;
     what = "connecting";
   } else if (!s->req_done) {
@@ -342,6 +360,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     chc_buf_free(&c->rbuf);
     chc_buf_free(&c->wbuf);
     chc_h1_resp_free(&c->h1);
+    chc_tls_free(c->tls);
     free(c);
   }
 }
@@ -392,6 +411,7 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
   }
   if (c->io.fd >= 0) {
     chc_io_stop(p->lp, &c->io);
+    if (c->tls) chc_tls_close_notify(c->tls);
     close(c->io.fd);
     c->io.fd = -1;
   }
@@ -442,9 +462,15 @@ static int conn_retry_stale(conn *c) {
   return 1;
 }
 
+/* EPROTO from conn_recv/conn_send is a TLS failure: its own words. */
+static const char *conn_strerror(const conn *c, int err) {
+  if (c->tls && err == EPROTO) return chc_tls_errmsg(c->tls);
+  return strerror(err);
+}
+
 static void conn_io_error(conn *c, int code, const char *what, int err) {
   if (conn_retry_stale(c)) return;
-  conn_close(c, code, "%s %s: %s", what, c->peer, strerror(err));
+  conn_close(c, code, "%s %s: %s", what, c->peer, conn_strerror(c, err));
 }
 
 /*
@@ -505,7 +531,8 @@ static void conn_release(conn *c) {
 static void conn_exchange_done(conn *c) {
   chc_stream *s = c->s;
   int reusable = c->h1.keep_alive && s->req_done && !c->write_failed &&
-                 c->rbuf.len == 0;
+                 c->rbuf.len == 0 &&
+                 (c->tls == NULL || chc_tls_pending(c->tls) == 0);
   stream_detach(s);
   chc_timer_stop(c->pool->lp, &s->ttimer);
   notify(s);
@@ -562,6 +589,54 @@ static void conn_process(conn *c) {
 }
 
 /*
+** The transport: the socket, plain or through TLS. Both return a count, or
+** -1 with errno: EAGAIN to wait for the next edge (for TLS possibly in the
+** other direction: tls_rw/tls_wr), EPROTO for a TLS failure.
+*/
+static ssize_t conn_recv(conn *c, char *p, size_t n) {
+  ssize_t r;
+  if (c->tls == NULL) return read(c->io.fd, p, n);
+  r = chc_tls_read(c->tls, p, n);
+  if (r >= 0) return r;
+  if (r == CHC_TLS_WANT_WRITE) {
+    c->tls_rw = 1;
+    c->writable = 0;
+  }
+  if (r == CHC_TLS_WANT_READ || r == CHC_TLS_WANT_WRITE)
+    errno = EAGAIN;
+  else
+    errno = chc_tls_errno(c->tls) ? chc_tls_errno(c->tls) : EPROTO;
+  return -1;
+}
+
+/* TLS has no writev: records are written one after the other, and a
+** record left half-sent is finished first on the next call (chc_tls_write
+** wants the same bytes again: nothing before them has been consumed). */
+static ssize_t conn_send(conn *c, const struct iovec *iov, int k) {
+  ssize_t done = 0, r = 0;
+  int i;
+  if (c->tls == NULL) return writev(c->io.fd, iov, k);
+  for (i = 0; i < k; i++) {
+    size_t off = 0;
+    while (off < iov[i].iov_len) {
+      r = chc_tls_write(c->tls, (const char *)iov[i].iov_base + off,
+                        iov[i].iov_len - off);
+      if (r <= 0) break;
+      off += (size_t)r;
+      done += r;
+    }
+    if (r < 0) break;
+  }
+  if (done > 0 || r >= 0) return done;
+  if (r == CHC_TLS_WANT_READ) c->tls_wr = 1;
+  if (r == CHC_TLS_WANT_READ || r == CHC_TLS_WANT_WRITE)
+    errno = EAGAIN;
+  else
+    errno = chc_tls_errno(c->tls) ? chc_tls_errno(c->tls) : EPROTO;
+  return -1;
+}
+
+/*
 ** Reads while the socket has data and nobody holds a body region. The
 ** read timeout runs only while we are waiting for the server.
 */
@@ -596,7 +671,7 @@ static void conn_read(conn *c) {
         return;
       }
     }
-    n = read(c->io.fd, chc_buf_tail(&c->rbuf), chc_buf_avail(&c->rbuf));
+    n = conn_recv(c, chc_buf_tail(&c->rbuf), chc_buf_avail(&c->rbuf));
     if (n > 0) {
       c->got_bytes = 1;
       chc_buf_commit(&c->rbuf, (size_t)n);
@@ -615,6 +690,14 @@ static void conn_read(conn *c) {
         else
           conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1.err.msg,
                      c->peer);
+        return;
+      }
+      if (r == 1 && c->tls && !chc_tls_eof_clean(c->tls)) {
+        /* a read-until-close body ends with close_notify over TLS:
+        ** without it the end may have been cut off by an attacker */
+        conn_close(c, CHC_EREMOTE_PROTO, "connection closed without TLS "
+                   "close_notify: the response body may be truncated (from "
+                   "%s)", c->peer);
         return;
       }
       if (r == 1) {
@@ -659,7 +742,7 @@ static void conn_flush(conn *c) {
       iov[k].iov_base = (void *)c->wbody;
       iov[k++].iov_len = c->wbody_len;
     }
-    n = writev(c->io.fd, iov, k);
+    n = conn_send(c, iov, k);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -704,16 +787,52 @@ static void conn_flush(conn *c) {
   }
 }
 
+static void conn_tls_start(conn *c);
+
 static void conn_connected(conn *c) {
-  c->state = C_ACTIVE;
-  c->writable = 1;
   if (c->ai) {
     freeaddrinfo(c->ai);
     c->ai = c->ai_cur = NULL;
   }
+  if (c->org->https && c->tls == NULL) {
+    conn_tls_start(c);
+    return;
+  }
+  c->state = C_ACTIVE;
+  c->writable = 1;
   timer_arm(c, T_NONE, -1);
   conn_flush(c);
   if (c->state != C_CLOSED && c->s) conn_read(c);
+}
+
+/* One step of the TLS handshake; on success the connection proceeds as a
+** plain one. Failures count as failed connects (`retries`). */
+static void conn_tls_step(conn *c) {
+  chc_error e = {CHC_OK, ""};
+  int r = chc_tls_handshake(c->tls, &e);
+  if (r == CHC_TLS_WANT_READ || r == CHC_TLS_WANT_WRITE) return;
+  if (r < 0) {
+    char m[2 * CHC_ERRMSG_MAX]; /* cut to CHC_ERRMSG_MAX by the stream */
+    snprintf(m, sizeof m, "TLS handshake with %s failed: %s", c->peer,
+             e.msg);
+    conn_connect_failed(c, CHC_ETLS, m);
+    return;
+  }
+  c->readable = 1; /* records may have come right behind the handshake */
+  conn_connected(c);
+}
+
+/* TCP is up on an https origin. The connect timer keeps running: it
+** covers the handshake too. */
+static void conn_tls_start(conn *c) {
+  chc_error e = {CHC_OK, ""};
+  c->tls = chc_tls_new(c->pool->tls, c->io.fd, c->org->host, c->org->key, &e);
+  if (c->tls == NULL) {
+    conn_close(c, CHC_ETLS, "TLS with %s: %s", c->peer, e.msg);
+    return;
+  }
+  c->state = C_HANDSHAKE;
+  conn_tls_step(c);
 }
 
 static void conn_try_connect(conn *c);
@@ -747,7 +866,19 @@ static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
     }
     return;
   }
+  if (c->state == C_HANDSHAKE) {
+    conn_tls_step(c);
+    return;
+  }
   if (ev & CHC_EV_ERROR) ev |= CHC_EV_READ | CHC_EV_WRITE;
+  if ((ev & CHC_EV_WRITE) && c->tls_rw) { /* a TLS read waited for it */
+    c->tls_rw = 0;
+    ev |= CHC_EV_READ;
+  }
+  if ((ev & CHC_EV_READ) && c->tls_wr) { /* a TLS write waited for it */
+    c->tls_wr = 0;
+    ev |= CHC_EV_WRITE;
+  }
   if (ev & CHC_EV_WRITE) {
     c->writable = 1;
     if (c->s && wpending(c) > 0) {
@@ -774,8 +905,12 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
       break;
     case T_CONNECT: {
       char m[CHC_ERRMSG_MAX];
-      snprintf(m, sizeof m, "connecting to %s timed out after %s", c->peer,
-               secs(s ? s->to.connect : 0, b, sizeof b));
+      snprintf(m, sizeof m,
+               c->state == C_HANDSHAKE
+                   ? "TLS handshake with %s timed out after %s (connect "
+                     "timeout)"
+                   : "connecting to %s timed out after %s",
+               c->peer, secs(s ? s->to.connect : 0, b, sizeof b));
       conn_connect_failed(c, CHC_ECONNECT_TIMEOUT, m);
       break;
     }
@@ -983,13 +1118,19 @@ void chc_pool_opts_default(chc_pool_opts *o) {
 
 chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
   chc_pool *p = calloc(1, sizeof *p);
-  if (p == NULL) return NULL;
+  if (p == NULL) {
+    chc_tls_conf_free(o->tls);
+    return NULL;
+  }
   p->lp = lp;
   p->o = *o;
+  p->tls = o->tls;
+  p->o.tls = NULL;
   if (o->max_connections <= 0) p->o.max_connections = 1;
   if (o->uds) {
     p->uds = strdup(o->uds);
     if (p->uds == NULL) {
+      chc_tls_conf_free(p->tls);
       free(p);
       return NULL;
     }
@@ -1021,6 +1162,7 @@ static void pool_unref(chc_pool *p) {
   }
   free(p->tab);
   free(p->uds);
+  chc_tls_conf_free(p->tls);
   free(p);
 }
 
@@ -1060,10 +1202,11 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     chc_seterr(e, CHC_ECLOSED, "the pool is closed");
     return NULL;
   }
-  if (rq->https) {
-    chc_seterr(e, CHC_EUNSUPPORTED,
-               "https is not supported yet by this build (no TLS layer)");
-    return NULL;
+  if (rq->https && p->tls == NULL) {
+    chc_tls_opts to;
+    chc_tls_opts_default(&to);
+    p->tls = chc_tls_conf_new(p->lp, &to, e);
+    if (p->tls == NULL) return NULL;
   }
   o = origin_get(p, rq->https, rq->host, rq->port);
   if (o == NULL) {
@@ -1191,7 +1334,7 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
   if (n == 0) return 0;
   hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
   total = (size_t)hl + n + 2;
-  if (wpending(c) == 0 && c->writable) {
+  if (wpending(c) == 0 && c->writable && c->tls == NULL) {
     struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, n}, {(void *)"\r\n", 2}};
     ssize_t w;
     do w = writev(c->io.fd, iov, 3);
@@ -1225,6 +1368,10 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
       return -1;
     }
     timer_arm(c, T_WRITE, s->to.write);
+  }
+  if (c->tls && c->writable) { /* whole records from the write buffer */
+    conn_flush(c);
+    if (s->err.code != CHC_OK) return -1;
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "common.h"
 #include "loop.h"
+#include "tls.h"
 
 typedef struct chc_pool chc_pool;
 typedef struct chc_stream chc_stream;
@@ -39,6 +40,9 @@ typedef struct chc_pool_opts {
   chc_timeouts to;
   size_t max_header_size;
   const char *uds; /* copied */
+  /* https: the pool takes it over (also when chc_pool_new fails). NULL:
+  ** defaults (chc_tls_opts_default), made at the first https request. */
+  chc_tls_conf *tls;
 } chc_pool_opts;
 
 void chc_pool_opts_default(chc_pool_opts *o);

@@ -209,24 +209,46 @@ end
 Pool.__close = pool_methods.close
 
 --- Make a connection pool (options and defaults: DESIGN.md, "pools").
+-- The TLS files (`tls.ca_file`, `ca_path`, `cert_file`, `key_file`) are read
+-- here, once for every connection of the pool.
 -- @tparam[opt] table opts
 -- @treturn Pool
--- @raise on an invalid or unknown option
+-- @raise on an invalid or unknown option, and on a TLS file that cannot be
+--   used (unreadable, not a certificate, a key that does not match its
+--   certificate), or `tls.min_version = "1.3"` (this build has no TLS 1.3)
 function http.Pool(opts)
   local o = pool_options(opts)
-  return setmetatable({ _core = core.Pool(o), options = o }, Pool)   -- options: read-only
+  local ok, c = pcall(core.Pool, o)
+  if not ok then misuse(c) end
+  return setmetatable({ _core = c, options = o }, Pool)   -- options: read-only
 end
 
 local default_pool
 
+--- The pool behind `http.request`, made with the defaults on first use.
+-- `http.default_pool(pool)` replaces it (the old one is returned, not
+-- closed), so one-shot requests can use your settings.
+-- @treturn Pool
+function http.default_pool(pool)
+  local old = default_pool
+  if pool ~= nil then
+    if getmetatable(pool) ~= Pool then
+      misuse(format("default_pool expects a Pool, got %s", type(pool)))
+    end
+    default_pool = pool
+    return old
+  end
+  if not old then
+    old = http.Pool()
+    default_pool = old
+  end
+  return old
+end
+
 --- One request on the default pool (made on first use).
 -- @see pool_methods:request
 function http.request(method, target, opts)
-  local p = default_pool
-  if not p then
-    p = http.Pool()
-    default_pool = p
-  end
+  local p = default_pool or http.default_pool()
   return p:request(method, target, opts)
 end
 -- }==================================================================
@@ -251,8 +273,9 @@ function task_methods:join()
 end
 
 --- Cancel the task: its pending (or next) wait raises a Cancelled error.
+-- @treturn boolean false when the task had already finished
 function task_methods:cancel()
-  self._core:cancel()
+  return self._core:cancel()
 end
 
 --- The task's state, as the core reports it.
@@ -280,6 +303,10 @@ end
 
 --- Wait `seconds` (yields inside a task; drives the loop outside one).
 http.sleep = core.sleep
+
+--- Monotonic time in seconds (with sub-millisecond precision), for
+-- measuring durations.
+http.now = core.now
 
 --- This thread's loop, for embedding (`fd`, `step`, `pollfd`, `events`,
 -- `timeout`).

@@ -105,11 +105,14 @@ local POOL_OPTIONS = {
   uds = true, max_header_size = true,
 }
 
--- tls options and their types; the table is handed to C as a copy.
+-- tls options and their types; the table is handed to C as a copy, which
+-- reads the files when the pool is made (and raises if one cannot be used).
 local TLS_OPTIONS = {
   verify = "boolean", ca_file = "string", ca_path = "string",
   cert_file = "string", key_file = "string", server_name = "string",
+  min_version = "string",
 }
+local TLS_VERSIONS = { ["1.2"] = true, ["1.3"] = true }
 
 local function opt_integer(opts, name, default, min)
   local v = opts[name]
@@ -143,10 +146,14 @@ local function check_tls(t)
     local want = TLS_OPTIONS[k]
     if not want then
       misuse(format("unknown tls option '%s' (verify, ca_file, ca_path, " ..
-                    "cert_file, key_file, server_name)", tostring(k)))
+                    "cert_file, key_file, server_name, min_version)",
+                    tostring(k)))
     end
     if type(v) ~= want then
       misuse(format("tls.%s must be a %s, got %s", k, want, type(v)))
+    end
+    if k == "min_version" and not TLS_VERSIONS[v] then
+      misuse(format('tls.min_version must be "1.2" or "1.3", got "%s"', v))
     end
     out[k] = v
   end

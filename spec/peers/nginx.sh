@@ -3,6 +3,11 @@
 #
 #   sh spec/peers/nginx.sh start DIR PORT   write DIR/nginx.conf, generate
 #                                           DIR/www, start nginx, wait (10 s)
+#   sh spec/peers/nginx.sh start DIR PORT MAIN WRONG EXPIRED IPONLY NOIP CLIENT
+#                                           the same, plus TLS servers on
+#                                           those six ports (certificates
+#                                           made by certs.sh in DIR/tls;
+#                                           see nginx-tls.conf.in)
 #   sh spec/peers/nginx.sh stop DIR         QUIT, then TERM, then KILL the
 #                                           process group (bounded waits)
 #
@@ -62,8 +67,9 @@ is_up() {
 }
 
 start() {
-    DIR=$1 PORT=$2
+    DIR=${1:-} PORT=${2:-}
     [ -n "$DIR" ] && [ -n "$PORT" ] || die "usage: start DIR PORT"
+    shift 2
     mkdir -p "$DIR/www" "$DIR/tmp" || die "cannot create $DIR"
     DIR=$(cd "$DIR" && pwd)
     gen_www "$DIR/www" || die "cannot generate $DIR/www"
@@ -76,6 +82,21 @@ start() {
     sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" \
         -e "s|@USER@|$USERLINE|g" -e "s|@LISTEN6@|$LISTEN6|g" \
         "$HERE/nginx.conf.in" > "$DIR/nginx.conf" || die "cannot write conf"
+    rm -rf "$DIR/conf.d"
+    mkdir -p "$DIR/conf.d" || die "cannot create $DIR/conf.d"
+    if [ $# -gt 0 ]; then
+        [ $# -eq 6 ] || die "start: TLS needs 6 ports (MAIN WRONG EXPIRED IPONLY NOIP CLIENT)"
+        sh "$HERE/certs.sh" "$DIR/tls" || die "cannot make the test certificates"
+        LISTEN6_TLS=""
+        have_ipv6 && LISTEN6_TLS="listen [::1]:$1 ssl;"
+        sed -e "s|@DIR@|$DIR|g" -e "s|@TLS@|$DIR/tls|g" \
+            -e "s|@TLS_MAIN@|$1|g" -e "s|@TLS_WRONG@|$2|g" \
+            -e "s|@TLS_EXPIRED@|$3|g" -e "s|@TLS_IPONLY@|$4|g" \
+            -e "s|@TLS_NOIP@|$5|g" -e "s|@TLS_CLIENT@|$6|g" \
+            -e "s|@LISTEN6_TLS@|$LISTEN6_TLS|g" \
+            "$HERE/nginx-tls.conf.in" > "$DIR/conf.d/tls.conf" \
+            || die "cannot write the TLS conf"
+    fi
 
     if ! "$NGINX" -t -q -p "$DIR" -e "$DIR/error.log" -c "$DIR/nginx.conf" \
             >"$DIR/nginx-t.log" 2>&1; then
@@ -174,7 +195,7 @@ stop() {
 
 cmd=${1:-}
 case "$cmd" in
-    start) start "${2:-}" "${3:-}" ;;
+    start) shift; start "$@" ;;
     stop)  stop "${2:-}" ;;
-    *) die "usage: $0 start DIR PORT | stop DIR" ;;
+    *) die "usage: $0 start DIR PORT [6 TLS PORTS] | stop DIR" ;;
 esac

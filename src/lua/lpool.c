@@ -85,6 +85,36 @@ static int opt_bool(lua_State *L, int t, const char *k, int d) {
   return v;
 }
 
+/* A string field of a tls table, or NULL; the table keeps it alive. */
+static const char *opt_tls_str(lua_State *L, int t, const char *k) {
+  const char *v = NULL;
+  if (lua_getfield(L, t, k) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "tls.%s must be a string", k);
+    v = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static void opt_tls(lua_State *L, int t, chc_tls_opts *to) {
+  const char *mv;
+  if (lua_isnoneornil(L, t)) return;
+  luaL_checktype(L, t, LUA_TTABLE);
+  t = lua_absindex(L, t);
+  to->verify = opt_bool(L, t, "verify", 1);
+  to->ca_file = opt_tls_str(L, t, "ca_file");
+  to->ca_path = opt_tls_str(L, t, "ca_path");
+  to->cert_file = opt_tls_str(L, t, "cert_file");
+  to->key_file = opt_tls_str(L, t, "key_file");
+  to->server_name = opt_tls_str(L, t, "server_name");
+  mv = opt_tls_str(L, t, "min_version");
+  if (mv && strcmp(mv, "1.3") == 0)
+    to->min_version = 3; /* refused by chc_tls_conf_new, with the reason */
+  else if (mv && strcmp(mv, "1.2") != 0)
+    luaL_error(L, "tls.min_version must be \"1.2\" or \"1.3\"");
+}
+
 /* }=================================================================== */
 
 /* {===================================================================
@@ -102,7 +132,10 @@ static int l_pool_new(lua_State *L) {
   chc_pool_opts o;
   chc_lpool *u;
   const char *uds = NULL;
+  chc_tls_opts to;
+  chc_error e = {CHC_OK, ""};
   chc_pool_opts_default(&o);
+  chc_tls_opts_default(&to);
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     o.max_connections = (int)opt_int(L, 1, "max_connections", 100, 1);
@@ -126,12 +159,26 @@ static int l_pool_new(lua_State *L) {
       uds = lua_tostring(L, -1);
     }
     o.uds = uds; /* copied by chc_pool_new; the string stays on the stack */
+    lua_getfield(L, 1, "tls");
+    opt_tls(L, -1, &to); /* its strings live on in opts.tls */
+    lua_pop(L, 1);
   }
   u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   chc_list_init(&u->node);
   luaL_setmetatable(L, CHC_POOL_MT);
   u->ll = ll;
+  /* ALPN offers http/1.1 only until the h2 engine lands; then
+  ** to.alpn_h2 = o.http2 */
+  to.alpn_h1 = 1;
+  to.alpn_h2 = 0;
+  /* certificates and keys are read now: a file that cannot be used is
+  ** configuration misuse and raises here, not at every request */
+  o.tls = chc_tls_conf_new(ll->lp, &to, &e);
+  if (o.tls == NULL) { /* no position: the Lua layer raises at its caller */
+    lua_pushstring(L, e.msg);
+    return lua_error(L);
+  }
   u->p = chc_pool_new(ll->lp, &o);
   if (u->p == NULL) return luaL_error(L, "out of memory creating a pool");
   chc_list_insert_tail(&ll->pools, &u->node);

@@ -186,3 +186,77 @@ describe("scheduler", function()
     pool:close()
   end)
 end)
+
+describe("request body framing", function()
+  after_each(check_clean)
+
+  local function upload(opts)
+    local resp, err = http.request("POST", H.raw .. "/upload-sha256", opts)
+    if not resp then return nil, err end
+    local body
+    body, err = resp:read()
+    if not body then return nil, err end
+    return body, resp
+  end
+
+  it("sends a producer body as it is when the caller gives Content-Length", function()
+    local parts, i = { "hello ", "world" }, 0
+    local body, resp = upload{
+      headers = { { "Content-Length", "11" } },
+      body = function() i = i + 1; return parts[i] end,
+    }
+    assert.is_truthy(body, tostring(resp))
+    local len, sum = body:match("^(%d+) (%x+)")
+    assert.equals(11, tonumber(len))
+    assert.equals(H.sha256("hello world"), sum)
+    assert.equals("0", resp.headers:get("x-got-chunked"))
+  end)
+
+  it("refuses a producer body longer or shorter than its Content-Length", function()
+    local i = 0
+    local _, err = upload{
+      headers = { { "Content-Length", "3" } },
+      body = function() i = i + 1; return i == 1 and "toolong" or nil end,
+    }
+    assert.is_true(http.is_error(err, "LocalProtocolError"), tostring(err))
+    assert.is_truthy(err.message:find("longer", 1, true))
+    i = 0
+    _, err = upload{
+      headers = { { "Content-Length", "30" } },
+      body = function() i = i + 1; return i == 1 and "short" or nil end,
+    }
+    assert.is_true(http.is_error(err, "LocalProtocolError"), tostring(err))
+    assert.is_truthy(err.message:find("ended after 5 of the 30", 1, true))
+  end)
+
+  it("refuses a Content-Length that does not match a string body", function()
+    local _, err = upload{ headers = { { "Content-Length", "99" } }, body = "abc" }
+    assert.is_true(http.is_error(err, "LocalProtocolError"))
+    _, err = upload{ headers = { { "Transfer-Encoding", "gzip" } }, body = "abc" }
+    assert.is_true(http.is_error(err, "LocalProtocolError"))
+  end)
+
+  it("chunks a string body when the caller asks for chunked", function()
+    local body, resp = upload{ headers = { { "Transfer-Encoding", "chunked" } },
+                               body = "abc" }
+    assert.is_truthy(body, tostring(resp))
+    assert.equals("3 " .. H.sha256("abc"), body)
+    assert.equals("1", resp.headers:get("x-got-chunked"))
+  end)
+
+  it("keeps uploading after an early 2xx response (nothing cut short)", function()
+    -- nginx answers /echo before it has read the body, then reads on
+    local piece = H.pattern(256 * 1024)
+    local calls = 0
+    local resp = assert(http.request("POST", H.nginx .. "/echo", {
+      body = function()
+        if calls == 128 then return nil end -- 32 MiB
+        calls = calls + 1
+        return piece
+      end,
+    }))
+    assert.equals(200, resp.status)
+    assert.equals("ok\n", resp:read())
+    assert.equals(128, calls)
+  end)
+end)

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -81,7 +82,9 @@ typedef struct conn {
   chc_h1_resp h1;
   struct chc_stream *s;
   unsigned readable : 1, writable : 1, reused : 1, got_bytes : 1,
-      write_failed : 1, draining : 1;
+      write_failed : 1, draining : 1,
+      resp_pending : 1; /* response complete, request body still going */
+  uint64_t idle_since; /* loop time it went idle */
   int write_errno;
   char peer[80]; /* "host:port" for messages */
   chc_tls *tls;  /* https: the TLS session over io.fd */
@@ -109,6 +112,10 @@ struct chc_stream {
   int no_body, idempotent;
   int retries_left, attempts;
   /* request progress */
+  int chunked;        /* producer body sent with chunked framing */
+  long long declared; /* producer body length from the caller's
+                      ** Content-Length, -1 if none */
+  unsigned long long sent; /* producer body bytes accepted so far */
   int body_ended;  /* producer called write_end */
   int req_done;    /* everything written */
   /* response */
@@ -430,6 +437,7 @@ static void conn_attach(conn *c, chc_stream *s) {
   s->attempts++;
   c->got_bytes = 0;
   c->write_failed = 0;
+  c->resp_pending = 0;
   chc_h1_resp_init(&c->h1, c->pool->o.max_header_size, s->no_body);
   chc_buf_reset(&c->wbuf);
   chc_buf_append(&c->wbuf, s->head.data, s->head.len);
@@ -480,7 +488,8 @@ static void conn_io_error(conn *c, int code, const char *what, int err) {
 */
 static void conn_connect_failed(conn *c, int code, const char *msg) {
   chc_stream *s = c->s;
-  if (s && s->retries_left > 0 && !s->released) {
+  /* a certificate that failed verification will fail again */
+  if (s && s->retries_left > 0 && !s->released && code != CHC_ETLS) {
     s->retries_left--;
     stream_detach(s);
     s->state = S_WAIT;
@@ -519,6 +528,7 @@ static void conn_release(conn *c) {
   }
   c->state = C_IDLE;
   c->reused = 1;
+  c->idle_since = chc_loop_now(p->lp);
   chc_list_insert_head(&o->idle, &c->onode);
   chc_list_insert_head(&p->idle, &c->gnode);
   p->nidle++;
@@ -581,6 +591,16 @@ static void conn_process(conn *c) {
   }
   if (c->h1.events & CHC_H1_DONE) {
     if (c->h1.trailers.n > 0) chc_hlist_move(&s->trailers, &c->h1.trailers);
+    if (!s->req_done && s->status < 300 && !c->write_failed &&
+        !s->draining) {
+      /* RFC 9112 9.5: a server may answer before it has read the whole
+      ** request. A success means it still takes the body, so keep
+      ** sending it; the reader sees the end once the body is out, so an
+      ** upload is never cut short silently. (A 3xx/4xx/5xx stops it.) */
+      c->resp_pending = 1;
+      notify(s);
+      return;
+    }
     s->resp_done = 1;
     conn_exchange_done(c);
     return;
@@ -656,6 +676,7 @@ static void conn_read(conn *c) {
       return;
     }
     if (s == NULL || s->bn > 0) return; /* backpressure */
+    if (c->resp_pending) return;        /* nothing more is due */
     if (c->rbuf.len > 0) { /* leftover unparsed bytes */
       conn_process(c);
       continue;
@@ -724,6 +745,13 @@ static void conn_read(conn *c) {
 static void conn_req_written(conn *c) {
   chc_stream *s = c->s;
   s->req_done = 1;
+  if (c->resp_pending) { /* the response was complete already */
+    c->resp_pending = 0;
+    timer_arm(c, T_NONE, -1);
+    s->resp_done = 1;
+    conn_exchange_done(c);
+    return;
+  }
   timer_arm(c, T_READ, s->to.read);
 }
 
@@ -1065,6 +1093,13 @@ static void stream_start(chc_stream *s) {
   origin *o = s->org;
   while (!chc_list_empty(&o->idle)) {
     conn *c = chc_container_of(o->idle.next, conn, onode);
+    /* a plain script may not have stepped the loop for a long time: the
+    ** expiry timer has not run, but the server may have given up */
+    if (chc_loop_now(p->lp) - c->idle_since >=
+        (uint64_t)p->o.keepalive_expiry) {
+      conn_close(c, CHC_OK, "keep-alive expired");
+      continue;
+    }
     conn_unidle(c);
     c->state = C_ACTIVE;
     timer_arm(c, T_NONE, -1);
@@ -1192,6 +1227,75 @@ void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
 
 static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
 
+/*
+** The caller may frame the body itself with Content-Length or
+** Transfer-Encoding: chunked. The framing on the wire must then match
+** what those headers announce, or the connection is desynchronised
+** (RFC 9112 6.1-6.3). Anything we cannot honour is refused before
+** sending.
+*/
+static int user_framing(const chc_request *rq, chc_stream *s, chc_error *e) {
+  size_t cll = 0, tel = 0, i;
+  const char *cl, *te;
+  unsigned long long n = 0;
+  if (rq->headers == NULL) return 0;
+  cl = chc_hlist_get(rq->headers, "content-length", &cll);
+  te = chc_hlist_get(rq->headers, "transfer-encoding", &tel);
+  if (te) {
+    if (cl) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "a request cannot have both "
+                 "Content-Length and Transfer-Encoding");
+      return -1;
+    }
+    if (tel != 7 || strncasecmp(te, "chunked", 7) != 0) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "unsupported request Transfer-Encoding "
+                 "'%.60s' (only chunked)", te);
+      return -1;
+    }
+    s->chunked = 1;
+    return 0;
+  }
+  if (cl == NULL) return 0;
+  for (i = 0; i < cll; i++) {
+    if (cl[i] < '0' || cl[i] > '9' || n > (~0ULL - 9) / 10) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "invalid request Content-Length "
+                 "'%.60s'", cl);
+      return -1;
+    }
+    n = n * 10 + (unsigned)(cl[i] - '0');
+  }
+  if (cll == 0 || n > (unsigned long long)LLONG_MAX) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "invalid request Content-Length '%.60s'",
+               cl);
+    return -1;
+  }
+  if (rq->body_kind == CHC_BODY_STREAM) {
+    s->chunked = 0; /* the producer's bytes go out as they are */
+    s->declared = (long long)n;
+    return 0;
+  }
+  if (n != (rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0)) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "the request Content-Length %llu does "
+               "not match the body length %zu", n,
+               rq->body_kind == CHC_BODY_BYTES ? rq->body_len : (size_t)0);
+    return -1;
+  }
+  return 0;
+}
+
+/* Transfer-Encoding: chunked given by the caller with a string body (or
+** none): frame it once, after the head. */
+static int chunk_bytes_body(chc_buf *out, const chc_request *rq,
+                            chc_error *e) {
+  if ((rq->body_kind == CHC_BODY_BYTES && rq->body_len > 0 &&
+       chc_h1_write_chunk(out, rq->body, rq->body_len) < 0) ||
+      chc_h1_write_last_chunk(out) < 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
                              chc_stream_notify nf, void *ud, chc_error *e) {
   chc_stream *s;
@@ -1202,6 +1306,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     chc_seterr(e, CHC_ECLOSED, "the pool is closed");
     return NULL;
   }
+  chc_loop_update_time(p->lp);
   if (rq->https && p->tls == NULL) {
     chc_tls_opts to;
     chc_tls_opts_default(&to);
@@ -1226,8 +1331,13 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     framing = 0;
   else
     framing = CHC_H1_BODY_NONE;
-  if (chc_h1_write_head(&s->head, m, rq->target, o->hosthdr, rq->headers,
-                        framing, e) < 0) {
+  s->chunked = rq->body_kind == CHC_BODY_STREAM;
+  s->declared = -1;
+  if (user_framing(rq, s, e) < 0 ||
+      chc_h1_write_head(&s->head, m, rq->target, o->hosthdr, rq->headers,
+                        framing, e) < 0 ||
+      (s->chunked && rq->body_kind != CHC_BODY_STREAM &&
+       chunk_bytes_body(&s->head, rq, e) < 0)) {
     chc_buf_free(&s->head);
     free(s);
     return NULL;
@@ -1242,6 +1352,10 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
   s->body_kind = rq->body_kind;
   s->body = rq->body;
   s->body_len = rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0;
+  if (s->chunked && rq->body_kind != CHC_BODY_STREAM) {
+    s->body_kind = CHC_BODY_NONE; /* framed into the head buffer */
+    s->body_len = 0;
+  }
   s->to = rq->to;
   s->no_body = method_is(m, "HEAD");
   s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
@@ -1320,49 +1434,64 @@ int chc_stream_writable(const chc_stream *s) {
 }
 
 /*
-** Writes one chunk of a producer body. When nothing is queued and the
-** socket is writable the chunk goes straight from the caller's memory
-** (writev of frame + data + CRLF); only what the socket does not take is
-** copied into the write buffer.
+** Writes one chunk of a producer body (chunk-framed, or as it is when the
+** caller announced a Content-Length). When nothing is queued and the
+** socket is writable the bytes go straight from the caller's memory
+** (writev); only what the socket does not take is copied into the write
+** buffer.
 */
 int chc_stream_write(chc_stream *s, const char *p, size_t n) {
   conn *c = s->c;
   char hdr[24];
-  int hl;
-  size_t done = 0, total;
+  struct iovec iov[3];
+  int k = 0, i;
+  size_t done = 0, total = 0;
   if (chc_stream_writable(s) < 0 || c == NULL) return -1;
   if (n == 0) return 0;
-  hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-  total = (size_t)hl + n + 2;
+  if (!s->chunked && s->sent + n > (unsigned long long)s->declared) {
+    char m[CHC_ERRMSG_MAX];
+    snprintf(m, sizeof m, "the request body is longer than the %lld bytes "
+             "its Content-Length announced", s->declared);
+    chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+    return -1;
+  }
+  s->sent += n;
+  if (s->chunked) {
+    int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+    iov[k].iov_base = hdr;
+    iov[k++].iov_len = (size_t)hl;
+  }
+  iov[k].iov_base = (void *)p;
+  iov[k++].iov_len = n;
+  if (s->chunked) {
+    iov[k].iov_base = (void *)"\r\n";
+    iov[k++].iov_len = 2;
+  }
+  for (i = 0; i < k; i++) total += iov[i].iov_len;
   if (wpending(c) == 0 && c->writable && c->tls == NULL) {
-    struct iovec iov[3] = {{hdr, (size_t)hl}, {(void *)p, n}, {(void *)"\r\n", 2}};
     ssize_t w;
-    do w = writev(c->io.fd, iov, 3);
+    do w = writev(c->io.fd, iov, k);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
       conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
                  strerror(errno));
       return -1;
     }
-    if (w < 0) c->writable = 0;
     done = w > 0 ? (size_t)w : 0;
     if (done < total) c->writable = 0;
   }
-  if (done < total) {
-    /* queue the rest: part of hdr, data, CRLF */
-    size_t off = done;
+  if (done < total) { /* queue what the socket did not take */
     int r = 0;
-    if (off < (size_t)hl) {
-      r |= chc_buf_append(&c->wbuf, hdr + off, (size_t)hl - off);
-      off = (size_t)hl;
+    for (i = 0; i < k; i++) {
+      size_t len = iov[i].iov_len;
+      if (done >= len) {
+        done -= len;
+        continue;
+      }
+      r |= chc_buf_append(&c->wbuf, (char *)iov[i].iov_base + done,
+                          len - done);
+      done = 0;
     }
-    if (off < (size_t)hl + n) {
-      r |= chc_buf_append(&c->wbuf, p + (off - (size_t)hl),
-                          (size_t)hl + n - off);
-      off = (size_t)hl + n;
-    }
-    r |= chc_buf_append(&c->wbuf, "\r\n" + (off - (size_t)hl - n),
-                        total - off);
     if (r) {
       conn_close(c, CHC_EWRITE, "out of memory buffering the request body");
       return -1;
@@ -1379,8 +1508,15 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
 int chc_stream_write_end(chc_stream *s) {
   conn *c = s->c;
   if (chc_stream_writable(s) < 0 || c == NULL) return -1;
+  if (!s->chunked && s->sent != (unsigned long long)s->declared) {
+    char m[CHC_ERRMSG_MAX];
+    snprintf(m, sizeof m, "the request body ended after %llu of the %lld "
+             "bytes its Content-Length announced", s->sent, s->declared);
+    chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+    return -1;
+  }
   s->body_ended = 1;
-  if (chc_h1_write_last_chunk(&c->wbuf) < 0) {
+  if (s->chunked && chc_h1_write_last_chunk(&c->wbuf) < 0) {
     conn_close(c, CHC_EWRITE, "out of memory");
     return -1;
   }

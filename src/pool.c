@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "h1.h"
+#include "h2.h"
 #include "resolver.h"
 #include "tls.h"
 
@@ -55,6 +56,9 @@ typedef struct origin {
   chc_list waiters; /* streams waiting for a connection to this origin */
   int https, port;
   int ndraining;  /* conns of this origin reading away a released body */
+  struct conn *h2conn; /* the HTTP/2 connection new streams go to */
+  int h2_pending; /* a connection that may turn out HTTP/2 is being made:
+                  ** requests wait for it instead of opening more */
   char *host;     /* bare host */
   char *hosthdr;  /* Host header value */
   uint32_t hash;
@@ -62,6 +66,7 @@ typedef struct origin {
 } origin;
 
 enum { C_RESOLVING, C_CONNECTING, C_HANDSHAKE, C_ACTIVE, C_IDLE, C_CLOSED };
+enum { P_H1, P_H2 };
 enum { T_NONE, T_CONNECT, T_READ, T_WRITE, T_IDLE };
 
 typedef struct conn {
@@ -85,6 +90,16 @@ typedef struct conn {
       write_failed : 1, draining : 1,
       resp_pending : 1; /* response complete, request body still going */
   uint64_t idle_since; /* loop time it went idle */
+  /* HTTP/2: the engine, the streams it carries, and a deferred flush */
+  int proto;            /* P_H1 or P_H2 */
+  unsigned h2_probe : 1, /* the origin waits for this one (h2_pending) */
+      h2_slots : 1,      /* the engine said streams may have freed up */
+      h2_goaway : 1;
+  chc_h2 *h2;
+  chc_list streams;     /* chc_stream.cnode of every stream on it */
+  int nactive;          /* of those, not yet ended or failed */
+  chc_list retryq;      /* streams to move to another connection */
+  chc_defer pump;       /* flush the engine's frames to the socket */
   int write_errno;
   char peer[80]; /* "host:port" for messages */
   chc_tls *tls;  /* https: the TLS session over io.fd */
@@ -128,6 +143,18 @@ struct chc_stream {
   chc_buf tail; /* body bytes kept when the conn moved on */
   chc_error err;
   int released;
+  /* HTTP/2: the engine's stream, and what is needed to submit it (the
+  ** h1 head above is serialised for a connection that turns out h1) */
+  chc_h2_stream *h2s;
+  chc_list cnode;    /* conn.streams, or conn.retryq */
+  int h2_done;       /* ended or failed: no longer counted in nactive */
+  int h2_capable;    /* the origin may be served over HTTP/2 */
+  chc_timer rtimer;  /* read timeout while the reader waits (HTTP/2) */
+  char *rq_method, *rq_target;
+  chc_hlist rq_headers;
+  int rq_body_kind;
+  const char *rq_body;
+  size_t rq_body_len;
   int draining;   /* released mid-body: the conn reads the rest away */
   size_t drained; /* bytes discarded so far */
 };
@@ -159,6 +186,15 @@ static void conn_flush(conn *c);
 static void stream_start(chc_stream *s);
 static void pool_dispatch(chc_pool *p);
 static void stream_free(chc_stream *s);
+static void h2_start(conn *c);
+static void h2_submit(conn *c, chc_stream *s);
+static void h2_on_io(conn *c, unsigned ev);
+static void h2_teardown(conn *c, int code, const char *msg);
+static void h2_dirty(conn *c);
+static void h2_settle(conn *c);
+static void conn_make_idle(conn *c);
+static void h2_stream_finished(chc_stream *s);
+static void on_h2_pump(chc_loop *lp, chc_defer *d);
 
 /* {===================================================================
 ** Small helpers
@@ -303,8 +339,8 @@ static void stream_detach(chc_stream *s) {
 }
 
 static void stream_unwait(chc_stream *s) {
-  if (chc_list_linked(&s->gwait)) {
-    chc_list_remove(&s->gwait);
+  if (chc_list_linked(&s->gwait)) chc_list_remove(&s->gwait);
+  if (chc_list_linked(&s->owait)) {
     chc_list_remove(&s->owait);
     s->pool->nwaiting--;
   }
@@ -332,6 +368,20 @@ static void on_total_timeout(chc_loop *lp, chc_timer *t) {
   const char *what;
   CHC_UNUSED(lp);
   secs(s->to.total, b, sizeof b);
+  if (s->h2s) { /* HTTP/2: only this stream goes */
+    stream_fail(s, s->req_done ? CHC_EREAD_TIMEOUT : CHC_EWRITE_TIMEOUT,
+                "total timeout of %s exceeded while %s", b,
+                !s->req_done ? "sending the request"
+                : s->has_head ? "reading the response body"
+                              : "waiting for the response");
+    chc_h2_stream_cancel(s->h2s);
+    h2_stream_finished(s);
+    if (c) {
+      h2_dirty(c);
+      h2_settle(c);
+    }
+    return;
+  }
   if (s->state == S_WAIT) {
     stream_unwait(s);
     s->state = S_DONE;
@@ -368,6 +418,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     chc_buf_free(&c->wbuf);
     chc_h1_resp_free(&c->h1);
     chc_tls_free(c->tls);
+    if (c->h2) chc_h2_free(c->h2);
     free(c);
   }
 }
@@ -392,14 +443,21 @@ static void conn_unidle(conn *c) {
 static void conn_close(conn *c, int code, const char *fmt, ...) {
   chc_pool *p = c->pool;
   chc_stream *s = c->s;
+  char msg[CHC_ERRMSG_MAX];
+  va_list ap;
   if (c->state == C_CLOSED) return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (c->h2_probe) { /* its origin's waiters must not wait for it now */
+    c->h2_probe = 0;
+    c->org->h2_pending = 0;
+  }
+  if (c->proto == P_H2) h2_teardown(c, code, msg);
   if (s) {
     if (code != CHC_OK && !s->resp_done && s->err.code == CHC_OK) {
-      va_list ap;
       s->err.code = code;
-      va_start(ap, fmt);
-      vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
-      va_end(ap);
+      memcpy(s->err.msg, msg, sizeof s->err.msg);
       chc_timer_stop(p->lp, &s->ttimer);
     }
     stream_detach(s);
@@ -517,9 +575,21 @@ static void conn_release(conn *c) {
     if (c->state != C_CLOSED && c->s == s) conn_read(c);
     return;
   }
-  if (!chc_list_empty(&p->waiters) || p->o.max_keepalive <= 0) {
+  if (!chc_list_empty(&p->waiters)) {
     /* others wait for a slot (for another origin): give ours up */
     conn_close(c, CHC_OK, "released");
+    return;
+  }
+  conn_make_idle(c);
+}
+
+/* Keeps c idle (evicting the least recently used idle connection when
+** max_keepalive is reached). */
+static void conn_make_idle(conn *c) {
+  chc_pool *p = c->pool;
+  origin *o = c->org;
+  if (p->o.max_keepalive <= 0) {
+    conn_close(c, CHC_OK, "max_keepalive = 0");
     return;
   }
   if (p->nidle >= p->o.max_keepalive) {
@@ -826,6 +896,37 @@ static void conn_connected(conn *c) {
     conn_tls_start(c);
     return;
   }
+  if (c->org->https ? (chc_tls_alpn(c->tls) != NULL &&
+                       strcmp(chc_tls_alpn(c->tls), "h2") == 0)
+                    : (!c->pool->o.http1 && c->pool->o.http2)) {
+    h2_start(c);
+    return;
+  }
+  if (!c->pool->o.http1) {
+    conn_close(c, CHC_EUNSUPPORTED, "%s did not agree to HTTP/2 (ALPN) and "
+               "the pool has http1 = false", c->peer);
+    return;
+  }
+  if (c->h2_probe) { /* HTTP/1.1 after all: the waiters need their own */
+    origin *o = c->org;
+    chc_list moved;
+    chc_list *n, *next;
+    c->h2_probe = 0;
+    o->h2_pending = 0;
+    chc_list_init(&moved);
+    for (n = o->waiters.next; n != &o->waiters; n = next) {
+      chc_stream *w = chc_container_of(n, chc_stream, owait);
+      next = n->next;
+      if (chc_list_linked(&w->gwait)) continue; /* queued for a slot */
+      stream_unwait(w);
+      chc_list_insert_tail(&moved, &w->owait);
+    }
+    while (!chc_list_empty(&moved)) {
+      chc_stream *w = chc_container_of(moved.next, chc_stream, owait);
+      chc_list_remove(&w->owait);
+      stream_start(w);
+    }
+  }
   c->state = C_ACTIVE;
   c->writable = 1;
   timer_arm(c, T_NONE, -1);
@@ -896,6 +997,19 @@ static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
   }
   if (c->state == C_HANDSHAKE) {
     conn_tls_step(c);
+    return;
+  }
+  if (c->proto == P_H2) {
+    if (ev & CHC_EV_ERROR) ev |= CHC_EV_READ | CHC_EV_WRITE;
+    if ((ev & CHC_EV_WRITE) && c->tls_rw) {
+      c->tls_rw = 0;
+      ev |= CHC_EV_READ;
+    }
+    if ((ev & CHC_EV_READ) && c->tls_wr) {
+      c->tls_wr = 0;
+      ev |= CHC_EV_WRITE;
+    }
+    h2_on_io(c, ev);
     return;
   }
   if (ev & CHC_EV_ERROR) ev |= CHC_EV_READ | CHC_EV_WRITE;
@@ -1062,6 +1176,13 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   c->io.fd = -1;
   chc_list_init(&c->onode);
   chc_list_init(&c->gnode);
+  chc_list_init(&c->streams);
+  chc_list_init(&c->retryq);
+  chc_defer_init(&c->pump, on_h2_pump);
+  if (s->h2_capable) { /* its origin's next requests wait for it */
+    c->h2_probe = 1;
+    o->h2_pending = 1;
+  }
   chc_list_insert_tail(&p->conns, &c->anode);
   chc_timer_init(&c->timer, on_conn_timer);
   c->state = C_RESOLVING;
@@ -1083,6 +1204,369 @@ static void conn_open(chc_pool *p, chc_stream *s) {
 
 /* }=================================================================== */
 
+
+/* {===================================================================
+** HTTP/2 connections
+**
+** One engine (h2.c) per connection, many streams. The connection reads
+** until EAGAIN whatever the readers do (flow control is the
+** backpressure), and flushes the engine's frames once per loop
+** iteration (a deferred callback, `pump`), after any call that may have
+** queued frames. Engine callbacks only record and wake; what they
+** record (streams to retry, freed slots, GOAWAY) is acted on by
+** h2_settle() once the engine call returned.
+** ==================================================================== */
+
+static const char *stream_peer(const chc_stream *s) { return s->org->hosthdr; }
+
+static void h2_stream_finished(chc_stream *s) {
+  if (!s->h2_done) {
+    s->h2_done = 1;
+    if (s->c) s->c->nactive--;
+  }
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+}
+
+static void h2_cb_head(chc_h2_stream *st, void *ud) {
+  chc_stream *s = ud;
+  s->status = chc_h2_stream_status(st);
+  s->major = 2;
+  s->minor = 0;
+  chc_buf_reset(&s->reason);
+  chc_buf_append(&s->reason, "", 1);
+  chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
+  s->has_head = 1;
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+  notify(s);
+}
+
+static void h2_cb_data(chc_h2_stream *st, void *ud, size_t n) {
+  chc_stream *s = ud;
+  CHC_UNUSED(st);
+  CHC_UNUSED(n);
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+  notify(s);
+}
+
+static void h2_cb_end(chc_h2_stream *st, void *ud) {
+  chc_stream *s = ud;
+  chc_hlist *t = chc_h2_stream_trailers(st);
+  if (t && t->n > 0) chc_hlist_move(&s->trailers, t);
+  s->resp_done = 1;
+  chc_timer_stop(s->pool->lp, &s->ttimer);
+  h2_stream_finished(s);
+  notify(s);
+}
+
+static void h2_cb_error(chc_h2_stream *st, void *ud) {
+  chc_stream *s = ud;
+  const chc_error *e = chc_h2_stream_error(st);
+  conn *c = s->c;
+  if (chc_h2_stream_retryable(st) && !s->released && c &&
+      s->attempts <= c->pool->o.max_keepalive + 2) {
+    /* the server certainly did not process it: another connection */
+    h2_stream_finished(s);
+    chc_list_remove(&s->cnode);
+    chc_list_insert_tail(&c->retryq, &s->cnode);
+    return;
+  }
+  h2_stream_finished(s);
+  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)",
+              e ? e->msg : "stream failed", stream_peer(s));
+}
+
+static void h2_cb_writable(chc_h2_stream *st, void *ud) {
+  CHC_UNUSED(st);
+  notify(ud);
+}
+
+static void h2_cb_sent(chc_h2_stream *st, void *ud) {
+  chc_stream *s = ud;
+  CHC_UNUSED(st);
+  s->req_done = 1;
+  if (!s->has_head && s->to.read >= 0)
+    chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.read);
+}
+
+static void h2_cb_slots(chc_h2 *h2, void *cud) {
+  CHC_UNUSED(h2);
+  ((conn *)cud)->h2_slots = 1;
+}
+
+static void h2_cb_goaway(chc_h2 *h2, void *cud, int32_t last, uint32_t code) {
+  conn *c = cud;
+  CHC_UNUSED(h2);
+  CHC_UNUSED(last);
+  CHC_UNUSED(code);
+  c->h2_goaway = 1;
+  if (c->org->h2conn == c) c->org->h2conn = NULL; /* new streams elsewhere */
+}
+
+static const chc_h2_callbacks h2_callbacks = {
+    h2_cb_head,     h2_cb_data,  h2_cb_end,    h2_cb_error, h2_cb_writable,
+    h2_cb_sent,     h2_cb_slots, h2_cb_goaway, NULL};
+
+static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
+  chc_stream *s = chc_container_of(t, chc_stream, rtimer);
+  char b[32];
+  CHC_UNUSED(lp);
+  if (s->h2s == NULL) return;
+  chc_h2_stream_cancel(s->h2s);
+  h2_stream_finished(s);
+  stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
+              stream_peer(s), secs(s->to.read, b, sizeof b),
+              s->has_head ? "reading the response body"
+                          : "waiting for the response");
+  if (s->c) {
+    h2_dirty(s->c);
+    h2_settle(s->c);
+  }
+}
+
+/* The connection speaks HTTP/2 from now on: start the engine, move the
+** stream that opened it over, and let the origin's waiters in. */
+static void h2_start(conn *c) {
+  chc_error e = {CHC_OK, ""};
+  chc_stream *s = c->s;
+  origin *o = c->org;
+  c->proto = P_H2;
+  c->state = C_ACTIVE;
+  c->writable = 1;
+  timer_arm(c, T_NONE, -1);
+  c->h2 = chc_h2_new(NULL, &h2_callbacks, c, &e);
+  if (c->h2 == NULL) {
+    conn_close(c, e.code ? e.code : CHC_ECONNECT, "%s", e.msg);
+    return;
+  }
+  chc_buf_reset(&c->wbuf);
+  c->wbody = NULL;
+  c->wbody_len = 0;
+  if (c->h2_probe) {
+    c->h2_probe = 0;
+    o->h2_pending = 0;
+  }
+  o->h2conn = c;
+  if (s) {
+    c->s = NULL;
+    s->c = NULL;
+    s->attempts--; /* conn_attach counted it; h2_submit counts again */
+    h2_submit(c, s);
+  }
+  c->h2_slots = 1;
+  h2_settle(c);
+  if (c->state != C_CLOSED && c->readable) h2_on_io(c, CHC_EV_READ);
+}
+
+/* Submits s on c (which can take a stream now). */
+static void h2_submit(conn *c, chc_stream *s) {
+  chc_error e = {CHC_OK, ""};
+  chc_h2_request rq;
+  rq.method = s->rq_method;
+  rq.scheme = s->org->https ? "https" : "http";
+  rq.authority = s->org->hosthdr;
+  rq.path = s->rq_target;
+  rq.headers = &s->rq_headers;
+  rq.body_kind = s->rq_body_kind;
+  rq.body = s->rq_body;
+  rq.body_len = s->rq_body_len;
+  s->h2s = chc_h2_submit(c->h2, &rq, s, &e);
+  s->attempts++;
+  if (s->h2s == NULL) {
+    s->state = S_DONE;
+    stream_fail(s, e.code ? e.code : CHC_ELOCAL_PROTO, "%s", e.msg);
+    return;
+  }
+  if (c->state == C_IDLE) {
+    conn_unidle(c);
+    c->state = C_ACTIVE;
+    timer_arm(c, T_NONE, -1);
+  }
+  s->c = c;
+  s->state = S_ACTIVE;
+  s->h2_done = 0;
+  s->req_done = 0;
+  chc_list_insert_tail(&c->streams, &s->cnode);
+  c->nactive++;
+  if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
+    chc_timer_start(c->pool->lp, &s->rtimer, (uint64_t)s->to.read);
+  h2_dirty(c);
+}
+
+/*
+** Acts on what the engine's callbacks recorded: streams to retry on
+** another connection, free stream slots for the origin's waiters, and
+** the end of the connection (GOAWAY done, or nothing left to do).
+*/
+static void h2_settle(conn *c) {
+  origin *o = c->org;
+  while (!chc_list_empty(&c->retryq)) {
+    chc_stream *s = chc_container_of(c->retryq.next, chc_stream, cnode);
+    chc_list_remove(&s->cnode);
+    chc_h2_stream_release(s->h2s);
+    s->h2s = NULL;
+    s->c = NULL;
+    s->state = S_WAIT;
+    s->req_done = 0;
+    stream_start(s);
+  }
+  if (c->state == C_CLOSED) return;
+  if (c->h2_slots && o->h2conn == c) {
+    c->h2_slots = 0;
+    while (!chc_list_empty(&o->waiters) && chc_h2_can_open(c->h2)) {
+      chc_stream *s = chc_container_of(o->waiters.next, chc_stream, owait);
+      stream_unwait(s);
+      h2_submit(c, s);
+    }
+  }
+  if (c->nactive == 0 && c->state == C_ACTIVE) {
+    if (c->h2_goaway || !chc_h2_want_read(c->h2) || o->h2conn != c)
+      conn_close(c, CHC_OK, "HTTP/2 connection finished");
+    else
+      conn_make_idle(c);
+    return;
+  }
+  if (chc_h2_want_write(c->h2)) h2_dirty(c);
+}
+
+static void h2_dirty(conn *c) {
+  if (c->state != C_CLOSED && c->h2) chc_defer_queue(c->pool->lp, &c->pump);
+}
+
+/* Writes the engine's frames until it has none or the socket is full. */
+static void h2_pump(conn *c) {
+  while (c->state != C_CLOSED) {
+    struct iovec iov;
+    ssize_t n;
+    if (c->wbuf.len < WBUF_LOW && chc_h2_want_write(c->h2)) {
+      if (chc_h2_flush(c->h2, &c->wbuf, WBUF_HIGH) < 0) {
+        const chc_error *e = chc_h2_error(c->h2);
+        conn_close(c, e ? e->code : CHC_EWRITE, "%s",
+                   e ? e->msg : "HTTP/2 failure");
+        return;
+      }
+      h2_settle(c);
+      if (c->state == C_CLOSED) return;
+    }
+    if (c->wbuf.len == 0) break;
+    if (!c->writable) break;
+    iov.iov_base = chc_buf_head(&c->wbuf);
+    iov.iov_len = c->wbuf.len;
+    n = conn_send(c, &iov, 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        c->writable = 0;
+        break;
+      }
+      conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
+                 conn_strerror(c, errno));
+      return;
+    }
+    chc_buf_consume(&c->wbuf, (size_t)n);
+  }
+  if (c->state == C_CLOSED) return;
+  if (c->wbuf.len > 0 && !c->writable) {
+    if (c->tkind != T_WRITE) timer_arm(c, T_WRITE, c->pool->o.to.write);
+  } else if (c->tkind == T_WRITE) {
+    timer_arm(c, T_NONE, -1);
+  }
+}
+
+static void on_h2_pump(chc_loop *lp, chc_defer *d) {
+  CHC_UNUSED(lp);
+  h2_pump(chc_container_of(d, conn, pump));
+}
+
+/* Reads and feeds until EAGAIN. */
+static void h2_read(conn *c) {
+  while (c->state != C_CLOSED && c->readable) {
+    ssize_t n;
+    if (c->rbuf.cap < RBUF_SIZE && chc_buf_reserve(&c->rbuf, RBUF_SIZE) < 0) {
+      conn_close(c, CHC_EREAD, "out of memory");
+      return;
+    }
+    chc_buf_reset(&c->rbuf);
+    n = conn_recv(c, c->rbuf.data, c->rbuf.cap);
+    if (n > 0) {
+      if (chc_h2_feed(c->h2, (const uint8_t *)c->rbuf.data, (size_t)n) < 0) {
+        const chc_error *e = chc_h2_error(c->h2);
+        char m[CHC_ERRMSG_MAX];
+        snprintf(m, sizeof m, "%s", e ? e->msg : "HTTP/2 protocol error");
+        /* every stream has heard; try to tell the server (GOAWAY) */
+        h2_settle(c);
+        if (c->state != C_CLOSED) {
+          h2_pump(c);
+          if (c->state != C_CLOSED)
+            conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", m, c->peer);
+        }
+        return;
+      }
+      h2_settle(c);
+      continue;
+    }
+    if (n == 0) {
+      c->readable = 0;
+      conn_close(c, CHC_EREMOTE_PROTO, "%s closed the HTTP/2 connection",
+                 c->peer);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      c->readable = 0;
+      break;
+    }
+    conn_close(c, CHC_EREAD, "reading from %s: %s", c->peer,
+               conn_strerror(c, errno));
+    return;
+  }
+  if (c->state != C_CLOSED && chc_h2_want_write(c->h2)) h2_dirty(c);
+}
+
+static void h2_on_io(conn *c, unsigned ev) {
+  if (ev & CHC_EV_WRITE) {
+    c->writable = 1;
+    if (c->wbuf.len > 0 || chc_h2_want_write(c->h2)) h2_pump(c);
+    if (c->state == C_CLOSED) return;
+  }
+  if (ev & CHC_EV_READ) {
+    c->readable = 1;
+    h2_read(c);
+  }
+}
+
+/*
+** The connection is closing: the engine fails its live streams (the
+** ones the server never processed are moved to another connection), and
+** the streams let go of the connection. The engine itself is freed at
+** reap time.
+*/
+static void h2_teardown(conn *c, int code, const char *msg) {
+  if (c->org->h2conn == c) c->org->h2conn = NULL;
+  chc_defer_cancel(c->pool->lp, &c->pump);
+  if (c->h2 == NULL) return;
+  if (chc_h2_error(c->h2) == NULL)
+    chc_h2_abort(c->h2, code != CHC_OK ? code : CHC_ECLOSED, "%s", msg);
+  while (!chc_list_empty(&c->retryq)) {
+    chc_stream *s = chc_container_of(c->retryq.next, chc_stream, cnode);
+    chc_list_remove(&s->cnode);
+    chc_h2_stream_release(s->h2s);
+    s->h2s = NULL;
+    s->c = NULL;
+    s->state = S_WAIT;
+    s->req_done = 0;
+    stream_start(s);
+  }
+  while (!chc_list_empty(&c->streams)) {
+    chc_stream *s = chc_container_of(c->streams.next, chc_stream, cnode);
+    chc_list_remove(&s->cnode);
+    h2_stream_finished(s);
+    s->c = NULL;
+    if (s->state == S_ACTIVE) s->state = S_DONE;
+  }
+}
+
+/* }=================================================================== */
+
 /* {===================================================================
 ** Pool
 ** ==================================================================== */
@@ -1091,6 +1575,25 @@ static void conn_open(chc_pool *p, chc_stream *s) {
 static void stream_start(chc_stream *s) {
   chc_pool *p = s->pool;
   origin *o = s->org;
+  if (s->h2_capable && o->h2conn && o->h2conn->state == C_IDLE &&
+      chc_loop_now(p->lp) - o->h2conn->idle_since >=
+          (uint64_t)p->o.keepalive_expiry)
+    conn_close(o->h2conn, CHC_OK, "keep-alive expired");
+  if (s->h2_capable && (o->h2conn || o->h2_pending)) {
+    conn *c = o->h2conn;
+    if (c && chc_h2_can_open(c->h2)) {
+      h2_submit(c, s);
+      return;
+    }
+    /* our policy: wait for a stream slot on the origin's HTTP/2
+    ** connection (or for the connection being made), not a second one */
+    s->state = S_WAIT;
+    chc_list_insert_tail(&o->waiters, &s->owait);
+    p->nwaiting++;
+    if (s->to.pool >= 0 && !chc_timer_active(&s->ptimer))
+      chc_timer_start(p->lp, &s->ptimer, (uint64_t)s->to.pool);
+    return;
+  }
   while (!chc_list_empty(&o->idle)) {
     conn *c = chc_container_of(o->idle.next, conn, onode);
     /* a plain script may not have stepped the loop for a long time: the
@@ -1135,8 +1638,12 @@ static void stream_start(chc_stream *s) {
 static void pool_dispatch(chc_pool *p) {
   while (!p->closed && !chc_list_empty(&p->waiters) && p->nconns < p->o.max_connections) {
     chc_stream *s = chc_container_of(p->waiters.next, chc_stream, gwait);
+    conn *h2c = s->org->h2conn;
     stream_unwait(s);
-    conn_open(p, s);
+    if (s->h2_capable && h2c && chc_h2_can_open(h2c->h2))
+      h2_submit(h2c, s);
+    else
+      conn_open(p, s);
   }
 }
 
@@ -1226,6 +1733,15 @@ void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
 }
 
 static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
+
+static int copy_hlist(chc_hlist *dst, const chc_hlist *src) {
+  size_t i;
+  for (i = 0; i < src->n; i++)
+    if (chc_hlist_add(dst, chc_hlist_name(src, i), src->f[i].name_len,
+                      chc_hlist_value(src, i), src->f[i].value_len) < 0)
+      return -1;
+  return 0;
+}
 
 /*
 ** The caller may frame the body itself with Content-Length or
@@ -1362,6 +1878,22 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
                   method_is(m, "PUT") || method_is(m, "DELETE") ||
                   method_is(m, "OPTIONS") || method_is(m, "TRACE");
   s->retries_left = p->o.retries;
+  chc_list_init(&s->cnode);
+  chc_timer_init(&s->rtimer, on_stream_rtimer);
+  s->h2_capable = p->o.http2 && (rq->https || !p->o.http1);
+  if (s->h2_capable) { /* what an HTTP/2 submission needs, kept */
+    s->rq_method = strdup(m);
+    s->rq_target = strdup(rq->target);
+    s->rq_body_kind = rq->body_kind;
+    s->rq_body = rq->body;
+    s->rq_body_len = rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0;
+    if (s->rq_method == NULL || s->rq_target == NULL ||
+        (rq->headers && copy_hlist(&s->rq_headers, rq->headers) < 0)) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+      stream_free(s);
+      return NULL;
+    }
+  }
   chc_timer_init(&s->ptimer, on_pool_timeout);
   chc_timer_init(&s->ttimer, on_total_timeout);
   if (s->to.total >= 0)
@@ -1401,11 +1933,21 @@ void chc_stream_take_headers(chc_stream *s, chc_hlist *dst) {
 
 const chc_hlist *chc_stream_trailers(const chc_stream *s) {
   /* the reader sees the trailers once it has had the whole body */
-  return s->resp_done && s->bn == 0 && s->trailers.n > 0 ? &s->trailers
-                                                         : NULL;
+  size_t left = s->h2s ? chc_h2_stream_buffered(s->h2s) : s->bn;
+  return s->resp_done && left == 0 && s->trailers.n > 0 ? &s->trailers
+                                                        : NULL;
 }
 
 int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
+  if (s->h2s) {
+    int r = chc_h2_stream_peek(s->h2s, p, n);
+    /* the read timeout runs while the reader waits for the server */
+    if (r == 0 && s->err.code == CHC_OK && !s->resp_done && s->req_done &&
+        s->to.read >= 0 && !chc_timer_active(&s->rtimer))
+      chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.read);
+    if (r < 0 && s->err.code != CHC_OK) return 0;
+    return r;
+  }
   if (s->bn > 0) {
     *p = s->bp;
     *n = s->bn;
@@ -1416,6 +1958,11 @@ int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
 }
 
 void chc_stream_consume(chc_stream *s, size_t n) {
+  if (s->h2s) { /* reopens the window: WINDOW_UPDATE at the next flush */
+    chc_h2_stream_consume(s->h2s, n);
+    if (s->c) h2_dirty(s->c);
+    return;
+  }
   if (n > s->bn) n = s->bn;
   s->bp += n;
   s->bn -= n;
@@ -1427,6 +1974,10 @@ void chc_stream_consume(chc_stream *s, size_t n) {
 
 int chc_stream_writable(const chc_stream *s) {
   conn *c = s->c;
+  if (s->h2s) {
+    if (s->err.code != CHC_OK || s->released) return -1;
+    return chc_h2_stream_writable(s->h2s);
+  }
   if (s->err.code != CHC_OK || s->resp_done || s->released || s->body_ended)
     return -1;
   if (c == NULL || c->state != C_ACTIVE || c->write_failed) return 0;
@@ -1448,6 +1999,19 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
   size_t done = 0, total = 0;
   if (chc_stream_writable(s) < 0 || c == NULL) return -1;
   if (n == 0) return 0;
+  if (s->h2s) {
+    if (s->declared >= 0 && s->sent + n > (unsigned long long)s->declared) {
+      char m[CHC_ERRMSG_MAX];
+      snprintf(m, sizeof m, "the request body is longer than the %lld "
+               "bytes its Content-Length announced", s->declared);
+      chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+      return -1;
+    }
+    s->sent += n;
+    if (chc_h2_stream_write(s->h2s, p, n) < 0) return -1;
+    h2_dirty(c);
+    return 0;
+  }
   if (!s->chunked && s->sent + n > (unsigned long long)s->declared) {
     char m[CHC_ERRMSG_MAX];
     snprintf(m, sizeof m, "the request body is longer than the %lld bytes "
@@ -1508,6 +2072,19 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
 int chc_stream_write_end(chc_stream *s) {
   conn *c = s->c;
   if (chc_stream_writable(s) < 0 || c == NULL) return -1;
+  if (s->h2s) {
+    if (s->declared >= 0 && s->sent != (unsigned long long)s->declared) {
+      char m[CHC_ERRMSG_MAX];
+      snprintf(m, sizeof m, "the request body ended after %llu of the %lld "
+               "bytes its Content-Length announced", s->sent, s->declared);
+      chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+      return -1;
+    }
+    s->body_ended = 1;
+    if (chc_h2_stream_write_end(s->h2s) < 0) return -1;
+    h2_dirty(c);
+    return 0;
+  }
   if (!s->chunked && s->sent != (unsigned long long)s->declared) {
     char m[CHC_ERRMSG_MAX];
     snprintf(m, sizeof m, "the request body ended after %llu of the %lld "
@@ -1531,10 +2108,23 @@ void chc_stream_abort(chc_stream *s, int code, const char *msg) {
     s->state = S_DONE;
   }
   stream_fail(s, code, "%s", msg);
+  if (s->h2s) {
+    chc_h2_stream_cancel(s->h2s);
+    h2_stream_finished(s);
+    if (c) {
+      h2_dirty(c);
+      h2_settle(c);
+    }
+    return;
+  }
   if (c) conn_close(c, code, "%s", msg);
 }
 
 static void stream_free(chc_stream *s) {
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+  free(s->rq_method);
+  free(s->rq_target);
+  chc_hlist_free(&s->rq_headers);
   pool_unref(s->pool);
   chc_buf_free(&s->head);
   chc_buf_free(&s->reason);
@@ -1564,6 +2154,19 @@ void chc_stream_release(chc_stream *s) {
   s->released = 1;
   stream_unwait(s);
   chc_timer_stop(s->pool->lp, &s->ttimer);
+  if (s->h2s) { /* resets the stream if it is not complete */
+    chc_h2_stream_release(s->h2s);
+    s->h2s = NULL;
+    if (c) {
+      chc_list_remove(&s->cnode);
+      h2_stream_finished(s);
+      s->c = NULL;
+      h2_dirty(c);
+      h2_settle(c);
+    }
+    stream_free(s);
+    return;
+  }
   if (c && s->err.code == CHC_OK && chc_list_empty(&s->pool->waiters) &&
       drain_worthwhile(c)) {
     /* the connection owns the stream now and frees it when done; a rest

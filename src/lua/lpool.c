@@ -168,10 +168,9 @@ static int l_pool_new(lua_State *L) {
   chc_list_init(&u->node);
   luaL_setmetatable(L, CHC_POOL_MT);
   u->ll = ll;
-  /* ALPN offers http/1.1 only until the h2 engine lands; then
-  ** to.alpn_h2 = o.http2 */
-  to.alpn_h1 = 1;
-  to.alpn_h2 = 0;
+  /* ALPN offers what the pool allows, h2 first */
+  to.alpn_h1 = o.http1;
+  to.alpn_h2 = o.http2;
   /* certificates and keys are read now: a file that cannot be used is
   ** configuration misuse and raises here, not at every request */
   o.tls = chc_tls_conf_new(ll->lp, &to, &e);

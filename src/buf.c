@@ -132,3 +132,9 @@ void chc_hlist_move(chc_hlist *dst, chc_hlist *src) {
   *dst = *src;
   memset(src, 0, sizeof *src);
 }
+
+void chc_hlist_swap(chc_hlist *a, chc_hlist *b) {
+  chc_hlist t = *a;
+  *a = *b;
+  *b = t;
+}

@@ -63,5 +63,7 @@ static inline size_t chc_hlist_size(const chc_hlist *h) { return h->store.len; }
 void chc_hlist_reset(chc_hlist *h);
 void chc_hlist_free(chc_hlist *h);
 void chc_hlist_move(chc_hlist *dst, chc_hlist *src); /* dst freed first */
+/* Exchanges the two lists (memory included): O(1), no allocation. */
+void chc_hlist_swap(chc_hlist *a, chc_hlist *b);
 
 #endif

@@ -48,6 +48,7 @@
 #define WBUF_HIGH (256 * 1024) /* a producer waits above this */
 #define WBUF_LOW (64 * 1024)   /* and is woken below this */
 #define DRAIN_MAX (64 * 1024)  /* body bytes worth reading away to reuse */
+#define RBUF_CACHE 8           /* idle conns' read buffers kept for reuse */
 #define DRAIN_WAIT_MS 1000     /* and how long to wait for them */
 
 typedef struct origin {
@@ -174,6 +175,12 @@ struct chc_pool {
   chc_list draining; /* conns reading away a released body (FIFO) */
   chc_defer reap;
   int refs; /* 1 for the owner + 1 per unreleased stream */
+  chc_stream *free_streams; /* released streams kept for reuse (their
+                            ** buffers keep their memory) */
+  int nfree;
+  origin *last; /* the origin of the previous request */
+  char *rbufs[RBUF_CACHE]; /* read buffers of connections gone idle */
+  int nrbufs;
   int closed;
 };
 
@@ -229,12 +236,38 @@ static const char *secs(int64_t ms, char *buf, size_t n) {
 
 /* }=================================================================== */
 
+/* A read buffer from the pool's cache (b stays empty if there is none). */
+static void rbuf_get(chc_pool *p, chc_buf *b) {
+  if (p->nrbufs > 0 && b->cap == 0) {
+    b->data = p->rbufs[--p->nrbufs];
+    b->cap = RBUF_SIZE;
+    b->off = b->len = 0;
+  }
+}
+
+/* Gives a connection's read buffer back to the cache (or frees it). */
+static void rbuf_put(chc_pool *p, chc_buf *b) {
+  if (b->cap == RBUF_SIZE && p->nrbufs < RBUF_CACHE && !p->closed) {
+    p->rbufs[p->nrbufs++] = b->data;
+    b->data = NULL;
+    b->cap = b->off = b->len = 0;
+    return;
+  }
+  chc_buf_free(b);
+}
+
 /* {===================================================================
 ** Origins
 ** ==================================================================== */
 
 static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   char key[512];
+  origin *last = p->last;
+  /* most requests go where the previous one went: the key depends only
+  ** on these (the TLS settings are the pool's) */
+  if (last && last->https == https && last->port == port &&
+      strcmp(last->host, host) == 0)
+    return last;
   uint32_t h;
   size_t i, klen;
   origin *o;
@@ -250,7 +283,7 @@ static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   h = hash_str(key);
   if (p->tab) {
     for (o = p->tab[h & (p->tabsize - 1)]; o; o = o->hnext)
-      if (o->hash == h && strcmp(o->key, key) == 0) return o;
+      if (o->hash == h && strcmp(o->key, key) == 0) return p->last = o;
   }
   if (p->norigins >= p->tabsize) { /* grow the table */
     size_t ns = p->tabsize ? p->tabsize * 2 : 16;
@@ -295,7 +328,7 @@ static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   o->hnext = p->tab[h & (p->tabsize - 1)];
   p->tab[h & (p->tabsize - 1)] = o;
   p->norigins++;
-  return o;
+  return p->last = o;
 }
 
 /* }=================================================================== */
@@ -414,7 +447,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
   while (!chc_list_empty(&p->closing)) {
     conn *c = chc_container_of(p->closing.next, conn, gnode);
     chc_list_remove(&c->gnode);
-    chc_buf_free(&c->rbuf);
+    rbuf_put(p, &c->rbuf);
     chc_buf_free(&c->wbuf);
     chc_h1_resp_free(&c->h1);
     chc_tls_free(c->tls);
@@ -603,8 +636,9 @@ static void conn_make_idle(conn *c) {
   chc_list_insert_head(&p->idle, &c->gnode);
   p->nidle++;
   timer_arm(c, T_IDLE, p->o.keepalive_expiry);
-  /* the read buffer is not needed while idle (memory per idle conn) */
-  if (c->rbuf.len == 0) chc_buf_free(&c->rbuf);
+  /* the read buffer is not needed while idle (memory per idle conn): a
+  ** few are kept by the pool for the next busy connection */
+  if (c->rbuf.len == 0) rbuf_put(p, &c->rbuf);
 }
 
 /* The exchange on c is complete (response done). */
@@ -644,7 +678,8 @@ static void conn_process(conn *c) {
     chc_buf_reset(&s->reason);
     chc_buf_append(&s->reason, chc_buf_head(&c->h1.reason),
                    c->h1.reason.len + 1);
-    chc_hlist_move(&s->fields, &c->h1.fields);
+    chc_hlist_reset(&s->fields);
+    chc_hlist_swap(&s->fields, &c->h1.fields);
     s->has_head = 1;
   }
   if ((c->h1.events & CHC_H1_BODY) && c->h1.body_len > 0) {
@@ -660,7 +695,10 @@ static void conn_process(conn *c) {
     }
   }
   if (c->h1.events & CHC_H1_DONE) {
-    if (c->h1.trailers.n > 0) chc_hlist_move(&s->trailers, &c->h1.trailers);
+    if (c->h1.trailers.n > 0) {
+      chc_hlist_reset(&s->trailers);
+      chc_hlist_swap(&s->trailers, &c->h1.trailers);
+    }
     if (!s->req_done && s->status < 300 && !c->write_failed &&
         !s->draining) {
       /* RFC 9112 9.5: a server may answer before it has read the whole
@@ -755,6 +793,7 @@ static void conn_read(conn *c) {
       if (s->req_done) timer_arm(c, T_READ, s->to.read);
       return;
     }
+    if (c->rbuf.cap == 0) rbuf_get(c->pool, &c->rbuf);
     if (c->rbuf.cap == 0 || chc_buf_avail(&c->rbuf) < RBUF_SIZE / 4) {
       chc_buf_reset(&c->rbuf);
       if (chc_buf_reserve(&c->rbuf, RBUF_SIZE) < 0) {
@@ -1481,6 +1520,7 @@ static void on_h2_pump(chc_loop *lp, chc_defer *d) {
 static void h2_read(conn *c) {
   while (c->state != C_CLOSED && c->readable) {
     ssize_t n;
+    if (c->rbuf.cap == 0) rbuf_get(c->pool, &c->rbuf);
     if (c->rbuf.cap < RBUF_SIZE && chc_buf_reserve(&c->rbuf, RBUF_SIZE) < 0) {
       conn_close(c, CHC_EREAD, "out of memory");
       return;
@@ -1690,9 +1730,18 @@ chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
 
 const chc_timeouts *chc_pool_timeouts(const chc_pool *p) { return &p->o.to; }
 
+static void stream_destroy(chc_stream *s);
+static chc_stream *stream_alloc(chc_pool *p);
+
 static void pool_unref(chc_pool *p) {
   size_t i;
   if (--p->refs > 0) return;
+  while (p->free_streams) {
+    chc_stream *s = p->free_streams;
+    p->free_streams = (chc_stream *)s->ud;
+    stream_destroy(s);
+  }
+  while (p->nrbufs > 0) free(p->rbufs[--p->nrbufs]);
   for (i = 0; i < p->tabsize; i++) {
     origin *o, *next;
     for (o = p->tab[i]; o; o = next) {
@@ -1834,7 +1883,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
     return NULL;
   }
-  s = calloc(1, sizeof *s);
+  s = stream_alloc(p);
   if (s == NULL) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
     return NULL;
@@ -1854,8 +1903,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
                         framing, e) < 0 ||
       (s->chunked && rq->body_kind != CHC_BODY_STREAM &&
        chunk_bytes_body(&s->head, rq, e) < 0)) {
-    chc_buf_free(&s->head);
-    free(s);
+    stream_destroy(s);
     return NULL;
   }
   s->pool = p;
@@ -1928,7 +1976,7 @@ const char *chc_stream_version(const chc_stream *s) {
 const chc_hlist *chc_stream_headers(const chc_stream *s) { return &s->fields; }
 
 void chc_stream_take_headers(chc_stream *s, chc_hlist *dst) {
-  chc_hlist_move(dst, &s->fields);
+  chc_hlist_swap(dst, &s->fields);
 }
 
 const chc_hlist *chc_stream_trailers(const chc_stream *s) {
@@ -2120,18 +2168,62 @@ void chc_stream_abort(chc_stream *s, int code, const char *msg) {
   if (c) conn_close(c, code, "%s", msg);
 }
 
-static void stream_free(chc_stream *s) {
-  chc_timer_stop(s->pool->lp, &s->rtimer);
-  free(s->rq_method);
-  free(s->rq_target);
-  chc_hlist_free(&s->rq_headers);
-  pool_unref(s->pool);
+#define STREAM_CACHE 32     /* released streams a pool keeps for reuse */
+#define STREAM_KEEP 16384   /* bytes of buffers worth keeping per stream */
+
+static void stream_destroy(chc_stream *s) {
   chc_buf_free(&s->head);
   chc_buf_free(&s->reason);
   chc_buf_free(&s->tail);
   chc_hlist_free(&s->fields);
   chc_hlist_free(&s->trailers);
+  chc_hlist_free(&s->rq_headers);
   free(s);
+}
+
+/* A new stream, zeroed but for the buffers' memory when a released one
+** is reused (no allocation per request in the steady state). */
+static chc_stream *stream_alloc(chc_pool *p) {
+  chc_stream *s = p->free_streams;
+  if (s == NULL) return calloc(1, sizeof *s);
+  p->free_streams = (chc_stream *)s->ud;
+  p->nfree--;
+  {
+    chc_buf head = s->head, reason = s->reason, tail = s->tail;
+    chc_hlist fields = s->fields, trailers = s->trailers, rqh = s->rq_headers;
+    memset(s, 0, sizeof *s);
+    s->head = head;
+    s->reason = reason;
+    s->tail = tail;
+    s->fields = fields;
+    s->trailers = trailers;
+    s->rq_headers = rqh;
+  }
+  return s;
+}
+
+static void stream_free(chc_stream *s) {
+  chc_pool *p = s->pool;
+  chc_timer_stop(p->lp, &s->rtimer);
+  free(s->rq_method);
+  free(s->rq_target);
+  s->rq_method = s->rq_target = NULL;
+  if (!p->closed && p->nfree < STREAM_CACHE && s->head.cap <= STREAM_KEEP &&
+      s->tail.cap <= STREAM_KEEP && s->fields.store.cap <= STREAM_KEEP) {
+    chc_buf_reset(&s->head);
+    chc_buf_reset(&s->reason);
+    chc_buf_reset(&s->tail);
+    chc_hlist_reset(&s->fields);
+    chc_hlist_reset(&s->trailers);
+    chc_hlist_reset(&s->rq_headers);
+    s->ud = p->free_streams; /* the free list's link */
+    p->free_streams = s;
+    p->nfree++;
+    pool_unref(p);
+    return;
+  }
+  pool_unref(p);
+  stream_destroy(s);
 }
 
 /*

@@ -92,8 +92,9 @@ int chc_stream_status(const chc_stream *s);
 const char *chc_stream_reason(const chc_stream *s);
 const char *chc_stream_version(const chc_stream *s);
 const chc_hlist *chc_stream_headers(const chc_stream *s);
-/* Moves the head's fields into dst (dst is freed first); the stream's
-** list is empty afterwards. O(1): for keeping them past release. */
+/* Exchanges dst with the head's fields: dst gets them, the stream gets
+** what dst held (give it an empty list: its memory is reused by the next
+** response). O(1): for keeping the fields past release. */
 void chc_stream_take_headers(chc_stream *s, chc_hlist *dst);
 /* NULL until the body ended (and when there were none). */
 const chc_hlist *chc_stream_trailers(const chc_stream *s);

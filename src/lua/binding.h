@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "../buf.h"
 #include "../loop.h"
 
 #define CHC_TASK_MT "c_http_core.Task"
@@ -33,6 +34,8 @@ typedef struct chc_lloop {
   int ntasks;        /* spawned and not finished */
   chc_list pools;    /* live pools (stats) */
   void *hl;          /* scratch chc_hlist for requests (lpool.c) */
+  chc_hlist hlc[16]; /* emptied header lists kept for reuse (lpool.c) */
+  int nhlc;
 } chc_lloop;
 
 struct chc_task {

@@ -229,7 +229,12 @@ static void resp_notify(chc_stream *s, void *ud) {
 static void resp_release(void *ud) {
   lresp *u = ud;
   if (u->s) {
-    if (chc_stream_has_head(u->s)) chc_stream_take_headers(u->s, &u->hdrs);
+    if (chc_stream_has_head(u->s)) {
+      /* keep the fields; the stream gets an empty list with memory */
+      if (u->hdrs.f == NULL && u->ll->nhlc > 0)
+        u->hdrs = u->ll->hlc[--u->ll->nhlc];
+      chc_stream_take_headers(u->s, &u->hdrs);
+    }
     chc_stream_release(u->s);
     u->s = NULL;
   }
@@ -244,6 +249,11 @@ static int resp_close(lua_State *L) {
 static int resp_gc(lua_State *L) {
   lresp *u = check_resp(L, 1);
   resp_release(u);
+  if (u->hdrs.f && u->ll->lp && u->ll->nhlc < 16) { /* memory reused */
+    chc_hlist_reset(&u->hdrs);
+    u->ll->hlc[u->ll->nhlc++] = u->hdrs;
+    memset(&u->hdrs, 0, sizeof u->hdrs);
+  }
   chc_hlist_free(&u->hdrs);
   return 0;
 }
@@ -286,8 +296,10 @@ static int resp_chunk(lua_State *L) {
   return chunk_k(L, LUA_OK, 0);
 }
 
-/* resp:read() -> whole (rest of the) body. Chunks gather in a table at
-** stack index 2 (it survives yields) and are concatenated at the end. */
+/* resp:read() -> whole (rest of the) body. The first chunk sits at stack
+** index 2; more chunks gather in a table at index 3 (both survive yields)
+** and are concatenated at the end. A body that arrives in one piece (most
+** small responses) costs no table. */
 static int read_k(lua_State *L, int status, lua_KContext ctx) {
   lresp *u = check_resp(L, 1);
   CHC_UNUSED(status);
@@ -302,24 +314,35 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
     if (r > 0) {
       lua_pushlstring(L, p, n);
       chc_stream_consume(u->s, n);
-      lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+      if (lua_isnil(L, 2)) {
+        lua_replace(L, 2);
+      } else {
+        if (lua_isnil(L, 3)) {
+          lua_newtable(L);
+          lua_pushvalue(L, 2);
+          lua_rawseti(L, -2, 1);
+          lua_replace(L, 3);
+        }
+        lua_rawseti(L, 3, (lua_Integer)lua_rawlen(L, 3) + 1);
+      }
       continue;
     }
     if (chc_stream_error(u->s)) return push_stream_err(L, u);
     if (r < 0) {
-      lua_Integer k = (lua_Integer)lua_rawlen(L, 2);
-      if (k == 1) {
-        lua_rawgeti(L, 2, 1);
-      } else {
-        luaL_Buffer b;
-        lua_Integer i;
-        luaL_buffinit(L, &b);
-        for (i = 1; i <= k; i++) {
-          lua_rawgeti(L, 2, i);
-          luaL_addvalue(&b);
-        }
-        luaL_pushresult(&b);
+      lua_Integer k, i;
+      luaL_Buffer b;
+      if (lua_isnil(L, 3)) { /* zero or one piece */
+        if (lua_isnil(L, 2)) lua_pushliteral(L, "");
+        else lua_pushvalue(L, 2);
+        return 1;
       }
+      k = (lua_Integer)lua_rawlen(L, 3);
+      luaL_buffinit(L, &b);
+      for (i = 1; i <= k; i++) {
+        lua_rawgeti(L, 3, i);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
       return 1;
     }
     return chc_wait(L, &u->q, read_k, 0);
@@ -329,7 +352,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
 static int resp_read(lua_State *L) {
   lua_settop(L, 1);
   check_resp(L, 1);
-  lua_newtable(L);
+  lua_pushnil(L);
+  lua_pushnil(L);
   return read_k(L, LUA_OK, 0);
 }
 

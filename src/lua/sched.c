@@ -12,10 +12,13 @@
 ** at the end of the iteration, "from" the main thread.
 */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../buf.h"
 #include "binding.h"
 
 enum { T_READY, T_RUNNING, T_WAITING, T_DONE };
@@ -23,6 +26,11 @@ enum { T_READY, T_RUNNING, T_WAITING, T_DONE };
 static const char LOOP_KEY = 'l';  /* registry[&LOOP_KEY] = loop userdata */
 static const char ERRF_KEY = 'e';  /* registry[&ERRF_KEY] = error factory */
 static const char WAIT_KEY = 'w';  /* yielded sentinel: "parked" */
+
+/* Failed tasks nobody joined, kept for loop:step to report. Past this many
+** unreported ones (http.run and C hosts never ask) a failure is no longer
+** kept: the task's __gc prints it when it is collected. */
+#define MAX_UNREPORTED 64
 
 /* {===================================================================
 ** Errors
@@ -67,8 +75,13 @@ static int loop_gc(lua_State *L) {
     chc_loop_free(ll->lp);
     ll->lp = NULL;
   }
-  free(ll->hl);
-  ll->hl = NULL;
+  if (ll->hl) { /* lpool.c's scratch header list: its arrays too */
+    chc_hlist_free(ll->hl);
+    free(ll->hl);
+    ll->hl = NULL;
+  }
+  while (ll->nhlc > 0) /* lpool.c's header lists kept for reuse */
+    chc_hlist_free(&ll->hlc[--ll->nhlc]);
   return 0;
 }
 
@@ -77,6 +90,9 @@ chc_lloop *chc_lloop_get(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY) == LUA_TUSERDATA) {
     ll = lua_touserdata(L, -1);
     lua_pop(L, 1);
+    /* lua_close finalised it already, and a finaliser of an object older
+    ** than the library calls in: refuse rather than use a freed loop */
+    if (ll->lp == NULL) luaL_error(L, "the c_http_core event loop is closed");
     return ll;
   }
   lua_pop(L, 1);
@@ -131,6 +147,7 @@ static void ready_push(chc_lloop *ll, chc_task *t) {
 }
 
 void chc_waitq_wake(chc_lloop *ll, chc_waitq *q) {
+  if (ll->lp == NULL) return; /* lua_close: the loop is gone, nothing runs */
   while (!chc_list_empty(&q->tasks)) {
     chc_task *t = chc_container_of(q->tasks.next, chc_task, node);
     ready_push(ll, t);
@@ -158,10 +175,26 @@ static void refuse_wait(lua_State *L) {
                 "http.spawn/http.run, or call from the main chunk)");
 }
 
+/* The task cannot yield from here: a C function (table.sort, string.gsub,
+** require, a metamethod called from C, a __gc...) stands between it and
+** this call. Nothing is parked and no timer runs: raise. */
+static void refuse_unyieldable(lua_State *L) {
+  luaL_error(L, "cannot wait here: a C function or metamethod stands "
+                "between the task and this call (attempt to yield across a "
+                "C-call boundary)");
+}
+
 int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx) {
   chc_lloop *ll = chc_lloop_get(L);
   chc_task *t = ll->current;
   if (t && t->co == L) {
+    /* check before parking: lua_yieldk would raise with the task still
+    ** linked in q (or its sleep timer armed), marked waiting while it runs
+    ** on, and a later wake would resume a running or finished task */
+    if (!lua_isyieldable(L)) {
+      chc_timer_stop(ll->lp, &t->timer);
+      refuse_unyieldable(L);
+    }
     t->state = T_WAITING;
     if (q) {
       t->wq = q;
@@ -207,13 +240,16 @@ static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
   lua_checkstack(L, 4);
   if (!ok && chc_list_empty(&t->joiners.tasks)) {
     /* nobody is waiting for it: keep it for loop:step to report (a later
-    ** join still gets the error too) */
+    ** join still gets the error too), but only so many */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
     lua_getiuservalue(L, -1, 2);
-    push_tasks(L);
-    lua_rawgetp(L, -1, t);
-    lua_rawseti(L, -3, (lua_Integer)lua_rawlen(L, -3) + 1);
-    lua_pop(L, 3);
+    if (lua_rawlen(L, -1) < MAX_UNREPORTED) {
+      push_tasks(L);
+      lua_rawgetp(L, -1, t);
+      lua_rawseti(L, -3, (lua_Integer)lua_rawlen(L, -3) + 1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
   }
   chc_waitq_wake(ll, &t->joiners);
   push_tasks(L);
@@ -333,11 +369,16 @@ static int l_spawn(lua_State *L) {
 /* Pushes true, results... or false, err; returns the count. */
 static int push_result(lua_State *L, chc_task *t, int idx) {
   if (t->ok) {
-    int i;
+    int i, base = lua_gettop(t->co) - t->nres;
+    luaL_checkstack(L, t->nres + 1, "too many results");
     lua_pushboolean(L, 1);
-    luaL_checkstack(L, t->nres, "too many results");
-    for (i = 1; i <= t->nres; i++) lua_pushvalue(t->co, i);
-    lua_xmove(t->co, L, t->nres);
+    /* one copy at a time: the finished thread's stack has no room for a
+    ** second set of results (and each join gets them all again) */
+    if (!lua_checkstack(t->co, 1)) luaL_error(L, "out of memory");
+    for (i = 1; i <= t->nres; i++) {
+      lua_pushvalue(t->co, base + i);
+      lua_xmove(t->co, L, 1);
+    }
     return 1 + t->nres;
   }
   lua_pushboolean(L, 0);
@@ -443,12 +484,25 @@ static void on_main_sleep(chc_loop *lp, chc_timer *tm) {
   chc_container_of(tm, struct main_sleep, tm)->fired = 1;
 }
 
+/* core.now(): monotonic seconds */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 static int l_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   chc_lloop *ll = chc_lloop_get(L);
   chc_task *t = chc_task_of(L);
-  uint64_t ms = s > 0 ? (uint64_t)(s * 1000.0 + 0.5) : 0;
+  /* NaN and <= 0: no wait; out-of-range conversions are undefined, and
+  ** ~285 million years is forever enough */
+  uint64_t ms = !(s > 0)   ? 0
+                : s > 9e15 ? (uint64_t)9e18
+                           : (uint64_t)(s * 1000.0 + 0.5);
   if (t) {
+    if (!lua_isyieldable(L)) refuse_unyieldable(L); /* before the timer */
     chc_timer_start(ll->lp, &t->timer, ms);
     return chc_wait(L, NULL, sleep_k, 0);
   }
@@ -511,7 +565,10 @@ static int loop_step(lua_State *L) {
   int rc;
   if (ll->current || chc_loop_running(ll->lp))
     return luaL_error(L, "cannot step the loop from inside a task or a step");
-  rc = chc_loop_step(ll->lp, to < 0 ? -1 : (int)(to * 1000.0 + 0.5));
+  rc = chc_loop_step(ll->lp, to != to    ? 0  /* NaN */
+                            : to < 0      ? -1
+                            : to >= 2e6   ? INT_MAX /* (int) would be UB */
+                                          : (int)(to * 1000.0 + 0.5));
   if (rc < 0 && rc != -EINTR) {
     lua_pushnil(L);
     lua_pushstring(L, strerror(-rc));
@@ -521,9 +578,8 @@ static int loop_step(lua_State *L) {
   lua_getiuservalue(L, 1, 2);
   if (lua_rawlen(L, 2) > 0) {
     chc_task *t;
-    lua_pushnil(L);
-    lua_rawgeti(L, 2, 1); /* the task */
-    t = lua_touserdata(L, -1);
+    lua_rawgeti(L, 2, 1); /* the task, at 3 */
+    t = lua_touserdata(L, 3);
     /* remove it: shift the rest down */
     {
       lua_Integer i, n = (lua_Integer)lua_rawlen(L, 2);
@@ -535,8 +591,9 @@ static int loop_step(lua_State *L) {
       lua_rawseti(L, 2, n);
     }
     t->joined = 1; /* reported: not printed at collection */
-    lua_getiuservalue(L, -1, 2); /* its error */
-    return 2; /* nil, err */
+    lua_pushnil(L);
+    lua_getiuservalue(L, 3, 2); /* its error */
+    return 2; /* nil, err (the task at 3 is not returned) */
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -565,6 +622,7 @@ void chc_sched_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"spawn", l_spawn},
                                  {"run", l_run},
                                  {"sleep", l_sleep},
+                                 {"now", l_now},
                                  {"loop", l_loop},
                                  {"set_error_factory", l_set_error_factory},
                                  {NULL, NULL}};
@@ -581,6 +639,9 @@ void chc_sched_open(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, loop_gc);
   lua_setfield(L, -2, "__gc");
+  /* getmetatable(loop).__gc(loop) would free the loop under live pools */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   luaL_setfuncs(L, fns, 0);
   chc_lloop_get(L); /* the loop exists before any pool: finalised last */

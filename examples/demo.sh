@@ -8,6 +8,9 @@
 #   b. a streamed 64 MiB download         examples/fetch.lua -o --progress
 #   c. a streamed 32 MiB upload           examples/upload.lua
 #   d. 50 concurrent requests             examples/concurrent.lua
+#   e. HTTPS against a certificate from a CA made on the fly (and refused
+#      without that CA)                   examples/fetch.lua --cacert
+#   f. HTTP/2 over TLS, chosen by ALPN    examples/fetch.lua --http2
 # checks every result, and stops the servers whatever happens. Exits nonzero
 # if any step fails; the last line says whether all passed.
 #
@@ -53,13 +56,22 @@ run() {
 
 # ------------------------------------------------------------------ servers
 heading "starting nginx and the raw test peer on 127.0.0.1"
-PORT=$("$PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])') || fail "cannot pick a free port"
-sh spec/peers/nginx.sh start "$TMP/nginx" "$PORT" </dev/null \
+# seven free ports: plain HTTP, then the TLS servers (the first is the main
+# one, with a certificate from a CA made on the fly; the others are for the
+# tests' bad-certificate cases)
+PORTS=$("$PY" -c 'import socket
+socks = [socket.socket() for _ in range(7)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))') \
+    || fail "cannot pick free ports"
+set -- $PORTS
+PORT=$1
+TLS_PORT=$2
+sh spec/peers/nginx.sh start "$TMP/nginx" "$@" </dev/null \
     || fail "nginx did not start"
 NGINX="http://127.0.0.1:$PORT"
+NGINX_TLS="https://localhost:$TLS_PORT"
+CA="$TMP/nginx/tls/ca.pem"
 
 # the raw peer binds port 0 itself and writes the port into the ready file
 "$PY" spec/peers/raw_peer.py --port 0 --ready-file "$TMP/raw.ready" \
@@ -107,6 +119,25 @@ esac
 # ------------------------------------------------------------------ d. concurrency
 heading "d. 50 concurrent requests: lua5.4 examples/concurrent.lua $NGINX/small 50 10"
 run examples/concurrent.lua "$NGINX/small" 50 10 || fail "concurrent.lua failed"
+
+# ------------------------------------------------------------------ e. HTTPS
+heading "e. HTTPS, verified against the demo's own CA: lua5.4 examples/fetch.lua -v --cacert CA $NGINX_TLS/small"
+out=$(run examples/fetch.lua -v --cacert "$CA" "$NGINX_TLS/small" 2>&1) \
+    || fail "fetch.lua over https failed: $out"
+echo "$out"
+case "$out" in *"Hello, World!"*) ;; *) fail "unexpected body over https" ;; esac
+# and the same server is refused without the CA: verification is on
+if out=$(run examples/fetch.lua "$NGINX_TLS/small" 2>&1); then
+    fail "an untrusted certificate was accepted"
+fi
+echo "without --cacert: $out"
+
+# ------------------------------------------------------------------ f. HTTP/2
+heading "f. HTTP/2 over TLS (ALPN): lua5.4 examples/fetch.lua -v --http2 --cacert CA $NGINX_TLS/small"
+out=$(run examples/fetch.lua -v --http2 --cacert "$CA" "$NGINX_TLS/small" 2>&1) \
+    || fail "fetch.lua --http2 failed: $out"
+echo "$out"
+case "$out" in *"HTTP/2 200"*) ;; *) fail "HTTP/2 was not used" ;; esac
 
 # ------------------------------------------------------------------ done
 heading "stopping the servers"

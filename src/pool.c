@@ -639,6 +639,8 @@ static void conn_make_idle(conn *c) {
   /* the read buffer is not needed while idle (memory per idle conn): a
   ** few are kept by the pool for the next busy connection */
   if (c->rbuf.len == 0) rbuf_put(p, &c->rbuf);
+  /* the write buffer may have grown to a producer's largest chunk */
+  if (c->wbuf.len == 0) chc_buf_free(&c->wbuf);
 }
 
 /* The exchange on c is complete (response done). */
@@ -737,13 +739,23 @@ static ssize_t conn_recv(conn *c, char *p, size_t n) {
   return -1;
 }
 
+/* writev that never raises SIGPIPE: a peer that has gone away gives EPIPE
+** (a library must not install a process-wide signal disposition) */
+static ssize_t sock_writev(int fd, const struct iovec *iov, int k) {
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = (struct iovec *)iov;
+  m.msg_iovlen = (size_t)k;
+  return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
 /* TLS has no writev: records are written one after the other, and a
 ** record left half-sent is finished first on the next call (chc_tls_write
 ** wants the same bytes again: nothing before them has been consumed). */
 static ssize_t conn_send(conn *c, const struct iovec *iov, int k) {
   ssize_t done = 0, r = 0;
   int i;
-  if (c->tls == NULL) return writev(c->io.fd, iov, k);
+  if (c->tls == NULL) return sock_writev(c->io.fd, iov, k);
   for (i = 0; i < k; i++) {
     size_t off = 0;
     while (off < iov[i].iov_len) {
@@ -783,7 +795,13 @@ static void conn_read(conn *c) {
       conn_close(c, CHC_OK, "closed while idle");
       return;
     }
-    if (s == NULL || s->bn > 0) return; /* backpressure */
+    if (s == NULL) return;
+    if (s->bn > 0) { /* backpressure: the reader holds a region */
+      /* not waiting for the server now: no read timeout (it restarts at
+      ** the next EAGAIN once the region is consumed) */
+      if (c->tkind == T_READ) timer_arm(c, T_NONE, -1);
+      return;
+    }
     if (c->resp_pending) return;        /* nothing more is due */
     if (c->rbuf.len > 0) { /* leftover unparsed bytes */
       conn_process(c);
@@ -892,6 +910,12 @@ static void conn_flush(conn *c) {
       c->write_errno = errno;
       c->wbody_len = 0;
       chc_buf_reset(&c->wbuf);
+      if (c->resp_pending) { /* answered already: only the body is lost */
+        conn_close(c, CHC_EWRITE, "sending the request body to %s failed "
+                   "after the response came: %s", c->peer,
+                   strerror(c->write_errno));
+        return;
+      }
       if (!c->reused || c->got_bytes || !s || !replayable(s)) {
         c->readable = 1;
         conn_read(c);
@@ -2082,7 +2106,7 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
   for (i = 0; i < k; i++) total += iov[i].iov_len;
   if (wpending(c) == 0 && c->writable && c->tls == NULL) {
     ssize_t w;
-    do w = writev(c->io.fd, iov, k);
+    do w = sock_writev(c->io.fd, iov, k);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
       conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,

@@ -610,6 +610,43 @@ class Handler(socketserver.BaseRequestHandler):
         self.stall(req.qint("s", int(STALL_MAX)))
         return False
 
+    def ep_early_close(self, req):
+        # a complete 200 at once, then read a little of the body and close
+        # (the client is still uploading: it must get EPIPE, not SIGPIPE)
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            self.request.recv(65536)
+        except OSError:
+            pass
+        time.sleep(0.1)
+        return False
+
+    def ep_early_stall(self, req):
+        # answers at once (chunked, never ends) and never reads the body
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n")
+        self.stall(req.qint("s", int(STALL_MAX)))
+        return False
+
+    def ep_reject(self, req):
+        # 413 at once, body unread, then close
+        self.send(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n"
+                  b"Connection: close\r\n\r\nbig!")
+        time.sleep(0.2)
+        return False
+
+    def ep_drip3(self, req):
+        # 10 bytes, 10 more at 0.1 s, the last 80 at 0.3 s
+        self.drain(req)
+        self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        time.sleep(0.1)
+        self.send(b"a" * 10)
+        time.sleep(0.2)
+        self.send(b"b" * 80)
+        return req.keep_alive
+
     def ep_slow_body(self, req):
         self.drain(req)
         chunks = req.qint("chunks", 5)
@@ -763,6 +800,10 @@ ROUTES = {
     "/huge-head": Handler.ep_huge_head,
     "/stall-head": Handler.ep_stall_head,
     "/stall-body": Handler.ep_stall_body,
+    "/early-close": Handler.ep_early_close,
+    "/reject": Handler.ep_reject,
+    "/early-stall": Handler.ep_early_stall,
+    "/drip3": Handler.ep_drip3,
     "/slow-body": Handler.ep_slow_body,
     "/drip": Handler.ep_drip,
     "/drip-status": Handler.ep_drip_status,

@@ -22,6 +22,7 @@ typedef struct lresp {
   chc_waitq q;     /* requester, readers and the producer wait here */
   chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
+  unsigned burst;  /* producer chunks since it last let others run */
 } lresp;
 
 /* {===================================================================
@@ -237,6 +238,9 @@ static void resp_release(void *ud) {
     }
     chc_stream_release(u->s);
     u->s = NULL;
+    /* the release never notifies: wake whoever waits on this response
+    ** (its producer, other readers) so that they see it is closed */
+    chc_waitq_wake(u->ll, &u->q);
   }
   u->closed = 1;
 }
@@ -404,6 +408,10 @@ static int resp_trailers(lua_State *L) {
 
 enum { P_START, P_WAITED, P_CALLED };
 
+/* A producer that the socket keeps up with yields after this many chunks
+** in a row, so that other tasks and the loop's I/O get to run. */
+#define PRODUCER_BURST 16
+
 static void producer_fail(lresp *u, const char *why) {
   if (u->s) chc_stream_abort(u->s, CHC_ELOCAL_PROTO, why);
 }
@@ -431,6 +439,7 @@ static int producer_took(lua_State *L, lresp *u, int status) {
     size_t n;
     const char *p = lua_tolstring(L, -1, &n);
     if (chc_stream_write(u->s, p, n) < 0) return 1;
+    if (n == 0) u->burst = PRODUCER_BURST; /* "nothing now": let others run */
   }
   lua_settop(L, 2);
   return 0;
@@ -453,7 +462,15 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
     if (u->s == NULL) return 0;
     w = chc_stream_writable(u->s);
     if (w < 0) return 0;
-    if (w == 0) return chc_wait(L, &u->q, producer_k, P_WAITED);
+    if (w == 0) {
+      u->burst = 0;
+      return chc_wait(L, &u->q, producer_k, P_WAITED);
+    }
+    if (++u->burst > PRODUCER_BURST) { /* a bare yield: ready again at once */
+      u->burst = 0;
+      lua_settop(L, 2);
+      return lua_yieldk(L, 0, P_WAITED, producer_k);
+    }
     lua_settop(L, 2);
     lua_pushvalue(L, 2);
     status = lua_pcallk(L, 0, 1, 0, P_CALLED, producer_k);

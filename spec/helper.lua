@@ -38,9 +38,20 @@ H.tls_expired = env("CHC_TLS_EXPIRED_URL")
 H.tls_iponly = env("CHC_TLS_IPONLY_URL")    -- cert for IP 127.0.0.1 only
 H.tls_noip   = env("CHC_TLS_NOIP_URL")      -- CN 127.0.0.1, no IP entry
 H.tls_client = env("CHC_TLS_CLIENT_URL")    -- requires a client cert
+-- HTTP/2 peers (spec/h2_spec.lua; see spec/run.sh)
+H.nginx_h2c  = env("CHC_NGINX_H2C_URL")     -- nginx, h2c with prior knowledge
+H.nghttpd    = env("CHC_NGHTTPD_URL")       -- nghttpd --no-tls over H.www
+H.h2peer     = env("CHC_H2_PEER_URL")       -- spec/peers/h2_peer.js, h2c
+H.h2peer_max5 = env("CHC_H2_PEER_MAX5_URL") -- the same, MAX_CONCURRENT_STREAMS 5
+H.h2peer_tls = env("CHC_H2_PEER_TLS_URL")   -- the same over TLS (ALPN h2, http/1.1)
 H.tmp        = env("CHC_TMP")               -- scratch dir, removed after the run
 H.build      = env("CHC_BUILD", "build")
 H.asan       = H.build:find("asan", 1, true) ~= nil
+-- tools/valgrind.sh sets CHC_VALGRIND=1 (memcheck: ~20x slower)
+H.valgrind   = env("CHC_VALGRIND", "0") == "1"
+-- RSS bounds mean nothing under ASan (quarantine) or valgrind (its own
+-- heap and shadow memory grow with what we allocate)
+H.rss_meaningful = not H.asan and not H.valgrind
 
 -- shell quoting for io.popen / os.execute
 function H.q(s)
@@ -129,6 +140,34 @@ function H.nginx_status()
   t.waiting = tonumber(s:match("Waiting:%s*(%d+)"))
   return t
 end
+
+-- Counters of a spec/peers/h2_peer.js server, base = one of H.h2peer,
+-- H.h2peer_max5, H.h2peer_tls: { sessions, open, streams, active, peak,
+-- refused, goaways, max_session_streams } (see h2_peer.js).  The curl query
+-- is not counted.  opts.wait_open = K: first wait (bounded by
+-- opts.timeout_ms, default 5000) until open <= K.
+local function h2peer_curl(base, path)
+  assert(base, "h2 peer not configured (run through spec/run.sh; needs node)")
+  local args = { "--http2-prior-knowledge", base .. path }
+  if base:find("^https:") then
+    args = { "--http2", "--cacert", H.tls_dir .. "/ca.pem", base .. path }
+  end
+  local out, code = H.curl(args)
+  assert(code == 0, "curl " .. base .. path .. " failed with exit code " .. tostring(code))
+  return H.json_flat(out)
+end
+
+function H.h2_stats(base, opts)
+  local path = "/stats"
+  if opts and opts.wait_open then
+    path = ("/stats?wait_open=%d&timeout_ms=%d"):format(opts.wait_open,
+                                                        opts.timeout_ms or 5000)
+  end
+  return h2peer_curl(base, path)
+end
+
+-- zero the counters of an h2_peer.js server; returns the stats before
+function H.h2_stats_reset(base) return h2peer_curl(base, "/stats/reset") end
 
 -- H.rss_kb() -> VmRSS, VmHWM of this process in kB
 function H.rss_kb()

@@ -26,6 +26,18 @@
 #   CHC_TLS_CLIENT_URL                           the other TLS servers (see
 #                                                spec/peers/nginx-tls.conf.in)
 #   CHC_TLS_DIR   the test CA and certificates (spec/peers/certs.sh)
+#   HTTP/2 peers (spec/h2_spec.lua):
+#   CHC_NGINX_H2C_URL CHC_NGINX_H2C_PORT         http://127.0.0.1:PORT, nginx's
+#                 main server as h2c with prior knowledge (same locations);
+#                 CHC_NGINX_TLS_URL offers h2 and http/1.1 through ALPN
+#   CHC_NGHTTPD_URL CHC_NGHTTPD_PORT             nghttpd --no-tls (h2c) serving
+#                 CHC_NGINX_WWW (/1k /64k /1m /64m)
+#   CHC_H2_PEER_URL CHC_H2_PEER_MAX5_URL CHC_H2_PEER_TLS_URL
+#                 spec/peers/h2_peer.js (node): h2c, h2c with
+#                 SETTINGS_MAX_CONCURRENT_STREAMS = 5, h2 over TLS (ALPN h2
+#                 and http/1.1, certificate from CHC_TLS_DIR)
+#   (each left empty, with a warning, when nghttpd or node is not installed:
+#   spec/h2_spec.lua then fails)
 #   CHC_TMP       the temp dir (scratch space for specs)
 #   LUA_PATH / LUA_CPATH  lua/ and spec/ ; $CHC_BUILD
 set -u
@@ -39,6 +51,8 @@ CHC_BUILD=${CHC_BUILD:-build}
 SPEC_TARGET=${CHC_SPEC:-spec}
 
 RAW_PID=""
+NGHTTPD_PID=""
+H2PEER_PID=""
 BUSTED_PID=""
 TEE_PID=""
 CLEANED=""
@@ -84,6 +98,8 @@ cleanup() {
     [ -n "$BUSTED_PID" ] && stop_group "$BUSTED_PID"
     [ -n "$TEE_PID" ] && { kill "$TEE_PID" 2>/dev/null; wait "$TEE_PID" 2>/dev/null; }
     [ -n "$RAW_PID" ] && stop_group "$RAW_PID"
+    [ -n "$NGHTTPD_PID" ] && stop_group "$NGHTTPD_PID"
+    [ -n "$H2PEER_PID" ] && stop_group "$H2PEER_PID"
     if [ -d "$CHC_TMP/nginx" ]; then
         sh "$ROOT/spec/peers/nginx.sh" stop "$CHC_TMP/nginx" >&2
     fi
@@ -100,7 +116,8 @@ trap 'cleanup; exit 129' HUP
 
 fail_setup() {
     log "$*"
-    for f in "$CHC_TMP/raw_peer.log" "$CHC_TMP/nginx/error.log"; do
+    for f in "$CHC_TMP/raw_peer.log" "$CHC_TMP/nginx/error.log" \
+             "$CHC_TMP/nghttpd.log" "$CHC_TMP/h2_peer.log"; do
         [ -s "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }
     done
     cleanup
@@ -147,7 +164,9 @@ while :; do
     tries=$((tries + 1))
     CHC_NGINX_PORT=$(free_port) || fail_setup "cannot pick a free port"
     TLS_PORTS=$(free_ports 6) || fail_setup "cannot pick free ports"
+    CHC_NGINX_H2C_PORT=$(free_port) || fail_setup "cannot pick a free port"
     # shellcheck disable=SC2086 # six ports, split on purpose
+    CHC_NGINX_H2C_PORT=$CHC_NGINX_H2C_PORT \
     sh "$ROOT/spec/peers/nginx.sh" start "$CHC_TMP/nginx" "$CHC_NGINX_PORT" \
         $TLS_PORTS </dev/null >&2 && break
     [ "$tries" -ge 3 ] && fail_setup "nginx did not start"
@@ -179,6 +198,74 @@ CHC_TLS_IPONLY_URL="https://127.0.0.1:$P_IPONLY"
 CHC_TLS_NOIP_URL="https://127.0.0.1:$P_NOIP"
 CHC_TLS_CLIENT_URL="https://127.0.0.1:$P_CLIENT"
 CHC_TLS_DIR="$CHC_TMP/nginx/tls"
+CHC_NGINX_H2C_URL="http://127.0.0.1:$CHC_NGINX_H2C_PORT"
+
+# ---------------------------------------------------------------- nghttpd
+# h2c (prior knowledge) over nginx's www dir. It cannot bind port 0 and
+# report it: a free port and a few attempts; ready once it serves /1k.
+CHC_NGHTTPD_PORT=""
+CHC_NGHTTPD_URL=""
+NGHTTPD=$(command -v nghttpd 2>/dev/null || echo /usr/sbin/nghttpd)
+if [ -x "$NGHTTPD" ]; then
+    tries=0
+    while [ -z "$CHC_NGHTTPD_URL" ]; do
+        tries=$((tries + 1))
+        port=$(free_port) || fail_setup "cannot pick a free port"
+        setsid -w "$NGHTTPD" --no-tls -a 127.0.0.1 -d "$CHC_NGINX_WWW" "$port" \
+            </dev/null >"$CHC_TMP/nghttpd.log" 2>&1 &
+        NGHTTPD_PID=$!
+        deadline=$(( $(date +%s) + 10 ))
+        while :; do
+            if curl -s -o /dev/null --max-time 2 --http2-prior-knowledge \
+                   -w '%{http_code}' "http://127.0.0.1:$port/1k" 2>/dev/null |
+                   grep -q '^200$'; then
+                CHC_NGHTTPD_PORT=$port
+                CHC_NGHTTPD_URL="http://127.0.0.1:$port"
+                break
+            fi
+            alive "$NGHTTPD_PID" || break
+            [ "$(date +%s)" -ge "$deadline" ] && break
+            sleep 0.05
+        done
+        [ -n "$CHC_NGHTTPD_URL" ] && break
+        stop_group "$NGHTTPD_PID"
+        NGHTTPD_PID=""
+        [ "$tries" -ge 3 ] && fail_setup "nghttpd did not start"
+        log "nghttpd failed on port $port, retrying"
+    done
+else
+    log "warning: nghttpd not found (apt-get install nghttp2-server): CHC_NGHTTPD_URL unset"
+fi
+
+# ---------------------------------------------------------------- node h2 peer
+# spec/peers/h2_peer.js binds its ports itself and writes them into the
+# ready file (pid=, h2c=, max5=, tls= lines).
+CHC_H2_PEER_URL=""
+CHC_H2_PEER_MAX5_URL=""
+CHC_H2_PEER_TLS_URL=""
+NODE=/usr/bin/node
+[ -x "$NODE" ] || NODE=$(command -v node 2>/dev/null || echo "")
+if [ -n "$NODE" ] && [ -x "$NODE" ]; then
+    setsid -w "$NODE" "$ROOT/spec/peers/h2_peer.js" \
+        --ready-file "$CHC_TMP/h2_peer.ready" --certs "$CHC_TLS_DIR" \
+        </dev/null >"$CHC_TMP/h2_peer.log" 2>&1 &
+    H2PEER_PID=$!
+    deadline=$(( $(date +%s) + 10 ))
+    while [ ! -s "$CHC_TMP/h2_peer.ready" ]; do
+        alive "$H2PEER_PID" || fail_setup "h2_peer.js exited during startup"
+        [ "$(date +%s)" -ge "$deadline" ] && fail_setup "h2_peer.js not ready within 10 s"
+        sleep 0.05
+    done
+    p=$(sed -n 's/^h2c=//p' "$CHC_TMP/h2_peer.ready")
+    CHC_H2_PEER_URL="http://127.0.0.1:$p"
+    p=$(sed -n 's/^max5=//p' "$CHC_TMP/h2_peer.ready")
+    CHC_H2_PEER_MAX5_URL="http://127.0.0.1:$p"
+    p=$(sed -n 's/^tls=//p' "$CHC_TMP/h2_peer.ready")
+    [ -n "$p" ] && [ "$p" != 0 ] && CHC_H2_PEER_TLS_URL="https://127.0.0.1:$p"
+else
+    log "warning: node not found (apt-get install nodejs): CHC_H2_PEER_URL unset"
+fi
+
 LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;"
 LUA_CPATH="$CHC_BUILD/?.so;;"
 export CHC_BUILD CHC_TMP CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW \
@@ -187,6 +274,8 @@ export CHC_BUILD CHC_TMP CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW \
        CHC_TLS_WRONG_URL CHC_TLS_EXPIRED_URL CHC_TLS_IPONLY_URL \
        CHC_TLS_NOIP_URL CHC_TLS_CLIENT_URL CHC_TLS_DIR \
        LUA_PATH LUA_CPATH
+export CHC_NGINX_H2C_URL CHC_NGINX_H2C_PORT CHC_NGHTTPD_URL CHC_NGHTTPD_PORT \
+       CHC_H2_PEER_URL CHC_H2_PEER_MAX5_URL CHC_H2_PEER_TLS_URL
 
 # ---------------------------------------------------------------- sanitizers
 # Only busted gets the ASan runtime (not the peers or this shell).

@@ -14,7 +14,12 @@
 # Everything (pid, logs, temp paths, www) lives in DIR; nothing under /var is
 # touched.  nginx listens on 127.0.0.1:PORT and, when lo has ::1, [::1]:PORT.
 # The conf is generated from spec/peers/nginx.conf.in (@DIR@ @PORT@ @USER@
-# @LISTEN6@ are substituted).
+# @LISTEN6@ @LISTEN_H2C@ are substituted).
+#
+# With CHC_NGINX_H2C_PORT=P in the environment, the same server also listens
+# on 127.0.0.1:P for HTTP/2 with prior knowledge (h2c, `listen P http2`),
+# serving the same locations; start waits until it answers too.  The main
+# TLS server (MAIN) offers h2 and http/1.1 through ALPN.
 #
 # Static files in DIR/www (and their sha256 in DIR/www/NAME.sha256, in
 # sha256sum format): 1k, 64k, 1m, 64m.  Content: byte at offset i is
@@ -66,6 +71,13 @@ is_up() {
         "http://127.0.0.1:$1/small" 2>/dev/null | grep -q '^200$'
 }
 
+# is_up_h2c PORT: nginx answers /small over h2c (prior knowledge)?
+is_up_h2c() {
+    curl -s -o /dev/null --max-time 2 --http2-prior-knowledge \
+        -w '%{http_code} %{http_version}' \
+        "http://127.0.0.1:$1/small" 2>/dev/null | grep -q '^200 2$'
+}
+
 start() {
     DIR=${1:-} PORT=${2:-}
     [ -n "$DIR" ] && [ -n "$PORT" ] || die "usage: start DIR PORT"
@@ -78,9 +90,13 @@ start() {
     [ "$(id -u)" = 0 ] && USERLINE="user root;"
     LISTEN6=""
     have_ipv6 && LISTEN6="listen [::1]:$PORT;"
+    H2C_PORT=${CHC_NGINX_H2C_PORT:-}
+    LISTEN_H2C=""
+    [ -n "$H2C_PORT" ] && LISTEN_H2C="listen 127.0.0.1:$H2C_PORT http2;"
 
     sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" \
         -e "s|@USER@|$USERLINE|g" -e "s|@LISTEN6@|$LISTEN6|g" \
+        -e "s|@LISTEN_H2C@|$LISTEN_H2C|g" \
         "$HERE/nginx.conf.in" > "$DIR/nginx.conf" || die "cannot write conf"
     rm -rf "$DIR/conf.d"
     mkdir -p "$DIR/conf.d" || die "cannot create $DIR/conf.d"
@@ -88,7 +104,7 @@ start() {
         [ $# -eq 6 ] || die "start: TLS needs 6 ports (MAIN WRONG EXPIRED IPONLY NOIP CLIENT)"
         sh "$HERE/certs.sh" "$DIR/tls" || die "cannot make the test certificates"
         LISTEN6_TLS=""
-        have_ipv6 && LISTEN6_TLS="listen [::1]:$1 ssl;"
+        have_ipv6 && LISTEN6_TLS="listen [::1]:$1 ssl http2;"
         sed -e "s|@DIR@|$DIR|g" -e "s|@TLS@|$DIR/tls|g" \
             -e "s|@TLS_MAIN@|$1|g" -e "s|@TLS_WRONG@|$2|g" \
             -e "s|@TLS_EXPIRED@|$3|g" -e "s|@TLS_IPONLY@|$4|g" \
@@ -110,7 +126,8 @@ start() {
 
     deadline=$(( $(date +%s) + 10 ))
     while :; do
-        if [ -s "$DIR/nginx.pid" ] && is_up "$PORT"; then
+        if [ -s "$DIR/nginx.pid" ] && is_up "$PORT" && \
+           { [ -z "$H2C_PORT" ] || is_up_h2c "$H2C_PORT"; }; then
             [ -n "$LISTEN6" ] && echo 1 > "$DIR/ipv6" || echo 0 > "$DIR/ipv6"
             return 0
         fi

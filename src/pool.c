@@ -85,7 +85,7 @@ typedef struct conn {
   chc_buf rbuf, wbuf;
   const char *wbody; /* borrowed request body bytes, after wbuf */
   size_t wbody_len;
-  chc_h1_resp h1;
+  chc_h1_resp *h1; /* HTTP/1.1 parser: only while serving an exchange */
   struct chc_stream *s;
   unsigned readable : 1, writable : 1, reused : 1, got_bytes : 1,
       write_failed : 1, draining : 1,
@@ -180,6 +180,8 @@ struct chc_pool {
   int nfree;
   origin *last; /* the origin of the previous request */
   char *rbufs[RBUF_CACHE]; /* read buffers of connections gone idle */
+  chc_h1_resp *h1s[RBUF_CACHE]; /* and their HTTP/1.1 parsers */
+  int nh1s;
   int nrbufs;
   int closed;
 };
@@ -254,6 +256,25 @@ static void rbuf_put(chc_pool *p, chc_buf *b) {
     return;
   }
   chc_buf_free(b);
+}
+
+/* An HTTP/1.1 parser for c (from the cache, or new). 0 or -1. */
+static int h1_get(chc_pool *p, struct conn *c) {
+  if (c->h1) return 0;
+  c->h1 = p->nh1s > 0 ? p->h1s[--p->nh1s] : calloc(1, sizeof *c->h1);
+  return c->h1 ? 0 : -1;
+}
+
+/* Gives c's parser back (its buffers keep their memory for the next). */
+static void h1_put(chc_pool *p, struct conn *c) {
+  if (c->h1 == NULL) return;
+  if (p->nh1s < RBUF_CACHE && !p->closed) {
+    p->h1s[p->nh1s++] = c->h1;
+  } else {
+    chc_h1_resp_free(c->h1);
+    free(c->h1);
+  }
+  c->h1 = NULL;
 }
 
 /* {===================================================================
@@ -449,7 +470,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     chc_list_remove(&c->gnode);
     rbuf_put(p, &c->rbuf);
     chc_buf_free(&c->wbuf);
-    chc_h1_resp_free(&c->h1);
+    h1_put(p, c);
     chc_tls_free(c->tls);
     if (c->h2) chc_h2_free(c->h2);
     free(c);
@@ -521,7 +542,9 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
   pool_dispatch(p);
 }
 
-static void conn_attach(conn *c, chc_stream *s) {
+/* c serves s now. Returns -1 (out of memory) with s attached: the caller
+** closes c, which fails s. */
+static int conn_attach(conn *c, chc_stream *s) {
   c->s = s;
   s->c = c;
   s->state = S_ACTIVE;
@@ -529,13 +552,15 @@ static void conn_attach(conn *c, chc_stream *s) {
   c->got_bytes = 0;
   c->write_failed = 0;
   c->resp_pending = 0;
-  chc_h1_resp_init(&c->h1, c->pool->o.max_header_size, s->no_body);
+  if (h1_get(c->pool, c) < 0) return -1;
+  chc_h1_resp_init(c->h1, c->pool->o.max_header_size, s->no_body);
   chc_buf_reset(&c->wbuf);
   chc_buf_append(&c->wbuf, s->head.data, s->head.len);
   if (s->body_kind == CHC_BODY_BYTES) {
     c->wbody = s->body;
     c->wbody_len = s->body_len;
   }
+  return 0;
 }
 
 static int replayable(const chc_stream *s) {
@@ -603,7 +628,10 @@ static void conn_release(conn *c) {
     chc_stream *s = chc_container_of(o->waiters.next, chc_stream, owait);
     stream_unwait(s);
     c->reused = 1;
-    conn_attach(c, s);
+    if (conn_attach(c, s) < 0) {
+      conn_close(c, CHC_EREAD, "out of memory");
+      return;
+    }
     conn_flush(c);
     if (c->state != C_CLOSED && c->s == s) conn_read(c);
     return;
@@ -639,6 +667,7 @@ static void conn_make_idle(conn *c) {
   /* the read buffer is not needed while idle (memory per idle conn): a
   ** few are kept by the pool for the next busy connection */
   if (c->rbuf.len == 0) rbuf_put(p, &c->rbuf);
+  h1_put(p, c); /* and the parser: idle connections stay small */
   /* the write buffer may have grown to a producer's largest chunk */
   if (c->wbuf.len == 0) chc_buf_free(&c->wbuf);
 }
@@ -646,7 +675,7 @@ static void conn_make_idle(conn *c) {
 /* The exchange on c is complete (response done). */
 static void conn_exchange_done(conn *c) {
   chc_stream *s = c->s;
-  int reusable = c->h1.keep_alive && s->req_done && !c->write_failed &&
+  int reusable = c->h1->keep_alive && s->req_done && !c->write_failed &&
                  c->rbuf.len == 0 &&
                  (c->tls == NULL || chc_tls_pending(c->tls) == 0);
   stream_detach(s);
@@ -667,39 +696,39 @@ static void conn_process(conn *c) {
   chc_stream *s = c->s;
   ssize_t used;
   if (c->rbuf.len == 0 || s == NULL) return;
-  used = chc_h1_resp_feed(&c->h1, chc_buf_head(&c->rbuf), c->rbuf.len);
+  used = chc_h1_resp_feed(c->h1, chc_buf_head(&c->rbuf), c->rbuf.len);
   if (used < 0) {
-    conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1.err.msg, c->peer);
+    conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1->err.msg, c->peer);
     return;
   }
   chc_buf_consume(&c->rbuf, (size_t)used);
-  if (c->h1.events & CHC_H1_HEAD) {
-    s->status = c->h1.status;
-    s->major = c->h1.major;
-    s->minor = c->h1.minor;
+  if (c->h1->events & CHC_H1_HEAD) {
+    s->status = c->h1->status;
+    s->major = c->h1->major;
+    s->minor = c->h1->minor;
     chc_buf_reset(&s->reason);
-    chc_buf_append(&s->reason, chc_buf_head(&c->h1.reason),
-                   c->h1.reason.len + 1);
+    chc_buf_append(&s->reason, chc_buf_head(&c->h1->reason),
+                   c->h1->reason.len + 1);
     chc_hlist_reset(&s->fields);
-    chc_hlist_swap(&s->fields, &c->h1.fields);
+    chc_hlist_swap(&s->fields, &c->h1->fields);
     s->has_head = 1;
   }
-  if ((c->h1.events & CHC_H1_BODY) && c->h1.body_len > 0) {
+  if ((c->h1->events & CHC_H1_BODY) && c->h1->body_len > 0) {
     if (s->draining) { /* nobody wants these bytes: drop them */
-      s->drained += c->h1.body_len;
-      if (s->drained > DRAIN_MAX && !(c->h1.events & CHC_H1_DONE)) {
+      s->drained += c->h1->body_len;
+      if (s->drained > DRAIN_MAX && !(c->h1->events & CHC_H1_DONE)) {
         conn_close(c, CHC_OK, "too much body left to drain");
         return;
       }
     } else {
-      s->bp = c->h1.body;
-      s->bn = c->h1.body_len;
+      s->bp = c->h1->body;
+      s->bn = c->h1->body_len;
     }
   }
-  if (c->h1.events & CHC_H1_DONE) {
-    if (c->h1.trailers.n > 0) {
+  if (c->h1->events & CHC_H1_DONE) {
+    if (c->h1->trailers.n > 0) {
       chc_hlist_reset(&s->trailers);
-      chc_hlist_swap(&s->trailers, &c->h1.trailers);
+      chc_hlist_swap(&s->trailers, &c->h1->trailers);
     }
     if (!s->req_done && s->status < 300 && !c->write_failed &&
         !s->draining) {
@@ -715,7 +744,7 @@ static void conn_process(conn *c) {
     conn_exchange_done(c);
     return;
   }
-  if (c->h1.events) notify(s);
+  if (c->h1->events) notify(s);
 }
 
 /*
@@ -830,13 +859,13 @@ static void conn_read(conn *c) {
       int r;
       c->readable = 0;
       if (!c->got_bytes && conn_retry_stale(c)) return;
-      r = chc_h1_resp_eof(&c->h1);
+      r = chc_h1_resp_eof(c->h1);
       if (r < 0) {
         if (c->write_failed && !c->got_bytes)
           conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
                      strerror(c->write_errno));
         else
-          conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1.err.msg,
+          conn_close(c, CHC_EREMOTE_PROTO, "%s (from %s)", c->h1->err.msg,
                      c->peer);
         return;
       }
@@ -849,10 +878,10 @@ static void conn_read(conn *c) {
         return;
       }
       if (r == 1) {
-        if (c->h1.trailers.n > 0)
-          chc_hlist_move(&s->trailers, &c->h1.trailers);
+        if (c->h1->trailers.n > 0)
+          chc_hlist_move(&s->trailers, &c->h1->trailers);
         s->resp_done = 1;
-        c->h1.keep_alive = 0;
+        c->h1->keep_alive = 0;
         conn_exchange_done(c);
       }
       return;
@@ -1255,7 +1284,10 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   else
     snprintf(c->peer, sizeof c->peer,
              strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host, o->port);
-  conn_attach(c, s);
+  if (conn_attach(c, s) < 0) {
+    conn_close(c, CHC_ECONNECT, "out of memory");
+    return;
+  }
   timer_arm(c, T_CONNECT, s->to.connect);
   if (p->uds) {
     conn_connect_uds(c, p->uds);
@@ -1394,6 +1426,7 @@ static void h2_start(conn *c) {
   origin *o = c->org;
   c->proto = P_H2;
   c->state = C_ACTIVE;
+  h1_put(c->pool, c);
   c->writable = 1;
   timer_arm(c, T_NONE, -1);
   c->h2 = chc_h2_new(NULL, &h2_callbacks, c, &e);
@@ -1670,7 +1703,10 @@ static void stream_start(chc_stream *s) {
     conn_unidle(c);
     c->state = C_ACTIVE;
     timer_arm(c, T_NONE, -1);
-    conn_attach(c, s);
+    if (conn_attach(c, s) < 0) {
+      conn_close(c, CHC_EREAD, "out of memory");
+      return;
+    }
     conn_flush(c);
     if (c->state != C_CLOSED && c->s == s) conn_read(c);
     return;
@@ -1766,6 +1802,11 @@ static void pool_unref(chc_pool *p) {
     stream_destroy(s);
   }
   while (p->nrbufs > 0) free(p->rbufs[--p->nrbufs]);
+  while (p->nh1s > 0) {
+    chc_h1_resp *h = p->h1s[--p->nh1s];
+    chc_h1_resp_free(h);
+    free(h);
+  }
   for (i = 0; i < p->tabsize; i++) {
     origin *o, *next;
     for (o = p->tab[i]; o; o = next) {
@@ -2258,9 +2299,9 @@ static void stream_free(chc_stream *s) {
 static int drain_worthwhile(const conn *c) {
   const chc_stream *s = c->s;
   if (!s->has_head || !s->req_done || c->write_failed) return 0;
-  if (llhttp_message_needs_eof(&c->h1.parser)) return 0;
-  if ((c->h1.parser.flags & F_CONTENT_LENGTH) &&
-      c->h1.parser.content_length > DRAIN_MAX)
+  if (llhttp_message_needs_eof(&c->h1->parser)) return 0;
+  if ((c->h1->parser.flags & F_CONTENT_LENGTH) &&
+      c->h1->parser.content_length > DRAIN_MAX)
     return 0;
   return 1;
 }

@@ -150,7 +150,9 @@ struct chc_stream {
   chc_list cnode;    /* conn.streams, or conn.retryq */
   int h2_done;       /* ended or failed: no longer counted in nactive */
   int h2_capable;    /* the origin may be served over HTTP/2 */
-  chc_timer rtimer;  /* read timeout while the reader waits (HTTP/2) */
+  chc_timer rtimer;  /* HTTP/2: read timeout while the reader waits, or
+                     ** write timeout while the producer waits */
+  int rt_write;      /* rtimer is the write timeout */
   char *rq_method, *rq_target;
   chc_hlist rq_headers;
   int rq_body_kind;
@@ -1371,14 +1373,21 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
 }
 
 static void h2_cb_writable(chc_h2_stream *st, void *ud) {
+  chc_stream *s = ud;
   CHC_UNUSED(st);
-  notify(ud);
+  if (s->rt_write) { /* the server took bytes: its window moved */
+    s->rt_write = 0;
+    chc_timer_stop(s->pool->lp, &s->rtimer);
+  }
+  notify(s);
 }
 
 static void h2_cb_sent(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
   s->req_done = 1;
+  s->rt_write = 0;
+  chc_timer_stop(s->pool->lp, &s->rtimer);
   if (!s->has_head && s->to.read >= 0)
     chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.read);
 }
@@ -1408,10 +1417,15 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   if (s->h2s == NULL) return;
   chc_h2_stream_cancel(s->h2s);
   h2_stream_finished(s);
-  stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
-              stream_peer(s), secs(s->to.read, b, sizeof b),
-              s->has_head ? "reading the response body"
-                          : "waiting for the response");
+  if (s->rt_write)
+    stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
+                "timed out after %s (the server stopped taking it)",
+                stream_peer(s), secs(s->to.write, b, sizeof b));
+  else
+    stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
+                stream_peer(s), secs(s->to.read, b, sizeof b),
+                s->has_head ? "reading the response body"
+                            : "waiting for the response");
   if (s->c) {
     h2_dirty(s->c);
     h2_settle(s->c);
@@ -1483,9 +1497,11 @@ static void h2_submit(conn *c, chc_stream *s) {
   s->req_done = 0;
   chc_list_insert_tail(&c->streams, &s->cnode);
   c->nactive++;
+  s->rt_write = 0;
   if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
     chc_timer_start(c->pool->lp, &s->rtimer, (uint64_t)s->to.read);
   h2_dirty(c);
+  if (s->rq_body_kind == CHC_BODY_STREAM) notify(s); /* producer: go */
 }
 
 /*
@@ -2056,8 +2072,10 @@ int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
     int r = chc_h2_stream_peek(s->h2s, p, n);
     /* the read timeout runs while the reader waits for the server */
     if (r == 0 && s->err.code == CHC_OK && !s->resp_done && s->req_done &&
-        s->to.read >= 0 && !chc_timer_active(&s->rtimer))
+        s->to.read >= 0 && !chc_timer_active(&s->rtimer)) {
+      s->rt_write = 0;
       chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.read);
+    }
     if (r < 0 && s->err.code != CHC_OK) return 0;
     return r;
   }
@@ -2085,11 +2103,18 @@ void chc_stream_consume(chc_stream *s, size_t n) {
   }
 }
 
-int chc_stream_writable(const chc_stream *s) {
+int chc_stream_writable(chc_stream *s) {
   conn *c = s->c;
   if (s->h2s) {
+    int w;
     if (s->err.code != CHC_OK || s->released) return -1;
-    return chc_h2_stream_writable(s->h2s);
+    w = chc_h2_stream_writable(s->h2s);
+    /* the producer waits for the server's window: that is a write wait */
+    if (w == 0 && s->to.write >= 0 && !chc_timer_active(&s->rtimer)) {
+      s->rt_write = 1;
+      chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.write);
+    }
+    return w;
   }
   if (s->err.code != CHC_OK || s->resp_done || s->released || s->body_ended)
     return -1;

@@ -111,7 +111,7 @@ void chc_stream_consume(chc_stream *s, size_t n);
 ** request body is no longer wanted (error, or the response already ended:
 ** the producer should stop). write copies what the socket does not take at
 ** once; returns 0 or -1 (error in chc_stream_error). */
-int chc_stream_writable(const chc_stream *s);
+int chc_stream_writable(chc_stream *s);
 int chc_stream_write(chc_stream *s, const char *p, size_t n);
 int chc_stream_write_end(chc_stream *s);
 /* The producer failed: abort the request with this error. */

@@ -4,6 +4,8 @@
 #ifndef CHC_BINDING_H
 #define CHC_BINDING_H
 
+#include <stdint.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -66,6 +68,11 @@ void chc_waitq_wake(chc_lloop *ll, chc_waitq *q);
 ** else it raises.
 */
 int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx);
+/* The same with the loop at hand (no registry lookup: hot paths). */
+int chc_wait_on(lua_State *L, chc_lloop *ll, chc_waitq *q, lua_KFunction k,
+                lua_KContext ctx);
+void chc_check_cancel_on(lua_State *L, chc_lloop *ll, void (*cleanup)(void *),
+                         void *ud);
 /* Raises Cancelled if the running task was cancelled (clears the flag).
 ** `cleanup` (may be NULL) runs first with `ud`. */
 void chc_check_cancel(lua_State *L, void (*cleanup)(void *), void *ud);
@@ -83,7 +90,9 @@ int chc_return_err(lua_State *L, int code, const char *msg); /* nil, err */
 
 /* A Pool userdata: the pool plus its link in ll->pools. */
 struct chc_pool;
+#define CHC_LPOOL_MAGIC 0x506f6f6cu /* "Pool": the fast type check */
 typedef struct chc_lpool {
+  uint32_t magic;
   struct chc_pool *p; /* NULL once closed */
   chc_lloop *ll;
   chc_list node;

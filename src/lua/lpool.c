@@ -7,6 +7,7 @@
 ** outlive its streams). :close(), __close and __gc share resp_close (B5).
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,10 @@
 #include "../pool.h"
 #include "binding.h"
 
+#define LRESP_MAGIC 0x52657370u /* "Resp": the fast type check */
+
 typedef struct lresp {
+  uint32_t magic;
   chc_stream *s;
   chc_lloop *ll;
   chc_waitq q;     /* requester, readers and the producer wait here */
@@ -123,8 +127,11 @@ static void opt_tls(lua_State *L, int t, chc_tls_opts *to) {
 ** ==================================================================== */
 
 static chc_lpool *check_lpool(lua_State *L, int i) {
-  chc_lpool *lp = luaL_checkudata(L, i, CHC_POOL_MT);
-  return lp;
+  chc_lpool *u = lua_touserdata(L, i);
+  if (u && lua_rawlen(L, i) == sizeof *u && u->magic == CHC_LPOOL_MAGIC &&
+      lua_type(L, i) == LUA_TUSERDATA)
+    return u;
+  return luaL_checkudata(L, i, CHC_POOL_MT);
 }
 
 /* core.Pool(opts) */
@@ -166,6 +173,7 @@ static int l_pool_new(lua_State *L) {
   }
   u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
+  u->magic = CHC_LPOOL_MAGIC;
   chc_list_init(&u->node);
   luaL_setmetatable(L, CHC_POOL_MT);
   u->ll = ll;
@@ -217,7 +225,14 @@ static int pool_stats(lua_State *L) {
 ** Response
 ** ==================================================================== */
 
+/* A Response userdata at i. The fast path (size and magic) spares the
+** registry lookup of luaL_checkudata on every call; anything else goes
+** through it, for its error message. */
 static lresp *check_resp(lua_State *L, int i) {
+  lresp *u = lua_touserdata(L, i);
+  if (u && lua_rawlen(L, i) == sizeof *u && u->magic == LRESP_MAGIC &&
+      lua_type(L, i) == LUA_TUSERDATA)
+    return u;
   return luaL_checkudata(L, i, CHC_RESP_MT);
 }
 
@@ -279,7 +294,7 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
   int r;
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
-  chc_check_cancel(L, NULL, NULL);
+  chc_check_cancel_on(L, u->ll, NULL, NULL);
   if (u->s == NULL) return closed_err(L);
   r = chc_stream_peek(u->s, &p, &n);
   if (r > 0) {
@@ -292,7 +307,7 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushnil(L);
     return 1;
   }
-  return chc_wait(L, &u->q, chunk_k, 0);
+  return chc_wait_on(L, u->ll, &u->q, chunk_k, 0);
 }
 
 static int resp_chunk(lua_State *L) {
@@ -308,7 +323,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
   lresp *u = check_resp(L, 1);
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
-  chc_check_cancel(L, NULL, NULL);
+  chc_check_cancel_on(L, u->ll, NULL, NULL);
   for (;;) {
     const char *p;
     size_t n;
@@ -349,7 +364,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
       luaL_pushresult(&b);
       return 1;
     }
-    return chc_wait(L, &u->q, read_k, 0);
+    return chc_wait_on(L, u->ll, &u->q, read_k, 0);
   }
 }
 
@@ -455,7 +470,7 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
   if (ctx == P_CALLED) {
     if (producer_took(L, u, status)) return 0;
   } else if (ctx == P_WAITED) {
-    chc_check_cancel(L, NULL, NULL);
+    chc_check_cancel_on(L, u->ll, NULL, NULL);
   }
   for (;;) {
     int w;
@@ -464,7 +479,7 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
     if (w < 0) return 0;
     if (w == 0) {
       u->burst = 0;
-      return chc_wait(L, &u->q, producer_k, P_WAITED);
+      return chc_wait_on(L, u->ll, &u->q, producer_k, P_WAITED);
     }
     if (++u->burst > PRODUCER_BURST) { /* a bare yield: ready again at once */
       u->burst = 0;
@@ -492,7 +507,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   lresp *u = check_resp(L, -1);
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
-  chc_check_cancel(L, resp_release, u);
+  chc_check_cancel_on(L, u->ll, resp_release, u);
   if (u->s == NULL) return closed_err(L);
   if (chc_stream_has_head(u->s)) return 1;
   if (chc_stream_error(u->s)) {
@@ -503,7 +518,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
     resp_release(u);
     return chc_return_err(L, code, msg);
   }
-  return chc_wait(L, &u->q, request_k, 0);
+  return chc_wait_on(L, u->ll, &u->q, request_k, 0);
 }
 
 static chc_hlist *scratch_hlist(chc_lloop *ll) {
@@ -545,7 +560,7 @@ static int pool_request(lua_State *L) {
   lua_Integer port = luaL_checkinteger(L, 5);
   const char *target = luaL_checkstring(L, 6);
   int bt = lua_type(L, 8);
-  chc_lloop *ll = chc_lloop_get(L);
+  chc_lloop *ll = pu->ll;
   chc_request rq;
   chc_error e = {CHC_OK, ""};
   lresp *u;
@@ -578,6 +593,7 @@ static int pool_request(lua_State *L) {
   }
   u = lua_newuserdatauv(L, sizeof *u, 2);
   memset(u, 0, sizeof *u);
+  u->magic = LRESP_MAGIC;
   u->ll = ll;
   chc_waitq_init(&u->q);
   luaL_setmetatable(L, CHC_RESP_MT);

@@ -185,7 +185,11 @@ static void refuse_unyieldable(lua_State *L) {
 }
 
 int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx) {
-  chc_lloop *ll = chc_lloop_get(L);
+  return chc_wait_on(L, chc_lloop_get(L), q, k, ctx);
+}
+
+int chc_wait_on(lua_State *L, chc_lloop *ll, chc_waitq *q, lua_KFunction k,
+                lua_KContext ctx) {
   chc_task *t = ll->current;
   if (t && t->co == L) {
     /* check before parking: lua_yieldk would raise with the task still
@@ -212,7 +216,11 @@ int chc_wait(lua_State *L, chc_waitq *q, lua_KFunction k, lua_KContext ctx) {
 }
 
 void chc_check_cancel(lua_State *L, void (*cleanup)(void *), void *ud) {
-  chc_lloop *ll = chc_lloop_get(L);
+  chc_check_cancel_on(L, chc_lloop_get(L), cleanup, ud);
+}
+
+void chc_check_cancel_on(lua_State *L, chc_lloop *ll, void (*cleanup)(void *),
+                         void *ud) {
   chc_task *t = ll->current;
   if (t && t->co == L && t->cancelled) {
     t->cancelled = 0;

@@ -285,6 +285,18 @@ describe("HTTP/1.1 errors", function()
     assert.is_true(http.is_error(err, "TimeoutError"))
   end)
 
+  it("times out sending to a server that stops reading (WriteTimeout)", function()
+    local piece = string.rep("w", 256 * 1024)
+    local resp, err = http.request("POST", H.raw .. "/no-read", {
+      body = function() return piece end, -- endless: only the timeout ends it
+      timeout = { write = 0.3, read = 10 },
+    })
+    if resp then resp, err = resp:read() end
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "WriteTimeout"), tostring(err))
+    assert.is_true(http.is_error(err, "TimeoutError"))
+  end)
+
   it("never reports a stalled body as a clean end", function()
     local resp = assert(http.request("GET", H.raw .. "/stall-body",
       { timeout = { read = 0.3 } }))

@@ -630,6 +630,12 @@ class Handler(socketserver.BaseRequestHandler):
         self.stall(req.qint("s", int(STALL_MAX)))
         return False
 
+    def ep_no_read(self, req):
+        # reads the request head, then neither reads the body nor answers
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.stall(req.qint("s", int(STALL_MAX)))
+        return False
+
     def ep_reject(self, req):
         # 413 at once, body unread, then close
         self.send(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n"
@@ -802,6 +808,7 @@ ROUTES = {
     "/stall-body": Handler.ep_stall_body,
     "/early-close": Handler.ep_early_close,
     "/reject": Handler.ep_reject,
+    "/no-read": Handler.ep_no_read,
     "/early-stall": Handler.ep_early_stall,
     "/drip3": Handler.ep_drip3,
     "/slow-body": Handler.ep_slow_body,

@@ -1504,13 +1504,10 @@ static void h2_submit(conn *c, chc_stream *s) {
   if (s->rq_body_kind == CHC_BODY_STREAM) notify(s); /* producer: go */
 }
 
-/*
-** Acts on what the engine's callbacks recorded: streams to retry on
-** another connection, free stream slots for the origin's waiters, and
-** the end of the connection (GOAWAY done, or nothing left to do).
-*/
-static void h2_settle(conn *c) {
-  origin *o = c->org;
+/* Moves the streams the engine marked retryable to another connection
+** (stream_start: the origin's HTTP/2 connection if it can take them, a
+** new one, or the queue). */
+static void h2_retry_streams(conn *c) {
   while (!chc_list_empty(&c->retryq)) {
     chc_stream *s = chc_container_of(c->retryq.next, chc_stream, cnode);
     chc_list_remove(&s->cnode);
@@ -1521,6 +1518,16 @@ static void h2_settle(conn *c) {
     s->req_done = 0;
     stream_start(s);
   }
+}
+
+/*
+** Acts on what the engine's callbacks recorded: streams to retry on
+** another connection, free stream slots for the origin's waiters, and
+** the end of the connection (GOAWAY done, or nothing left to do).
+*/
+static void h2_settle(conn *c) {
+  origin *o = c->org;
+  h2_retry_streams(c);
   if (c->state == C_CLOSED) return;
   if (c->h2_slots && o->h2conn == c) {
     c->h2_slots = 0;
@@ -1659,16 +1666,7 @@ static void h2_teardown(conn *c, int code, const char *msg) {
   if (c->h2 == NULL) return;
   if (chc_h2_error(c->h2) == NULL)
     chc_h2_abort(c->h2, code != CHC_OK ? code : CHC_ECLOSED, "%s", msg);
-  while (!chc_list_empty(&c->retryq)) {
-    chc_stream *s = chc_container_of(c->retryq.next, chc_stream, cnode);
-    chc_list_remove(&s->cnode);
-    chc_h2_stream_release(s->h2s);
-    s->h2s = NULL;
-    s->c = NULL;
-    s->state = S_WAIT;
-    s->req_done = 0;
-    stream_start(s);
-  }
+  h2_retry_streams(c);
   while (!chc_list_empty(&c->streams)) {
     chc_stream *s = chc_container_of(c->streams.next, chc_stream, cnode);
     chc_list_remove(&s->cnode);

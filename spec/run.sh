@@ -60,21 +60,7 @@ CHC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/chc-test.XXXXXX") || exit 2
 
 log() { echo "run.sh: $*" >&2; }
 
-# alive PID: exists and is not a zombie
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    st=$(sed -n 's/^[0-9]* (.*) \(.\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
-    [ "$st" != Z ] && [ -n "$st" ]
-}
-
-# group_alive PGID: any non-zombie process left in the process group?
-group_alive() {
-    command -v pgrep >/dev/null 2>&1 || return 1
-    for p in $(pgrep -g "$1" 2>/dev/null); do
-        alive "$p" && return 0
-    done
-    return 1
-}
+. "$ROOT/spec/peers/proc.sh"
 
 # stop_group PGID: TERM the process group, wait (bounded), then KILL it.
 stop_group() {

@@ -34,7 +34,7 @@ ALL_OBJ  := $(CORE_OBJ) $(BIND_OBJ) $(LLHTTP_OBJ) $(GEN_OBJ)
 SO       := $(BUILD)/c_http_core/core.so
 LIBA     := $(BUILD)/libc_http_core.a
 
-.PHONY: all deps test test-fast asan demo bench bench-smoke clean lint ctest
+.PHONY: all deps test test-fast asan valgrind demo bench bench-smoke clean lint ctest
 
 all: $(SO) $(LIBA)
 
@@ -86,6 +86,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	@CHC_BUILD=build-asan sh spec/run.sh $(BUSTED)
+
+# memcheck over a representative set of specs (definite leaks are errors)
+valgrind: all embed
+	@sh tools/valgrind.sh
 
 demo: deps all
 	@CHC_BUILD=$(BUILD) sh examples/demo.sh

@@ -171,6 +171,11 @@ static void drive_until(lua_State *L, chc_lloop *ll, int *flag) {
 }
 
 static void refuse_wait(lua_State *L) {
+  chc_lloop *ll = chc_lloop_get(L);
+  if (ll->current) /* a coroutine of the user's, resumed by a task */
+    luaL_error(L, "cannot wait here: this is a coroutine of your own "
+                  "(coroutine.wrap/resume) inside a c_http_core task; wait "
+                  "in the task itself, or run it with http.spawn");
   luaL_error(L, "cannot wait here: not inside a c_http_core task (use "
                 "http.spawn/http.run, or call from the main chunk)");
 }

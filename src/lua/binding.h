@@ -52,6 +52,7 @@ struct chc_task {
   int cancelled;   /* a Cancelled error is due at the next wait */
   int ok;          /* finished without error */
   int joined;      /* someone took the result */
+  int is_run;      /* the task of http.run: its caller gets the result */
   int nres;        /* results left on co's stack */
 };
 

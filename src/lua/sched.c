@@ -251,7 +251,7 @@ static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
   t->ok = ok;
   ll->ntasks--;
   lua_checkstack(L, 4);
-  if (!ok && chc_list_empty(&t->joiners.tasks)) {
+  if (!ok && chc_list_empty(&t->joiners.tasks) && !t->is_run) {
     /* nobody is waiting for it: keep it for loop:step to report (a later
     ** join still gets the error too), but only so many */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
@@ -471,6 +471,7 @@ static int l_run(lua_State *L) {
                          "task)");
   chc_spawn(L, lua_gettop(L) - 1);
   t = lua_touserdata(L, -1);
+  t->is_run = 1; /* http.run raises its error: loop:step must not report it */
   while (t->state != T_DONE || ll->ntasks > 0) {
     int rc = chc_loop_step(ll->lp, -1);
     if (rc < 0 && rc != -EINTR)

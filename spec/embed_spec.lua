@@ -124,6 +124,12 @@ describe("http.loop() from Lua", function()
     assert.is_true(loop:step(0))
     assert.has_error(function() t:join() end)
   end)
+
+  it("does not report http.run's own failure again from step()", function()
+    local loop = http.loop()
+    assert.has_error(function() http.run(function() error("run failure") end) end)
+    assert.is_true(loop:step(0))
+  end)
 end)
 
 -- {==================================================================

@@ -26,14 +26,6 @@ if not (url and n and conns) then
   os.exit(2)
 end
 
--- Wall-clock seconds to about a millisecond. Plain Lua only has os.time()
--- (whole seconds) and the library has no clock: ask date(1).
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = p:read("n")
-  p:close()
-  return t
-end
 
 local pool = http.Pool{ max_connections = conns }
 
@@ -46,7 +38,7 @@ local function get()
   return resp.status
 end
 
-local t0 = now()
+local t0 = http.now()
 local ok, failed = http.run(function()
   local tasks = {}
   for i = 1, n do tasks[i] = http.spawn(get) end
@@ -62,7 +54,7 @@ local ok, failed = http.run(function()
   end
   return good, bad
 end)
-local elapsed = now() - t0
+local elapsed = http.now() - t0
 
 print(("%d requests (%d ok, %d failed) over %d connections in %.3f s: %.0f requests/s"):format(
   n, ok, failed, pool:stats().connections, elapsed, n / elapsed))

@@ -134,14 +134,6 @@ local function request_body(data)
   end
 end
 
--- Wall-clock seconds (10 ms steps: plain Lua only has os.time's seconds).
-local function now()
-  local f = io.open("/proc/uptime")
-  if not f then return os.time() end
-  local t = f:read("n")
-  f:close()
-  return t
-end
 
 local function size(n)
   local units, i = { "B", "KiB", "MiB", "GiB", "TiB" }, 1
@@ -153,9 +145,9 @@ end
 -- 310.5 MiB/s" on stderr (bytes and rate only when total is unknown), at most
 -- ten times a second, and a last time with a newline when done.
 local function progress_bar(total)
-  local start, last, WIDTH, drawn = now(), now(), 30, 0
+  local start, last, WIDTH, drawn = http.now(), http.now(), 30, 0
   return function(n, done)
-    local t = now()
+    local t = http.now()
     if not done and t - last < 0.1 then return end
     last = t
     local line = size(n)

@@ -35,14 +35,6 @@ local function fail(msg)
   os.exit(1)
 end
 
--- Wall-clock seconds to about a millisecond. Plain Lua only has os.time()
--- (whole seconds) and the library has no clock: ask date(1).
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = p:read("n")
-  p:close()
-  return t
-end
 
 local total = math.floor(mib * MiB)
 local unit = {}
@@ -58,7 +50,7 @@ local function producer()
   return chunk
 end
 
-local t0 = now()
+local t0 = http.now()
 local resp, err = http.request("POST", url, {
   headers = { { "Content-Type", "application/octet-stream" } },
   body = producer,
@@ -66,7 +58,7 @@ local resp, err = http.request("POST", url, {
 if not resp then fail(err) end
 local reply, rerr = resp:read()
 if not reply then fail(rerr) end
-local elapsed = now() - t0
+local elapsed = http.now() - t0
 
 print(("%d %s after sending %.1f MiB in %.2f s (%.0f MiB/s)"):format(
   resp.status, resp.reason, sent / MiB, elapsed, sent / MiB / elapsed))

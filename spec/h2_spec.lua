@@ -137,14 +137,7 @@ local function assert_h2(resp)
   assert.equals("", resp.reason)
 end
 
--- byte at offset i of the peers' pattern is i % 251
-local function check_pattern(chunk, offset)
-  local n = #chunk
-  for _, i in ipairs({ 1, n // 2 + 1, n }) do
-    if chunk:byte(i) ~= (offset + i - 1) % 251 then return false end
-  end
-  return true
-end
+local check_pattern = H.check_pattern
 
 -- sha256 of piece repeated n times, through a file: no big string is
 -- built (multi-MiB strings raise glibc's mmap/trim thresholds, which makes

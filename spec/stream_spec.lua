@@ -10,14 +10,7 @@ local function check_clean()
   assert.equals(0, require("c_http_core.core").stats().tasks, "tasks left behind")
 end
 
--- byte at offset i of the peers' pattern is i % 251
-local function check_pattern(chunk, offset)
-  local n = #chunk
-  for _, i in ipairs({ 1, n // 2 + 1, n }) do
-    if chunk:byte(i) ~= (offset + i - 1) % 251 then return false end
-  end
-  return true
-end
+local check_pattern = H.check_pattern
 
 describe("streaming", function()
   after_each(check_clean)

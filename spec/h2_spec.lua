@@ -694,6 +694,54 @@ describe("HTTP/2", function()
   end)
 
   -- {==================================================================
+  -- Timeouts are timed: the kind, and that each fired within a window
+  -- around its configured value (H.assert_window).
+  describe("timeouts", function()
+    it("times out waiting for a head (ReadTimeout, timed)", within(15, function()
+      local pool <close> = h2c_pool{ timeout = { read = 0.5, connect = 10, write = 10, pool = 10 } }
+      local elapsed, r, err = H.timed(pool.request, pool, "GET", H.h2peer .. "/stall-head")
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "ReadTimeout"), tostring(err))
+      H.assert_window(elapsed, 0.5, "the read timeout before the head")
+      -- the connection is still good for other streams
+      local resp = get(pool, H.h2peer .. "/hello")
+      assert_h2(resp)
+    end))
+
+    it("times out a body that stops mid-way (ReadTimeout, timed)", within(15, function()
+      local pool <close> = h2c_pool{ timeout = { read = 0.5, connect = 10, write = 10, pool = 10 } }
+      local resp = assert(pool:request("GET", H.h2peer .. "/stall-body"))
+      assert_h2(resp)
+      local it = resp:iter()
+      assert.equals(H.pattern(10), it())
+      local elapsed, ok, e = H.timed(pcall, it)
+      assert.is_false(ok)
+      assert.is_true(http.is_error(e, "ReadTimeout"), tostring(e))
+      H.assert_window(elapsed, 0.5, "the read timeout mid-body")
+    end))
+
+    it("times out sending to a stream whose window stays shut (WriteTimeout, timed)",
+       within(15, function()
+      local pool <close> = h2c_pool{ timeout = { write = 0.5, read = 10, connect = 10, pool = 10 } }
+      local piece = string.rep("w", 16 * 1024)
+      local sent = 0
+      -- a body function (endless): a string body hits issue 9 item 3
+      local elapsed, r, err = H.timed(function()
+        local resp, e = pool:request("POST", H.h2peer .. "/no-read", {
+          body = function() sent = sent + #piece; return piece end,
+        })
+        if resp then resp, e = resp:read() end
+        return resp, e
+      end)
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "WriteTimeout"), tostring(err))
+      -- the window (64 KiB by default) was filled before the wait began
+      assert.is_true(sent >= 64 * 1024, "sent " .. sent)
+      H.assert_window(elapsed, 0.5, "the write timeout")
+    end))
+  end)
+
+  -- {==================================================================
   describe("request headers", function()
     it("sends lower-case names and no connection-specific fields", within(10, function()
       local pool <close> = h2c_pool()

@@ -107,13 +107,16 @@ describe("HTTP/1.1 basics", function()
 
   it("iterates over body chunks", function()
     local resp = assert(http.request("GET", H.nginx .. "/1m"))
-    local n, parts = 0, 0
+    local n, parts = 0, {}
     for chunk in resp:iter() do
+      assert.is_true(#chunk > 0, "an empty chunk")
       n = n + #chunk
-      parts = parts + 1
+      parts[#parts + 1] = chunk
     end
     assert.equals(1024 * 1024, n)
-    assert.is_true(parts >= 1)
+    -- 1 MiB does not fit one read: the iterator really hands out pieces
+    assert.is_true(#parts > 1, "one chunk of " .. n .. " bytes")
+    assert.equals(H.www_sha256("1m"), H.sha256(table.concat(parts)))
   end)
 
   it("reuses a keep-alive connection", function()
@@ -128,10 +131,16 @@ describe("HTTP/1.1 basics", function()
   end)
 
   it("supports <close> responses and idempotent close", function()
+    local outer
     do
       local resp <close> = assert(http.request("GET", H.nginx .. "/64k"))
       assert.equals(200, resp.status)
+      outer = resp
     end
+    -- leaving the block closed it: nothing more can be read
+    local b, e = outer:read()
+    assert.is_nil(b)
+    assert.is_true(http.is_error(e, "Closed"), tostring(e))
     local resp = assert(http.request("GET", H.nginx .. "/small"))
     resp:close()
     resp:close()

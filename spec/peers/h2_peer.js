@@ -28,6 +28,11 @@
  *   /slow?chunks=N&delay_ms=D&size=S
  *                          head at once, then S pattern bytes after each
  *                          D ms (defaults 1, 100, 10); content-length set
+ *   /stall-head            never answers (until the client resets)
+ *   /stall-body            a head (content-length 1000) and 10 pattern
+ *                          bytes, then nothing
+ *   /no-read               never reads the request body (its flow-control
+ *                          window closes) and never answers
  *   /trailers              "hello world" then trailers x-checksum: abc and
  *                          x-trailer-two: 2
  *   /echo-headers          the request's header block as received, one
@@ -195,7 +200,7 @@ function makeHandler(name, st) {
     const ids = { 'x-conn-id': String(session.chcId), 'x-stream-id': String(stream.id) };
 
     // GET bodies are empty; drain so the readable side ends
-    if (p !== '/upload-sha256') stream.resume();
+    if (p !== '/upload-sha256' && p !== '/no-read') stream.resume();
 
     switch (p) {
       case '/hello':
@@ -236,6 +241,16 @@ function makeHandler(name, st) {
         if (chunks === 0) return stream.end();
         return setTimeout(tick, delay);
       }
+      // {-- timeouts (issue 17): endpoints that stop on purpose; each
+      // ends when the client resets the stream or the session ends
+      case '/stall-head':               // never answers
+        return undefined;
+      case '/stall-body':               // a head and 10 of 1000 bytes, then nothing
+        stream.respond(Object.assign({ ':status': 200, 'content-length': 1000 }, ids));
+        return stream.write(pattern(10, 0));
+      case '/no-read':                  // never reads the request body nor answers:
+        return stream.pause();          // the stream's window closes
+      // --}
       case '/trailers':
         stream.respond(Object.assign({ ':status': 200, 'content-type': 'text/plain' }, ids),
                        { waitForTrailers: true });

@@ -82,7 +82,8 @@ struct chc_h2 {
   chc_buf names; /* lower-cased names for the scratch nv */
   chc_error err;
   int dead;
-  unsigned goaway_recv : 1, shutting : 1;
+  unsigned goaway_recv : 1, shutting : 1,
+      settings_recv : 1; /* the server's first SETTINGS arrived */
   int32_t goaway_last;
   uint32_t goaway_code;
   unsigned pings_out;
@@ -467,7 +468,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       break;
     }
     case NGHTTP2_SETTINGS:
-      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) CB(h2, on_slots, h2, h2->ud);
+      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        h2->settings_recv = 1;
+        CB(h2, on_slots, h2, h2->ud);
+      }
       break;
     case NGHTTP2_PING:
       if ((f->hd.flags & NGHTTP2_FLAG_ACK) && h2->pings_out > 0) {
@@ -640,7 +644,10 @@ static ssize_t read_bytes(nghttp2_session *s, int32_t id, uint8_t *buf,
   if (n > len) n = len;
   memcpy(buf, st->body + st->body_off, n);
   st->body_off += n;
-  if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (st->body_off == st->body_len)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  else if (n > 0) /* the server's window let bytes through: progress */
+    CB(st->h2, on_writable, st, st->ud);
   return (ssize_t)n;
 }
 
@@ -658,8 +665,12 @@ static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
   CHC_UNUSED(id);
   if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
   if (n == 0 && !st->up_end) return NGHTTP2_ERR_DEFERRED;
-  memcpy(buf, chc_buf_head(&st->up), n);
-  chc_buf_consume(&st->up, n);
+  if (n > 0) { /* an empty body has no buffer at all (data is NULL) */
+    memcpy(buf, chc_buf_head(&st->up), n);
+    chc_buf_consume(&st->up, n);
+  }
+  if (n > 0 && st->up_end && st->up.len > 0 && st_live(st))
+    CB(h2, on_writable, st, st->ud); /* progress on the rest */
   if (st->up.len == 0 && st->up_end) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     chc_buf_free(&st->up);
@@ -853,10 +864,13 @@ size_t chc_h2_open_streams(const chc_h2 *h2) {
   return h2->nopen;
 }
 
+/* Until the server's SETTINGS arrive its stream limit is unknown (the
+** protocol's initial value is "unlimited"): one stream only, so that a
+** server with a small limit does not refuse the streams above it. */
 int chc_h2_can_open(const chc_h2 *h2) {
   return h2->dead == ALIVE && !h2->goaway_recv && !h2->shutting &&
          nghttp2_session_check_request_allowed(h2->s) &&
-         h2->nopen < chc_h2_max_streams(h2);
+         h2->nopen < (h2->settings_recv ? chc_h2_max_streams(h2) : 1);
 }
 
 int chc_h2_goaway(const chc_h2 *h2, int32_t *last) {

@@ -406,14 +406,28 @@ static void stream_unwait(chc_stream *s) {
 static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   chc_stream *s = chc_container_of(t, chc_stream, ptimer);
   char b[32];
+  conn *h2c = s->org->h2conn;
+  /* waiting on the origin only: for a stream slot on its HTTP/2
+  ** connection (or for that connection being made), not for a pool slot */
+  int h2wait = !chc_list_linked(&s->gwait);
   CHC_UNUSED(lp);
   stream_unwait(s);
   s->state = S_DONE;
-  stream_fail(s, CHC_EPOOL_TIMEOUT,
-              "no connection to %s became free within %s (max_connections "
-              "= %d)",
-              s->org->hosthdr, secs(s->to.pool, b, sizeof b),
-              s->pool->o.max_connections);
+  secs(s->to.pool, b, sizeof b);
+  if (h2wait && h2c && h2c->h2)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no HTTP/2 stream to %s became free within %s (the server "
+                "allows %u concurrent streams)",
+                s->org->hosthdr, b, (unsigned)chc_h2_max_streams(h2c->h2));
+  else if (h2wait)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "the connection to %s that may speak HTTP/2 was not ready "
+                "within %s", s->org->hosthdr, b);
+  else
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no connection to %s became free within %s (max_connections "
+                "= %d)",
+                s->org->hosthdr, b, s->pool->o.max_connections);
 }
 
 static void on_total_timeout(chc_loop *lp, chc_timer *t) {
@@ -1359,7 +1373,11 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   const chc_error *e = chc_h2_stream_error(st);
   conn *c = s->c;
-  if (chc_h2_stream_retryable(st) && !s->released && c &&
+  /* a producer's bytes went into the stream that failed: they cannot
+  ** be sent again, so such a request is not retried once it started */
+  int replay = s->rq_body_kind != CHC_BODY_STREAM ||
+               (s->sent == 0 && !s->body_ended);
+  if (chc_h2_stream_retryable(st) && replay && !s->released && c &&
       s->attempts <= c->pool->o.max_keepalive + 2) {
     /* the server certainly did not process it: another connection */
     h2_stream_finished(s);
@@ -1368,13 +1386,31 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
     return;
   }
   h2_stream_finished(s);
-  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)",
-              e ? e->msg : "stream failed", stream_peer(s));
+  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)%s",
+              e ? e->msg : "stream failed", stream_peer(s),
+              chc_h2_stream_retryable(st) && !replay
+                  ? "; not retried: the body function's output cannot be "
+                    "sent again"
+                  : "");
+}
+
+/* A string body waits for the server's window under the write timeout,
+** from submission until its last byte went out (h2_cb_sent). */
+static void h2_write_wait(chc_stream *s) {
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+  s->rt_write = s->to.write >= 0;
+  if (s->rt_write)
+    chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.write);
 }
 
 static void h2_cb_writable(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
+  if (s->rq_body_kind == CHC_BODY_BYTES || s->body_ended) {
+    /* the rest of the body went on: wait afresh (no producer to wake) */
+    if (!s->req_done) h2_write_wait(s);
+    return;
+  }
   if (s->rt_write) { /* the server took bytes: its window moved */
     s->rt_write = 0;
     chc_timer_stop(s->pool->lp, &s->rtimer);
@@ -1419,7 +1455,8 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   h2_stream_finished(s);
   if (s->rt_write)
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
-                "timed out after %s (the server stopped taking it)",
+                "timed out after %s (the server's HTTP/2 flow-control window "
+                "stayed closed: it stopped taking the body)",
                 stream_peer(s), secs(s->to.write, b, sizeof b));
   else
     stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
@@ -1498,7 +1535,9 @@ static void h2_submit(conn *c, chc_stream *s) {
   chc_list_insert_tail(&c->streams, &s->cnode);
   c->nactive++;
   s->rt_write = 0;
-  if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
+  if (s->rq_body_kind == CHC_BODY_BYTES && s->rq_body_len > 0)
+    h2_write_wait(s);
+  else if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
     chc_timer_start(c->pool->lp, &s->rtimer, (uint64_t)s->to.read);
   h2_dirty(c);
   if (s->rq_body_kind == CHC_BODY_STREAM) notify(s); /* producer: go */
@@ -2218,6 +2257,7 @@ int chc_stream_write_end(chc_stream *s) {
     }
     s->body_ended = 1;
     if (chc_h2_stream_write_end(s->h2s) < 0) return -1;
+    h2_write_wait(s); /* what is queued waits for the server's window */
     h2_dirty(c);
     return 0;
   }

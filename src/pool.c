@@ -56,6 +56,8 @@ typedef struct origin {
   chc_list idle;    /* idle conns, most recently used first */
   chc_list waiters; /* streams waiting for a connection to this origin */
   int https, port;
+  int refs;       /* connections and streams that point to it: freed at 0
+                  ** (TLS sessions are kept by the TLS configuration) */
   int ndraining;  /* conns of this origin reading away a released body */
   struct conn *h2conn; /* the HTTP/2 connection new streams go to */
   int h2_pending; /* a connection that may turn out HTTP/2 is being made:
@@ -126,6 +128,7 @@ struct chc_stream {
   chc_timer ptimer, ttimer; /* pool wait, total deadline */
   int state;
   int no_body, idempotent;
+  int upgrade; /* the request has an Upgrade field: a 101 may come */
   int retries_left, attempts;
   /* request progress */
   int chunked;        /* producer body sent with chunked framing */
@@ -354,6 +357,21 @@ static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   return p->last = o;
 }
 
+/* An origin nothing points to any more goes: a pool that has talked to
+** many hosts over time holds only those it is using. */
+static void origin_unref(chc_pool *p, origin *o) {
+  origin **pp;
+  if (--o->refs > 0) return;
+  for (pp = &p->tab[o->hash & (p->tabsize - 1)]; *pp != o; pp = &(*pp)->hnext)
+    ;
+  *pp = o->hnext;
+  if (p->last == o) p->last = NULL;
+  p->norigins--;
+  free(o->host);
+  free(o->hosthdr);
+  free(o);
+}
+
 /* }=================================================================== */
 
 /* {===================================================================
@@ -489,6 +507,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     h1_put(p, c);
     chc_tls_free(c->tls);
     if (c->h2) chc_h2_free(c->h2);
+    origin_unref(p, c->org);
     free(c);
   }
 }
@@ -718,6 +737,11 @@ static void conn_process(conn *c) {
     return;
   }
   chc_buf_consume(&c->rbuf, (size_t)used);
+  if ((c->h1->events & CHC_H1_HEAD) && c->h1->status == 101 && !s->upgrade) {
+    conn_close(c, CHC_EREMOTE_PROTO, "101 Switching Protocols from %s, but "
+               "the request did not ask for an Upgrade", c->peer);
+    return;
+  }
   if (c->h1->events & CHC_H1_HEAD) {
     s->status = c->h1->status;
     s->major = c->h1->major;
@@ -746,12 +770,15 @@ static void conn_process(conn *c) {
       chc_hlist_reset(&s->trailers);
       chc_hlist_swap(&s->trailers, &c->h1->trailers);
     }
-    if (!s->req_done && s->status < 300 && !c->write_failed &&
-        !s->draining) {
+    if (!s->req_done && s->status < 300 && c->h1->keep_alive &&
+        !c->write_failed && !s->draining) {
       /* RFC 9112 9.5: a server may answer before it has read the whole
-      ** request. A success means it still takes the body, so keep
-      ** sending it; the reader sees the end once the body is out, so an
-      ** upload is never cut short silently. (A 3xx/4xx/5xx stops it.) */
+      ** request. A success on a connection it keeps means it still takes
+      ** the body, so keep sending it; the reader sees the end once the
+      ** body is out (or the server stopped taking it: conn_early_done).
+      ** A 3xx/4xx/5xx, or a response that closes the connection, stops
+      ** the upload at once: the exchange ends, the producer is not
+      ** called again, the connection is not reused. */
       c->resp_pending = 1;
       notify(s);
       return;
@@ -913,6 +940,43 @@ static void conn_read(conn *c) {
   }
 }
 
+/* Sending the rest of the body failed after the complete response came
+** (the server stopped reading, or closed): the response stands, the
+** upload ends there, the connection is not reused. */
+static void conn_early_done(conn *c, int err) {
+  c->write_failed = 1;
+  c->write_errno = err;
+  c->resp_pending = 0;
+  c->wbody_len = 0;
+  chc_buf_reset(&c->wbuf);
+  timer_arm(c, T_NONE, -1);
+  c->s->resp_done = 1;
+  conn_exchange_done(c);
+}
+
+/*
+** Sending failed. The server may have answered and closed (e.g. 413):
+** stop writing and let the read side decide. After a complete response
+** only the rest of the body is lost (conn_early_done).
+*/
+static void conn_write_failed(conn *c, int err) {
+  chc_stream *s = c->s;
+  if (c->resp_pending) {
+    conn_early_done(c, err);
+    return;
+  }
+  c->write_failed = 1;
+  c->write_errno = err;
+  c->wbody_len = 0;
+  chc_buf_reset(&c->wbuf);
+  if (!c->reused || c->got_bytes || !s || !replayable(s)) {
+    c->readable = 1;
+    conn_read(c);
+    return;
+  }
+  conn_io_error(c, CHC_EWRITE, "sending to", err);
+}
+
 /* The whole request has been written. */
 static void conn_req_written(conn *c) {
   chc_stream *s = c->s;
@@ -949,24 +1013,7 @@ static void conn_flush(conn *c) {
         c->writable = 0;
         break;
       }
-      /* The server may have answered and closed (e.g. 413): stop writing
-      ** and let the read side decide. */
-      c->write_failed = 1;
-      c->write_errno = errno;
-      c->wbody_len = 0;
-      chc_buf_reset(&c->wbuf);
-      if (c->resp_pending) { /* answered already: only the body is lost */
-        conn_close(c, CHC_EWRITE, "sending the request body to %s failed "
-                   "after the response came: %s", c->peer,
-                   strerror(c->write_errno));
-        return;
-      }
-      if (!c->reused || c->got_bytes || !s || !replayable(s)) {
-        c->readable = 1;
-        conn_read(c);
-        return;
-      }
-      conn_io_error(c, CHC_EWRITE, "sending to", c->write_errno);
+      conn_write_failed(c, errno);
       return;
     }
     if ((size_t)n <= c->wbuf.len) {
@@ -1165,6 +1212,10 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
       break;
     }
     case T_WRITE:
+      if (c->resp_pending) { /* the response stands without the rest */
+        conn_early_done(c, ETIMEDOUT);
+        break;
+      }
       conn_close(c, CHC_EWRITE_TIMEOUT,
                  "sending the request to %s timed out after %s (the server "
                  "stopped reading)",
@@ -1281,6 +1332,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   }
   c->pool = p;
   c->org = o;
+  o->refs++;
   c->io.fd = -1;
   chc_list_init(&c->onode);
   chc_list_init(&c->gnode);
@@ -1897,6 +1949,7 @@ void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
   st->idle = p->nidle;
   st->active = p->nconns - p->nidle;
   st->waiting = p->nwaiting;
+  st->origins = (int)p->norigins;
 }
 
 static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
@@ -2001,9 +2054,11 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
     return NULL;
   }
+  o->refs++; /* the stream's, or until the failures below */
   s = stream_alloc(p);
   if (s == NULL) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    origin_unref(p, o);
     return NULL;
   }
   if (rq->body_kind == CHC_BODY_STREAM)
@@ -2022,6 +2077,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
       (s->chunked && rq->body_kind != CHC_BODY_STREAM &&
        chunk_bytes_body(&s->head, rq, e) < 0)) {
     stream_destroy(s);
+    origin_unref(p, o);
     return NULL;
   }
   s->pool = p;
@@ -2040,6 +2096,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
   }
   s->to = rq->to;
   s->no_body = method_is(m, "HEAD");
+  s->upgrade = rq->headers && chc_hlist_get(rq->headers, "upgrade", NULL);
   s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
                   method_is(m, "PUT") || method_is(m, "DELETE") ||
                   method_is(m, "OPTIONS") || method_is(m, "TRACE");
@@ -2212,8 +2269,7 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
     do w = sock_writev(c->io.fd, iov, k);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
-      conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
-                 strerror(errno));
+      conn_write_failed(c, errno);
       return -1;
     }
     done = w > 0 ? (size_t)w : 0;
@@ -2333,6 +2389,7 @@ static chc_stream *stream_alloc(chc_pool *p) {
 static void stream_free(chc_stream *s) {
   chc_pool *p = s->pool;
   chc_timer_stop(p->lp, &s->rtimer);
+  origin_unref(p, s->org);
   free(s->rq_method);
   free(s->rq_target);
   s->rq_method = s->rq_target = NULL;

@@ -157,4 +157,181 @@ describe("issue 9", function()
       assert.not_matches("max_connections", msg)
     end)
   end)
+
+  describe("HTTP/1.1", function()
+    local function get(path, opts)
+      local r, err = http.request("GET", H.raw .. path, opts or { timeout = 5 })
+      if r then return r:read() end
+      return nil, err
+    end
+
+    it("4: chunk extensions with optional whitespace are accepted", function()
+      for form = 0, 4 do
+        local body, err = get("/i9/bws-chunk?form=" .. form)
+        assert.equals("hello world", body, "form " .. form .. ": " .. tostring(err))
+      end
+      -- whitespace inside the size still breaks the framing: an error
+      local body, err = get("/i9/bad-chunk-ws")
+      assert.is_nil(body)
+      assert.is_true(http.is_error(err, "RemoteProtocolError"), tostring(err))
+    end)
+
+    it("7: a complete response that closes the connection stops the upload at once", function()
+      local calls = 0
+      local piece = string.rep("x", 1000)
+      local t0 = http.now()
+      local r, err = http.request("POST", H.raw .. "/i9/early-close", {
+        timeout = 10,
+        body = function()
+          calls = calls + 1
+          if calls > 200 then return nil end
+          if calls > 1 then http.sleep(0.02) end -- 200 calls take >= 4 s
+          return piece
+        end,
+      })
+      assert.is_truthy(r, tostring(err))
+      assert.equals(200, r.status)
+      assert.equals("early", r:read())
+      assert.is_true(calls <= 5, "producer called " .. calls .. " times")
+      assert.is_true(http.now() - t0 < 3)
+    end)
+
+    it("7: a failed send after a complete response is not the reader's error", function()
+      H.stats_reset()
+      local pool = http.Pool { timeout = 10 }
+      local calls = 0
+      local piece = string.rep("x", 4096)
+      local r, err = pool:request("POST", H.raw .. "/i9/early-reset", {
+        body = function()
+          calls = calls + 1
+          if calls > 2000 then return nil end -- 8 MB: more than it reads
+          return piece
+        end,
+      })
+      assert.is_truthy(r, tostring(err))
+      local body, rerr = r:read()
+      assert.equals("early", body, tostring(rerr))
+      assert.is_true(calls < 2000, "producer called " .. calls .. " times")
+      -- not reused: the next request needs a new connection
+      assert.equals("hello", pool:request("GET", H.raw .. "/hello"):read())
+      assert.equals(2, H.stats().accepted)
+      pool:close()
+    end)
+
+    it("8: two different Content-Length fields are called that", function()
+      local body, err = get("/i9/two-cl")
+      assert.is_nil(body)
+      assert.matches("more than one Content%-Length", tostring(err))
+    end)
+
+    it("10: interim (1xx) responses count against the head limit", function()
+      local body, err = get("/i9/many-100?n=3")
+      assert.equals("after interims", body, tostring(err))
+      body, err = get("/i9/many-100?n=80000")
+      assert.is_nil(body)
+      assert.is_true(http.is_error(err, "RemoteProtocolError"), tostring(err))
+      assert.matches("interim", tostring(err))
+    end)
+
+    it("10: a 101 the request did not ask for is a RemoteProtocolError", function()
+      local body, err = get("/i9/unexpected-101")
+      assert.is_nil(body)
+      assert.is_true(http.is_error(err, "RemoteProtocolError"), tostring(err))
+      assert.matches("101", tostring(err))
+    end)
+  end)
+
+  describe("pool", function()
+    it("5: origins nothing uses are freed", function()
+      local pool = http.Pool { timeout = 2 }
+      -- nothing listens on port 1 of these: refused at once
+      for i = 1, 300 do
+        local r = pool:request("GET", "http://127.0.0." .. (i % 250 + 2) .. ":1/")
+        assert.is_nil(r)
+      end
+      assert.equals(0, pool:stats().origins)
+      local r = assert(pool:request("GET", H.raw .. "/hello"))
+      assert.equals(1, pool:stats().origins) -- the response holds it
+      assert.equals("hello", r:read())
+      assert.equals(1, pool:stats().origins) -- and now its idle connection
+      pool:close()
+    end)
+  end)
+
+  describe("tasks and misuse", function()
+    it("6: a failure joined from the main chunk is not reported again", function()
+      local loop = http.loop()
+      local t = http.spawn(function() http.sleep(0.01) error("boom") end)
+      local ok, err = pcall(t.join, t)
+      assert.is_false(ok)
+      assert.matches("boom", tostring(err))
+      assert.is_true(loop:step(0))
+    end)
+
+    it("6: a cancelled task is not reported as a failure", function()
+      -- in a child process: the warning goes to its stderr at exit
+      local script = H.tmp .. "/i9-cancel.lua"
+      local f = assert(io.open(script, "w"))
+      f:write([[
+        local http = require "c_http_core"
+        local loop = http.loop()
+        local t = http.spawn(function() http.sleep(10) end)
+        loop:step(0)
+        t:cancel()
+        for _ = 1, 100 do
+          local ok, err = loop:step(0.01)
+          if not ok then print("REPORTED " .. tostring(err)) end
+          if t:status() ~= "waiting" and t:status() ~= "ready" then break end
+        end
+        print("STATUS " .. t:status())
+        t = nil
+        collectgarbage()
+      ]])
+      f:close()
+      local lua = arg and arg[-1] or "lua5.4"
+      local out = H.sh(H.q(lua) .. " " .. H.q(script) .. " 2>&1")
+      assert.matches("STATUS", out)
+      assert.not_matches("REPORTED", out)
+      assert.not_matches("never joined", out)
+    end)
+
+    -- fn must not end in a tail call (its frame, the caller, would be gone)
+    local function raises_here(fn, pattern)
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      assert.matches(pattern, err)
+      assert.matches("009%-defects_spec%.lua:%d+:", err)
+    end
+
+    it("8: misuse errors point at the caller's line", function()
+      raises_here(function() local v = http.Pool { timeout = 1e10 } return v end,
+        "timeout must be at most")
+      raises_here(function() local v = http.Pool { timeout = { read = 1e10 } } return v end,
+        "timeout.read must be at most")
+      raises_here(function() local v = http.request("GET", H.raw .. "/hello", { timeout = 1e10 }) return v end,
+        "timeout must be at most")
+      local msg
+      http.run(function()
+        local t
+        t = http.spawn(function()
+          local r = t:join()
+          return r
+        end)
+        local ok, err = pcall(t.join, t)
+        msg = ok and "no error" or tostring(err)
+      end)
+      assert.matches("a task cannot join itself", msg)
+      assert.matches("009%-defects_spec%.lua:%d+:", msg)
+    end)
+
+    it("9: a Unix-socket path with a NUL byte raises", function()
+      raises_here(function() local v = http.Pool { uds = "/tmp/x\0/other" } return v end,
+        "NUL")
+    end)
+
+    it("10: keepalive_expiry is bounded like the timeouts", function()
+      raises_here(function() local v = http.Pool { keepalive_expiry = 1e300 } return v end,
+        "keepalive_expiry must be a finite number of seconds, at most")
+    end)
+  end)
 end)

@@ -67,7 +67,8 @@ struct chc_h2_stream {
   uint32_t rst_code;
   unsigned has_head : 1, ended : 1, failed : 1, cancelled : 1, released : 1,
       closed : 1, hdr_sent : 1, req_sent : 1, up_end : 1, up_blocked : 1,
-      rst_recv : 1, retryable : 1;
+      rst_recv : 1, retryable : 1,
+      interim : 1; /* a 1xx head came before the final one */
 };
 
 struct chc_h2 {
@@ -380,10 +381,14 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   st = live_stream(s, f->hd.stream_id);
   if (st == NULL) return 0;
-  st->head_bytes = 0;
   if (!st->has_head) { /* a head: the previous one may have been a 1xx */
+    if (st->status > 0) st->interim = 1;
     chc_hlist_reset(&st->fields);
     st->status = 0;
+    /* head_bytes is not reset: interim heads count against the limit
+    ** together with the final one, so they cannot come for ever */
+  } else {
+    st->head_bytes = 0; /* trailers: a limit of their own */
   }
   return 0;
 }
@@ -406,8 +411,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   if (st->head_bytes > h2->max_header) {
     stream_fail(st, 0, CHC_EREMOTE_PROTO,
                 "response %s larger than %zu bytes (stream %d)",
-                st->has_head ? "trailers" : "head", h2->max_header,
-                (int)st->id);
+                st->has_head  ? "trailers"
+                : st->interim ? "head and the interim (1xx) heads before it"
+                              : "head",
+                h2->max_header, (int)st->id);
     /* nghttp2 resets the stream (INTERNAL_ERROR) and skips the rest */
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }

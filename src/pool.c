@@ -1399,7 +1399,8 @@ static void h2_cb_head(chc_h2_stream *st, void *ud) {
   chc_buf_append(&s->reason, "", 1);
   chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
   s->has_head = 1;
-  chc_timer_stop(s->pool->lp, &s->rtimer);
+  /* a write timeout goes on: the body still waits for the server */
+  if (!s->rt_write) chc_timer_stop(s->pool->lp, &s->rtimer);
   notify(s);
 }
 
@@ -1407,7 +1408,7 @@ static void h2_cb_data(chc_h2_stream *st, void *ud, size_t n) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
   CHC_UNUSED(n);
-  chc_timer_stop(s->pool->lp, &s->rtimer);
+  if (!s->rt_write) chc_timer_stop(s->pool->lp, &s->rtimer);
   notify(s);
 }
 

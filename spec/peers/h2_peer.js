@@ -26,6 +26,7 @@
  * Endpoints (query strings allowed; numbers are decimal):
  *   /hello                 200 "hello"
  *   /hold                  never answers (the client must time out)
+ *   /many-100?n=N          N interim 100 heads, then 200 "after"
  *   /conn-id               200, body = the session id
  *   /bytes?n=N             N bytes of the pattern (byte i is i % 251)
  *   /slow?chunks=N&delay_ms=D&size=S
@@ -203,6 +204,13 @@ function makeHandler(name, st) {
     switch (p) {
       case '/hold': // issue 9: never answers (the client gives up)
         return;
+      case '/many-100': { // issue 9: n interim heads, then 200 "after"
+        const n = Math.max(0, Math.floor(qn('n', 10)));
+        for (let i = 0; i < n && live(stream); i++)
+          stream.additionalHeaders({ ':status': 100 });
+        if (live(stream)) respond(stream, 200, 'after', ids);
+        return;
+      }
       case '/hello':
         return respond(stream, 200, 'hello', ids);
       case '/conn-id':

@@ -133,6 +133,30 @@ describe("issue 9", function()
       end
     end)
 
+    it("3: the write timeout goes on after the head came", function()
+      local win0 = assert(h2peer_port("win0"), "node peer without win0 server")
+      local pool = h2pool { write = 0.5, read = 30, total = 20 }
+      -- the head comes at once, the body bytes after 15 s; ours never go
+      local r, err = pool:request("POST", win0 .. "/slow?chunks=1&delay_ms=15000",
+        { body = string.rep("x", 200000) })
+      if r then r, err = r:read() end
+      pool:close()
+      assert.is_true(http.is_error(err, "WriteTimeout"), tostring(err))
+    end)
+
+    it("10: interim (1xx) heads count against the head limit", function()
+      assert(H.h2peer, "node h2 peer not running")
+      local pool = h2pool(10)
+      local r, err = pool:request("GET", H.h2peer .. "/many-100?n=3")
+      assert.equals("after", r and r:read(), tostring(err))
+      r, err = pool:request("GET", H.h2peer .. "/many-100?n=5000")
+      if r then r, err = r:read() end
+      pool:close()
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "RemoteProtocolError"), tostring(err))
+      assert.matches("interim", tostring(err))
+    end)
+
     it("8: a PoolTimeout behind the stream limit names the limit", function()
       assert(H.h2peer_max5, "node h2 peer not running")
       local pool = h2pool { connect = 5, read = 10, write = 5, pool = 0.5 }

@@ -51,33 +51,40 @@ describe("issue 9", function()
       for i = 1, 12 do assert.matches("^3 ba7816bf", results[i]) end
     end)
 
+    -- nghttpd --no-tls -m 1 over nginx's files on a free port (a few tries:
+    -- another process may take the port first). Returns its URL and pid.
+    local function start_nghttpd()
+      for try = 1, 3 do
+        local port = 20000 + math.random(0, 30000)
+        local pidf = H.tmp .. "/i9-nghttpd.pid"
+        os.execute("env -u LD_PRELOAD sh -c " .. H.q("nghttpd --no-tls -m 1 -d "
+          .. H.q(H.www) .. " " .. port .. " >" .. H.tmp .. "/i9-nghttpd-" .. try
+          .. ".log 2>&1 & echo $! >" .. pidf))
+        local f = assert(io.open(pidf))
+        local pid = f:read("l")
+        f:close()
+        local url = "http://127.0.0.1:" .. port
+        local deadline = http.now() + 5
+        while http.now() < deadline do -- until it answers
+          local pool = http.Pool { http1 = false, http2 = true, timeout = 1 }
+          local resp = pool:request("GET", url .. "/1k")
+          pool:close()
+          if resp then return url, pid end
+          http.sleep(0.05)
+        end
+        os.execute("kill " .. pid .. " 2>/dev/null")
+      end
+      error("nghttpd did not start")
+    end
+
     it("1: the same against nghttpd -m 1", function()
       local nghttpd = io.open("/usr/bin/nghttpd") or io.open("/usr/sbin/nghttpd")
       if not nghttpd then pending("nghttpd not installed") return end
       nghttpd:close()
       assert(H.www, "nginx www dir unknown")
-      -- a free port: bind and let the kernel choose
-      local port
-      for _ = 1, 5 do
-        port = 20000 + math.random(0, 30000)
-        local out = H.sh("sh -c " .. H.q("ss -ltn 'sport = :" .. port .. "' | tail -n +2"))
-        if out == "" then break end
-      end
-      local log = H.tmp .. "/i9-nghttpd.log"
-      local pidf = H.tmp .. "/i9-nghttpd.pid"
-      os.execute("env -u LD_PRELOAD sh -c " .. H.q("nghttpd --no-tls -m 1 -d " .. H.q(H.www)
-        .. " " .. port .. " >" .. log .. " 2>&1 & echo $! >" .. pidf))
-      local pid = io.open(pidf):read("l")
+      local base, pid = start_nghttpd()
       local ok, err = pcall(function()
-        local url = "http://127.0.0.1:" .. port .. "/1k"
-        local deadline = http.now() + 10
-        while http.now() < deadline do -- until it listens
-          local r = http.Pool({ http1 = false, http2 = true, timeout = 1 })
-          local resp = r:request("GET", url)
-          r:close()
-          if resp then break end
-          http.sleep(0.05)
-        end
+        local url = base .. "/1k"
         local pool = h2pool { connect = 5, read = 5, write = 5, pool = 5, total = 20 }
         local got = {}
         http.run(function()

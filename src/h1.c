@@ -5,7 +5,6 @@
 */
 #include "h1.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -731,6 +730,11 @@ static const char *run(chc_h1_resp *r, const char *at, const char *end) {
 
 static int is_bws(char c) { return c == ' ' || c == '\t'; }
 
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
 /*
 ** XXX: llhttp 8.1 rejects the optional whitespace RFC 9112 7.1.1 allows
 ** in a chunk-size line:
@@ -742,7 +746,7 @@ static int is_bws(char c) { return c == ' ' || c == '\t'; }
 */
 static size_t strip_bws(char *l, size_t n) {
   size_t i = 0, w, j;
-  while (i < n && isxdigit((unsigned char)l[i])) i++;
+  while (i < n && is_hex(l[i])) i++;
   if (i == 0) return n;
   w = i;
   for (;;) {

@@ -56,6 +56,8 @@ typedef struct origin {
   chc_list idle;    /* idle conns, most recently used first */
   chc_list waiters; /* streams waiting for a connection to this origin */
   int https, port;
+  int refs;       /* connections and streams that point to it: freed at 0
+                  ** (TLS sessions are kept by the TLS configuration) */
   int ndraining;  /* conns of this origin reading away a released body */
   struct conn *h2conn; /* the HTTP/2 connection new streams go to */
   int h2_pending; /* a connection that may turn out HTTP/2 is being made:
@@ -126,6 +128,7 @@ struct chc_stream {
   chc_timer ptimer, ttimer; /* pool wait, total deadline */
   int state;
   int no_body, idempotent;
+  int upgrade; /* the request has an Upgrade field: a 101 may come */
   int retries_left, attempts;
   /* request progress */
   int chunked;        /* producer body sent with chunked framing */
@@ -354,6 +357,21 @@ static origin *origin_get(chc_pool *p, int https, const char *host, int port) {
   return p->last = o;
 }
 
+/* An origin nothing points to any more goes: a pool that has talked to
+** many hosts over time holds only those it is using. */
+static void origin_unref(chc_pool *p, origin *o) {
+  origin **pp;
+  if (--o->refs > 0) return;
+  for (pp = &p->tab[o->hash & (p->tabsize - 1)]; *pp != o; pp = &(*pp)->hnext)
+    ;
+  *pp = o->hnext;
+  if (p->last == o) p->last = NULL;
+  p->norigins--;
+  free(o->host);
+  free(o->hosthdr);
+  free(o);
+}
+
 /* }=================================================================== */
 
 /* {===================================================================
@@ -406,14 +424,28 @@ static void stream_unwait(chc_stream *s) {
 static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   chc_stream *s = chc_container_of(t, chc_stream, ptimer);
   char b[32];
+  conn *h2c = s->org->h2conn;
+  /* waiting on the origin only: for a stream slot on its HTTP/2
+  ** connection (or for that connection being made), not for a pool slot */
+  int h2wait = !chc_list_linked(&s->gwait);
   CHC_UNUSED(lp);
   stream_unwait(s);
   s->state = S_DONE;
-  stream_fail(s, CHC_EPOOL_TIMEOUT,
-              "no connection to %s became free within %s (max_connections "
-              "= %d)",
-              s->org->hosthdr, secs(s->to.pool, b, sizeof b),
-              s->pool->o.max_connections);
+  secs(s->to.pool, b, sizeof b);
+  if (h2wait && h2c && h2c->h2)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no HTTP/2 stream to %s became free within %s (the server "
+                "allows %u concurrent streams)",
+                s->org->hosthdr, b, (unsigned)chc_h2_max_streams(h2c->h2));
+  else if (h2wait)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "the connection to %s that may speak HTTP/2 was not ready "
+                "within %s", s->org->hosthdr, b);
+  else
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no connection to %s became free within %s (max_connections "
+                "= %d)",
+                s->org->hosthdr, b, s->pool->o.max_connections);
 }
 
 static void on_total_timeout(chc_loop *lp, chc_timer *t) {
@@ -475,6 +507,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     h1_put(p, c);
     chc_tls_free(c->tls);
     if (c->h2) chc_h2_free(c->h2);
+    origin_unref(p, c->org);
     free(c);
   }
 }
@@ -704,6 +737,11 @@ static void conn_process(conn *c) {
     return;
   }
   chc_buf_consume(&c->rbuf, (size_t)used);
+  if ((c->h1->events & CHC_H1_HEAD) && c->h1->status == 101 && !s->upgrade) {
+    conn_close(c, CHC_EREMOTE_PROTO, "101 Switching Protocols from %s, but "
+               "the request did not ask for an Upgrade", c->peer);
+    return;
+  }
   if (c->h1->events & CHC_H1_HEAD) {
     s->status = c->h1->status;
     s->major = c->h1->major;
@@ -732,12 +770,15 @@ static void conn_process(conn *c) {
       chc_hlist_reset(&s->trailers);
       chc_hlist_swap(&s->trailers, &c->h1->trailers);
     }
-    if (!s->req_done && s->status < 300 && !c->write_failed &&
-        !s->draining) {
+    if (!s->req_done && s->status < 300 && c->h1->keep_alive &&
+        !c->write_failed && !s->draining) {
       /* RFC 9112 9.5: a server may answer before it has read the whole
-      ** request. A success means it still takes the body, so keep
-      ** sending it; the reader sees the end once the body is out, so an
-      ** upload is never cut short silently. (A 3xx/4xx/5xx stops it.) */
+      ** request. A success on a connection it keeps means it still takes
+      ** the body, so keep sending it; the reader sees the end once the
+      ** body is out (or the server stopped taking it: conn_early_done).
+      ** A 3xx/4xx/5xx, or a response that closes the connection, stops
+      ** the upload at once: the exchange ends, the producer is not
+      ** called again, the connection is not reused. */
       c->resp_pending = 1;
       notify(s);
       return;
@@ -899,6 +940,43 @@ static void conn_read(conn *c) {
   }
 }
 
+/* Sending the rest of the body failed after the complete response came
+** (the server stopped reading, or closed): the response stands, the
+** upload ends there, the connection is not reused. */
+static void conn_early_done(conn *c, int err) {
+  c->write_failed = 1;
+  c->write_errno = err;
+  c->resp_pending = 0;
+  c->wbody_len = 0;
+  chc_buf_reset(&c->wbuf);
+  timer_arm(c, T_NONE, -1);
+  c->s->resp_done = 1;
+  conn_exchange_done(c);
+}
+
+/*
+** Sending failed. The server may have answered and closed (e.g. 413):
+** stop writing and let the read side decide. After a complete response
+** only the rest of the body is lost (conn_early_done).
+*/
+static void conn_write_failed(conn *c, int err) {
+  chc_stream *s = c->s;
+  if (c->resp_pending) {
+    conn_early_done(c, err);
+    return;
+  }
+  c->write_failed = 1;
+  c->write_errno = err;
+  c->wbody_len = 0;
+  chc_buf_reset(&c->wbuf);
+  if (!c->reused || c->got_bytes || !s || !replayable(s)) {
+    c->readable = 1;
+    conn_read(c);
+    return;
+  }
+  conn_io_error(c, CHC_EWRITE, "sending to", err);
+}
+
 /* The whole request has been written. */
 static void conn_req_written(conn *c) {
   chc_stream *s = c->s;
@@ -935,24 +1013,7 @@ static void conn_flush(conn *c) {
         c->writable = 0;
         break;
       }
-      /* The server may have answered and closed (e.g. 413): stop writing
-      ** and let the read side decide. */
-      c->write_failed = 1;
-      c->write_errno = errno;
-      c->wbody_len = 0;
-      chc_buf_reset(&c->wbuf);
-      if (c->resp_pending) { /* answered already: only the body is lost */
-        conn_close(c, CHC_EWRITE, "sending the request body to %s failed "
-                   "after the response came: %s", c->peer,
-                   strerror(c->write_errno));
-        return;
-      }
-      if (!c->reused || c->got_bytes || !s || !replayable(s)) {
-        c->readable = 1;
-        conn_read(c);
-        return;
-      }
-      conn_io_error(c, CHC_EWRITE, "sending to", c->write_errno);
+      conn_write_failed(c, errno);
       return;
     }
     if ((size_t)n <= c->wbuf.len) {
@@ -1151,6 +1212,10 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
       break;
     }
     case T_WRITE:
+      if (c->resp_pending) { /* the response stands without the rest */
+        conn_early_done(c, ETIMEDOUT);
+        break;
+      }
       conn_close(c, CHC_EWRITE_TIMEOUT,
                  "sending the request to %s timed out after %s (the server "
                  "stopped reading)",
@@ -1267,6 +1332,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   }
   c->pool = p;
   c->org = o;
+  o->refs++;
   c->io.fd = -1;
   chc_list_init(&c->onode);
   chc_list_init(&c->gnode);
@@ -1333,7 +1399,8 @@ static void h2_cb_head(chc_h2_stream *st, void *ud) {
   chc_buf_append(&s->reason, "", 1);
   chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
   s->has_head = 1;
-  chc_timer_stop(s->pool->lp, &s->rtimer);
+  /* a write timeout goes on: the body still waits for the server */
+  if (!s->rt_write) chc_timer_stop(s->pool->lp, &s->rtimer);
   notify(s);
 }
 
@@ -1341,7 +1408,7 @@ static void h2_cb_data(chc_h2_stream *st, void *ud, size_t n) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
   CHC_UNUSED(n);
-  chc_timer_stop(s->pool->lp, &s->rtimer);
+  if (!s->rt_write) chc_timer_stop(s->pool->lp, &s->rtimer);
   notify(s);
 }
 
@@ -1359,7 +1426,11 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   const chc_error *e = chc_h2_stream_error(st);
   conn *c = s->c;
-  if (chc_h2_stream_retryable(st) && !s->released && c &&
+  /* a producer's bytes went into the stream that failed: they cannot
+  ** be sent again, so such a request is not retried once it started */
+  int replay = s->rq_body_kind != CHC_BODY_STREAM ||
+               (s->sent == 0 && !s->body_ended);
+  if (chc_h2_stream_retryable(st) && replay && !s->released && c &&
       s->attempts <= c->pool->o.max_keepalive + 2) {
     /* the server certainly did not process it: another connection */
     h2_stream_finished(s);
@@ -1368,13 +1439,31 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
     return;
   }
   h2_stream_finished(s);
-  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)",
-              e ? e->msg : "stream failed", stream_peer(s));
+  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)%s",
+              e ? e->msg : "stream failed", stream_peer(s),
+              chc_h2_stream_retryable(st) && !replay
+                  ? "; not retried: the body function's output cannot be "
+                    "sent again"
+                  : "");
+}
+
+/* A string body waits for the server's window under the write timeout,
+** from submission until its last byte went out (h2_cb_sent). */
+static void h2_write_wait(chc_stream *s) {
+  chc_timer_stop(s->pool->lp, &s->rtimer);
+  s->rt_write = s->to.write >= 0;
+  if (s->rt_write)
+    chc_timer_start(s->pool->lp, &s->rtimer, (uint64_t)s->to.write);
 }
 
 static void h2_cb_writable(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
+  if (s->rq_body_kind == CHC_BODY_BYTES || s->body_ended) {
+    /* the rest of the body went on: wait afresh (no producer to wake) */
+    if (!s->req_done) h2_write_wait(s);
+    return;
+  }
   if (s->rt_write) { /* the server took bytes: its window moved */
     s->rt_write = 0;
     chc_timer_stop(s->pool->lp, &s->rtimer);
@@ -1419,7 +1508,8 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   h2_stream_finished(s);
   if (s->rt_write)
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
-                "timed out after %s (the server stopped taking it)",
+                "timed out after %s (the server's HTTP/2 flow-control window "
+                "stayed closed: it stopped taking the body)",
                 stream_peer(s), secs(s->to.write, b, sizeof b));
   else
     stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
@@ -1498,7 +1588,9 @@ static void h2_submit(conn *c, chc_stream *s) {
   chc_list_insert_tail(&c->streams, &s->cnode);
   c->nactive++;
   s->rt_write = 0;
-  if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
+  if (s->rq_body_kind == CHC_BODY_BYTES && s->rq_body_len > 0)
+    h2_write_wait(s);
+  else if (s->rq_body_kind != CHC_BODY_STREAM && s->to.read >= 0)
     chc_timer_start(c->pool->lp, &s->rtimer, (uint64_t)s->to.read);
   h2_dirty(c);
   if (s->rq_body_kind == CHC_BODY_STREAM) notify(s); /* producer: go */
@@ -1858,6 +1950,7 @@ void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
   st->idle = p->nidle;
   st->active = p->nconns - p->nidle;
   st->waiting = p->nwaiting;
+  st->origins = (int)p->norigins;
 }
 
 static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
@@ -1962,9 +2055,11 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
     return NULL;
   }
+  o->refs++; /* the stream's, or until the failures below */
   s = stream_alloc(p);
   if (s == NULL) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    origin_unref(p, o);
     return NULL;
   }
   if (rq->body_kind == CHC_BODY_STREAM)
@@ -1983,6 +2078,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
       (s->chunked && rq->body_kind != CHC_BODY_STREAM &&
        chunk_bytes_body(&s->head, rq, e) < 0)) {
     stream_destroy(s);
+    origin_unref(p, o);
     return NULL;
   }
   s->pool = p;
@@ -2001,6 +2097,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
   }
   s->to = rq->to;
   s->no_body = method_is(m, "HEAD");
+  s->upgrade = rq->headers && chc_hlist_get(rq->headers, "upgrade", NULL);
   s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
                   method_is(m, "PUT") || method_is(m, "DELETE") ||
                   method_is(m, "OPTIONS") || method_is(m, "TRACE");
@@ -2173,8 +2270,7 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n) {
     do w = sock_writev(c->io.fd, iov, k);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
-      conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->peer,
-                 strerror(errno));
+      conn_write_failed(c, errno);
       return -1;
     }
     done = w > 0 ? (size_t)w : 0;
@@ -2218,6 +2314,7 @@ int chc_stream_write_end(chc_stream *s) {
     }
     s->body_ended = 1;
     if (chc_h2_stream_write_end(s->h2s) < 0) return -1;
+    h2_write_wait(s); /* what is queued waits for the server's window */
     h2_dirty(c);
     return 0;
   }
@@ -2293,6 +2390,7 @@ static chc_stream *stream_alloc(chc_pool *p) {
 static void stream_free(chc_stream *s) {
   chc_pool *p = s->pool;
   chc_timer_stop(p->lp, &s->rtimer);
+  origin_unref(p, s->org);
   free(s->rq_method);
   free(s->rq_target);
   s->rq_method = s->rq_target = NULL;

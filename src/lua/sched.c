@@ -251,7 +251,7 @@ static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
   t->ok = ok;
   ll->ntasks--;
   lua_checkstack(L, 4);
-  if (!ok && chc_list_empty(&t->joiners.tasks) && !t->is_run) {
+  if (!ok && chc_list_empty(&t->joiners.tasks) && !t->is_run && !t->joined) {
     /* nobody is waiting for it: keep it for loop:step to report (a later
     ** join still gets the error too), but only so many */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
@@ -307,6 +307,13 @@ static void task_resume(chc_lloop *ll, chc_task *t) {
     if (lua_type(L, -1) == LUA_TTABLE) {
       luaL_traceback(L, t->co, NULL, 0);
       lua_setfield(L, -2, "traceback");
+      /* ended by its own cancellation: not a failure anyone must hear
+      ** of (loop:step, the never-joined warning); join still raises it */
+      lua_pushliteral(L, "kind");
+      if (lua_rawget(L, -2) == LUA_TSTRING &&
+          strcmp(lua_tostring(L, -1), "Cancelled") == 0)
+        t->joined = 1;
+      lua_pop(L, 1);
     }
   }
   lua_setiuservalue(L, -2, 2);
@@ -414,7 +421,10 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 static int task_join(lua_State *L) {
   chc_task *t = check_task(L, 1);
   lua_settop(L, 1);
-  if (chc_task_of(L) == t) luaL_error(L, "a task cannot join itself");
+  if (chc_task_of(L) == t) { /* init.lua raises it at the caller's line */
+    lua_pushnil(L);
+    return 1;
+  }
   return join_k(L, LUA_OK, 0);
 }
 
@@ -569,6 +579,17 @@ static int loop_timeout(lua_State *L) {
   return 1;
 }
 
+/* Removes the first element of the list at idx (the rest move down). */
+static void list_shift(lua_State *L, int idx) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+  for (i = 1; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    lua_rawseti(L, idx, i);
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, idx, n);
+}
+
 /* loop:step([timeout]): runs ready work, waiting at most timeout seconds
 ** (default 0). Returns true; or nil, err when a task failed and nobody
 ** was joining it (one per call, oldest first; err carries a traceback);
@@ -590,20 +611,18 @@ static int loop_step(lua_State *L) {
   }
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 2);
+  /* a failure someone joined meanwhile (the main chunk) was raised there */
+  while (lua_rawlen(L, 2) > 0 &&
+         (lua_rawgeti(L, 2, 1), ((chc_task *)lua_touserdata(L, -1))->joined)) {
+    lua_pop(L, 1);
+    list_shift(L, 2);
+  }
+  lua_settop(L, 2);
   if (lua_rawlen(L, 2) > 0) {
     chc_task *t;
     lua_rawgeti(L, 2, 1); /* the task, at 3 */
     t = lua_touserdata(L, 3);
-    /* remove it: shift the rest down */
-    {
-      lua_Integer i, n = (lua_Integer)lua_rawlen(L, 2);
-      for (i = 1; i < n; i++) {
-        lua_rawgeti(L, 2, i + 1);
-        lua_rawseti(L, 2, i);
-      }
-      lua_pushnil(L);
-      lua_rawseti(L, 2, n);
-    }
+    list_shift(L, 2); /* remove it */
     t->joined = 1; /* reported: not printed at collection */
     lua_pushnil(L);
     lua_getiuservalue(L, 3, 2); /* its error */

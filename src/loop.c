@@ -24,6 +24,9 @@
 #include "resolver.h"
 
 #define MAX_EVENTS 256
+/* Full batches read after the first one before timers run (see
+** chc_loop_step): 64 x 256 ready fds is more than any pool keeps. */
+#define DRAIN_ROUNDS 64
 #define DEFER_ROUNDS 64
 #define NOT_ARMED UINT64_MAX
 
@@ -38,6 +41,8 @@ struct chc_loop {
   chc_io tio, eio;    /* the timerfd and the eventfd as watchers */
   uint64_t now;       /* cached loop time (ms) */
   int running;        /* inside chc_loop_step */
+  int interrupted;    /* epoll_wait saw EINTR (chc_loop_take_interrupt) */
+  unsigned fork_gen;  /* fork_gen when created: a fork since shows */
   /* timers */
   chc_timer **heap;
   uint32_t nheap, capheap;
@@ -63,6 +68,33 @@ static uint64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The clock rounded up to the next whole ms: what a timer is armed from,
+** so that it never fires before the full duration has passed (the loop's
+** clock is truncated, and a timer fires once it reaches `due`). */
+static uint64_t mono_ms_ceil(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u +
+         ((uint64_t)ts.tv_nsec + 999999u) / 1000000u;
+}
+
+/*
+** fork detection. A child process inherits the loop's memory and fds, but
+** not its threads, and shares the epoll instance and every socket with the
+** parent. The counter is bumped in the child by a pthread_atfork handler,
+** so telling whether a loop was inherited costs a load, not a getpid().
+*/
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) { atomic_fetch_add(&fork_gen, 1); }
+
+static void fork_hook(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+int chc_loop_inherited(const chc_loop *lp) {
+  return lp->fork_gen != atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }
 
 /*
@@ -171,18 +203,21 @@ void chc_timer_init(chc_timer *t, chc_timer_cb cb) {
 }
 
 /*
-** Outside a step the cached time may be as old as the last step (a host
-** can leave the loop alone for a long time), so it is refreshed first;
-** inside a step all timers share the step's time snapshot.
+** A timer counts from the moment it is started, not from the step's time
+** snapshot: a task may have computed for a while since (or a host left the
+** loop alone), and a timer armed from the stale snapshot would fire early.
+** So the clock is read here (clock_gettime through the vDSO: no syscall),
+** rounded up to the next ms. The snapshot itself is left alone: run_timers
+** compares against it, and a timer started now is due no earlier than it.
 ** XXX: this function cannot report ENOMEM (it returns void), and silently
 ** not starting a timer would leave its waiter hanging forever, so a failure
 ** to grow the heap aborts. The heap only holds pointers.
 */
 void chc_timer_start(chc_loop *lp, chc_timer *t, uint64_t ms_from_now) {
-  uint64_t due;
-  if (!lp->running) chc_loop_update_time(lp);
-  due = ms_from_now > UINT64_MAX - 1 - lp->now ? UINT64_MAX - 1
-                                               : lp->now + ms_from_now;
+  uint64_t due, now = mono_ms_ceil();
+  if (!lp->running) chc_loop_update_time(lp); /* for chc_loop_now */
+  due = ms_from_now > UINT64_MAX - 1 - now ? UINT64_MAX - 1
+                                           : now + ms_from_now;
   t->due = due;
   t->seq = lp->seq++;
   if (t->idx != 0) {
@@ -286,8 +321,15 @@ int chc_io_set(chc_loop *lp, chc_io *io, unsigned events) {
   return 0;
 }
 
+/*
+** In a forked child the epoll instance is the parent's too: a DEL there
+** would take the parent's socket out of the parent's interest list. The
+** child's close() of its copy of the fd leaves the parent's alone.
+*/
 void chc_io_stop(chc_loop *lp, chc_io *io) {
-  if (io->registered) {
+  if (io->registered && chc_loop_inherited(lp)) {
+    io->registered = 0;
+  } else if (io->registered) {
     struct epoll_event ev = {0, {0}}; /* kernels before 2.6.9 want one */
     (void)epoll_ctl(lp->epfd, EPOLL_CTL_DEL, io->fd, &ev); /* ENOENT/EBADF */
     io->registered = 0;
@@ -422,6 +464,8 @@ chc_loop *chc_loop_new(void) {
   if (lp == NULL) return NULL;
   lp->epfd = lp->tfd = lp->efd = -1;
   lp->armed = NOT_ARMED;
+  pthread_once(&fork_once, fork_hook);
+  lp->fork_gen = atomic_load(&fork_gen);
   chc_list_init(&lp->defers);
   atomic_init(&lp->wakeup, 0);
   lp->post_tail = &lp->post_head;
@@ -486,6 +530,12 @@ int chc_loop_fd(const chc_loop *lp) { return lp->epfd; }
 
 int chc_loop_running(const chc_loop *lp) { return lp->running; }
 
+int chc_loop_take_interrupt(chc_loop *lp) {
+  int r = lp->interrupted;
+  lp->interrupted = 0;
+  return r;
+}
+
 uint64_t chc_loop_now(const chc_loop *lp) { return lp->now; }
 
 void chc_loop_update_time(chc_loop *lp) { lp->now = mono_ms(); }
@@ -509,7 +559,7 @@ int chc_loop_timeout(const chc_loop *lp) {
 }
 
 int chc_loop_step(chc_loop *lp, int timeout_ms) {
-  int n, timeout;
+  int n, timeout, rounds;
   if (lp->running) return -EBUSY;
   lp->running = 1;
   chc_loop_update_time(lp);
@@ -524,10 +574,22 @@ int chc_loop_step(chc_loop *lp, int timeout_ms) {
   if (n < 0) {
     int err = errno;
     lp->running = 0;
-    return err == EINTR ? 0 : -err;
+    if (err != EINTR) return -err;
+    lp->interrupted = 1;
+    return 0;
   }
   chc_loop_update_time(lp);
   dispatch(lp, n);
+  /* A full batch may leave ready fds behind. After a long stall (a task
+  ** that computed, a host that did not step) many timeouts are due at once,
+  ** and a timer must not fire for an operation whose data is already in
+  ** its socket: so read every ready fd before any timer runs. The time
+  ** snapshot stays the one taken before the first batch. */
+  for (rounds = 0; n == MAX_EVENTS && rounds < DRAIN_ROUNDS; rounds++) {
+    n = epoll_wait(lp->epfd, lp->events, MAX_EVENTS, 0);
+    if (n <= 0) break;
+    dispatch(lp, n);
+  }
   run_posts(lp);
   run_timers(lp);
   run_defers(lp);

@@ -79,8 +79,17 @@ CHC_API int chc_loop_timeout(const chc_loop *lp);
 CHC_API int chc_loop_step(chc_loop *lp, int timeout_ms);
 /* Nonzero while inside chc_loop_step (used to refuse re-entry). */
 int chc_loop_running(const chc_loop *lp);
+/* Nonzero (once) if a step's wait was interrupted by a signal since the
+** last call: the step itself returns 0 then, as if it timed out. */
+int chc_loop_take_interrupt(chc_loop *lp);
+/* Nonzero in a process forked after the loop was created: the loop, its
+** sockets and its epoll instance are the parent's too. Teardown then only
+** releases memory and closes fds (see chc_loop_free). Costs a load. */
+int chc_loop_inherited(const chc_loop *lp);
 
-/* Loop time in ms (CLOCK_MONOTONIC), cached per iteration. */
+/* Loop time in ms (CLOCK_MONOTONIC), cached per iteration. Timers do not
+** count from it: chc_timer_start reads the clock (rounded up), so a timer
+** never fires before its full duration, however long the step has run. */
 uint64_t chc_loop_now(const chc_loop *lp);
 void chc_loop_update_time(chc_loop *lp);
 

@@ -39,7 +39,7 @@ typedef struct post {
 struct chc_loop {
   int epfd, tfd, efd;
   chc_io tio, eio;    /* the timerfd and the eventfd as watchers */
-  uint64_t now;       /* cached loop time (ms) */
+  uint64_t now;       /* cached loop time (us) */
   int running;        /* inside chc_loop_step */
   int interrupted;    /* epoll_wait saw EINTR (chc_loop_take_interrupt) */
   unsigned fork_gen;  /* fork_gen when created: a fork since shows */
@@ -47,7 +47,7 @@ struct chc_loop {
   chc_timer **heap;
   uint32_t nheap, capheap;
   uint64_t seq;       /* next timer sequence number */
-  uint64_t armed;     /* absolute due the timerfd is armed for */
+  uint64_t armed;     /* absolute due (us) the timerfd is armed for */
   /* deferred callbacks */
   chc_list defers;
   /* the current epoll batch (see io_invalidate) */
@@ -64,20 +64,18 @@ struct chc_loop {
   void *data;
 };
 
-static uint64_t mono_ms(void) {
+/*
+** Loop time is kept in microseconds: durations come in whole ms, but a
+** timer counts from the moment it is started, not from a whole ms, and the
+** waits derived from it are rounded up to ms. So no timer ever fires early
+** and no wait is ever reported short. The clock is truncated when it tells
+** what is due, rounded up when a timer is armed from it.
+*/
+static uint64_t mono_us(int round_up) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* The clock rounded up to the next whole ms: what a timer is armed from,
-** so that it never fires before the full duration has passed (the loop's
-** clock is truncated, and a timer fires once it reaches `due`). */
-static uint64_t mono_ms_ceil(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u +
-         ((uint64_t)ts.tv_nsec + 999999u) / 1000000u;
+  return (uint64_t)ts.tv_sec * 1000000u +
+         ((uint64_t)ts.tv_nsec + (round_up ? 999u : 0u)) / 1000u;
 }
 
 /*
@@ -181,8 +179,8 @@ static void timerfd_arm(chc_loop *lp) {
   if (lp->nheap == 0) return;
   due = lp->heap[0]->due;
   if (due >= lp->armed) return;
-  its.it_value.tv_sec = (time_t)(due / 1000u);
-  its.it_value.tv_nsec = (long)(due % 1000u) * 1000000L;
+  its.it_value.tv_sec = (time_t)(due / 1000000u);
+  its.it_value.tv_nsec = (long)(due % 1000000u) * 1000L;
   if (due == 0) its.it_value.tv_nsec = 1; /* all zero would disarm it */
   if (timerfd_settime(lp->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
     lp->armed = due;
@@ -206,18 +204,20 @@ void chc_timer_init(chc_timer *t, chc_timer_cb cb) {
 ** A timer counts from the moment it is started, not from the step's time
 ** snapshot: a task may have computed for a while since (or a host left the
 ** loop alone), and a timer armed from the stale snapshot would fire early.
-** So the clock is read here (clock_gettime through the vDSO: no syscall),
-** rounded up to the next ms. The snapshot itself is left alone: run_timers
-** compares against it, and a timer started now is due no earlier than it.
+** So the clock is read here (clock_gettime through the vDSO: no syscall).
+** The snapshot itself is left alone: run_timers compares against it, and a
+** timer started now is due no earlier than it.
 ** XXX: this function cannot report ENOMEM (it returns void), and silently
 ** not starting a timer would leave its waiter hanging forever, so a failure
 ** to grow the heap aborts. The heap only holds pointers.
 */
 void chc_timer_start(chc_loop *lp, chc_timer *t, uint64_t ms_from_now) {
-  uint64_t due, now = mono_ms_ceil();
+  /* 0 has no minimum to keep: due at once, as the clock reads now */
+  uint64_t due, now = mono_us(ms_from_now != 0);
   if (!lp->running) chc_loop_update_time(lp); /* for chc_loop_now */
-  due = ms_from_now > UINT64_MAX - 1 - now ? UINT64_MAX - 1
-                                           : now + ms_from_now;
+  due = ms_from_now > (UINT64_MAX - 1 - now) / 1000u
+            ? UINT64_MAX - 1
+            : now + ms_from_now * 1000u;
   t->due = due;
   t->seq = lp->seq++;
   if (t->idx != 0) {
@@ -487,7 +487,7 @@ chc_loop *chc_loop_new(void) {
     errno = -err;
     goto fail;
   }
-  lp->now = mono_ms();
+  lp->now = mono_us(0);
   return lp;
 fail:
   err = errno;
@@ -536,26 +536,26 @@ int chc_loop_take_interrupt(chc_loop *lp) {
   return r;
 }
 
-uint64_t chc_loop_now(const chc_loop *lp) { return lp->now; }
+uint64_t chc_loop_now(const chc_loop *lp) { return lp->now / 1000u; }
 
-void chc_loop_update_time(chc_loop *lp) { lp->now = mono_ms(); }
+void chc_loop_update_time(chc_loop *lp) { lp->now = mono_us(0); }
 
-/* ms from `now` to the earliest timer, or -1 without timers. */
+/* ms from `now` (us) to the earliest timer, rounded up; -1 without
+** timers. */
 static int timer_wait(const chc_loop *lp, uint64_t now) {
-  uint64_t due;
+  uint64_t due, ms;
   if (lp->nheap == 0) return -1;
   due = lp->heap[0]->due;
   if (due <= now) return 0;
-  return due - now > INT_MAX ? INT_MAX : (int)(due - now);
+  ms = (due - now + 999u) / 1000u;
+  return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-/*
-** Reads the clock afresh (the cached time may be a step old). Both times are
-** whole ms and the clock is truncated, so the result is never short.
-*/
+/* Reads the clock afresh (the cached time may be a step old); never short
+** (see timer_wait). */
 int chc_loop_timeout(const chc_loop *lp) {
   if (!chc_list_empty(&lp->defers) || atomic_load(&lp->wakeup) != 0) return 0;
-  return timer_wait(lp, mono_ms());
+  return timer_wait(lp, mono_us(0));
 }
 
 int chc_loop_step(chc_loop *lp, int timeout_ms) {

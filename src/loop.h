@@ -44,7 +44,7 @@ struct chc_io {
 typedef struct chc_timer chc_timer;
 typedef void (*chc_timer_cb)(chc_loop *lp, chc_timer *t);
 struct chc_timer {
-  uint64_t due; /* loop time (ms) */
+  uint64_t due; /* loop time (us) */
   chc_timer_cb cb;
   /* private */
   uint32_t idx; /* heap slot + 1; 0 when not active */

@@ -527,7 +527,7 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
     c->res = NULL;
   }
   if (c->ai) {
-    freeaddrinfo(c->ai);
+    chc_resolve_free_result(c->ai);
     c->ai = c->ai_cur = NULL;
   }
   if (c->io.fd >= 0) {
@@ -983,7 +983,7 @@ static void conn_tls_start(conn *c);
 
 static void conn_connected(conn *c) {
   if (c->ai) {
-    freeaddrinfo(c->ai);
+    chc_resolve_free_result(c->ai);
     c->ai = c->ai_cur = NULL;
   }
   if (c->org->https && c->tls == NULL) {

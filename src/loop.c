@@ -176,7 +176,7 @@ static void heap_remove(chc_loop *lp, chc_timer *t) {
 static void timerfd_arm(chc_loop *lp) {
   struct itimerspec its = {{0, 0}, {0, 0}};
   uint64_t due;
-  if (lp->nheap == 0) return;
+  if (lp->nheap == 0 || chc_loop_inherited(lp)) return; /* the parent's */
   due = lp->heap[0]->due;
   if (due >= lp->armed) return;
   its.it_value.tv_sec = (time_t)(due / 1000000u);
@@ -372,7 +372,9 @@ void chc_defer_init(chc_defer *d, chc_defer_cb cb) {
 void chc_defer_queue(chc_loop *lp, chc_defer *d) {
   if (chc_list_linked(&d->node)) return;
   chc_list_insert_tail(&lp->defers, &d->node);
-  if (!lp->running) wake(lp); /* inside a step they run before it returns */
+  /* inside a step they run before it returns; in a forked child the
+  ** eventfd is the parent's, and nothing runs here any more */
+  if (!lp->running && !chc_loop_inherited(lp)) wake(lp);
 }
 
 void chc_defer_cancel(chc_loop *lp, chc_defer *d) {
@@ -501,11 +503,14 @@ fail:
 }
 
 /*
-** The resolver goes first: once its workers are joined nothing else posts
-** to this loop. It frees every job it still has, including those whose
+** The resolver goes first: once it is shut down no worker posts to this
+** loop any more. It frees every query it still has, including those whose
 ** result is posted but not yet run (its posted calls carry only the loop
 ** pointer), so the remaining post nodes are freed here without being run:
-** teardown never calls back into user code.
+** teardown never calls back into user code. In a forked child
+** (chc_loop_inherited) this only frees memory and closes the child's fds:
+** the epoll set, the timerfd and the eventfd are shared with the parent,
+** and closing our copies leaves the parent's alone.
 */
 void chc_loop_free(chc_loop *lp) {
   post *p;
@@ -561,6 +566,8 @@ int chc_loop_timeout(const chc_loop *lp) {
 int chc_loop_step(chc_loop *lp, int timeout_ms) {
   int n, timeout, rounds;
   if (lp->running) return -EBUSY;
+  /* its epoll set is the parent's: events taken here are the parent's */
+  if (chc_loop_inherited(lp)) return -ECHILD;
   lp->running = 1;
   chc_loop_update_time(lp);
   if (!chc_list_empty(&lp->defers) || atomic_load(&lp->wakeup) != 0) {

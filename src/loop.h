@@ -64,8 +64,9 @@ struct chc_defer {
 
 /* Life cycle. chc_loop_new returns NULL (errno set) on failure. */
 chc_loop *chc_loop_new(void);
-/* Frees the loop. Pending timers/ios/defers are simply forgotten; resolver
-** worker threads are joined. Must not be called from inside a step. */
+/* Frees the loop. Pending timers/ios/defers are simply forgotten; lookups
+** in flight are abandoned (never waited for). Must not be called from
+** inside a step. In a forked child it only frees memory and closes fds. */
 void chc_loop_free(chc_loop *lp);
 
 /* The pollable fd (epoll fd). */
@@ -75,7 +76,8 @@ CHC_API int chc_loop_timeout(const chc_loop *lp);
 /* One iteration: wait at most timeout_ms (-1 = forever, but never longer
 ** than the next timer; 0 when deferred work is queued), dispatch fd events,
 ** expired timers, posted callbacks and deferred callbacks (in bounded
-** rounds). Returns 0, or -errno. Refuses re-entry with -EBUSY. */
+** rounds). Returns 0, or -errno. Refuses re-entry with -EBUSY, and a loop
+** inherited across fork() with -ECHILD. */
 CHC_API int chc_loop_step(chc_loop *lp, int timeout_ms);
 /* Nonzero while inside chc_loop_step (used to refuse re-entry). */
 int chc_loop_running(const chc_loop *lp);

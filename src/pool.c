@@ -532,7 +532,8 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
   }
   if (c->io.fd >= 0) {
     chc_io_stop(p->lp, &c->io);
-    if (c->tls) chc_tls_close_notify(c->tls);
+    /* a forked child's close must not end the parent's TLS session */
+    if (c->tls && !chc_loop_inherited(p->lp)) chc_tls_close_notify(c->tls);
     close(c->io.fd);
     c->io.fd = -1;
   }

@@ -24,10 +24,14 @@
 ** that can still be joined or delivered).
 **
 ** Lifetime. The resolver is reference-counted: one reference for the loop,
-** one per worker thread. At shutdown the loop drops its own, frees every
-** handle and every query no worker holds, and sets rs->lp to NULL; a
-** worker that finishes a query then frees it instead of posting it, and
-** the last one out frees the resolver. Finished queries are batched on
+** one per worker thread. At shutdown the loop frees every handle and every
+** query no worker holds, and sets rs->lp to NULL; a worker that finishes a
+** query then frees it instead of posting it, and the last one out frees the
+** resolver. Workers are joinable while idle: shutdown wakes and joins the
+** idle ones (they exit at once, and a thread that has fully exited leaves
+** nothing behind, glibc's per-thread resolver state included), and detaches
+** the ones inside getaddrinfo, which nobody waits for. A worker that exits
+** after idling IDLE_SECONDS detaches itself. Finished queries are batched on
 ** rs->done and one posted call (whose argument is the loop, not a query)
 ** delivers them all, so the loop's post queue never points into resolver
 ** memory. Workers post under rs->mu, and shutdown clears rs->lp under it:
@@ -60,6 +64,17 @@ enum { Q_QUEUED, Q_RUNNING, Q_DONE };
 typedef struct chc_resolver chc_resolver;
 typedef struct query query;
 
+/* A worker thread's record (mu), freed by the worker as it exits. th is
+** written by pthread_create while the creator holds mu: the worker, which
+** takes mu first, never sees it unset. */
+typedef struct worker_rec {
+  chc_list node;   /* on rs->workers */
+  chc_resolver *rs;
+  pthread_t th;
+  int busy;        /* inside getaddrinfo */
+  int joined;      /* shutdown joins (or detached) it: do not detach */
+} worker_rec;
+
 struct chc_resolver {
   pthread_mutex_t mu;
   pthread_cond_t cv;   /* idle workers wait here for queries (mu) */
@@ -71,6 +86,7 @@ struct chc_resolver {
   int nthreads;        /* live workers (mu) */
   int nidle;           /* workers waiting on cv (mu) */
   int post_pending;    /* a delivery is posted and not yet run (mu) */
+  chc_list workers;    /* worker_rec of every live worker (mu) */
   chc_list queries;    /* queries not yet delivered (loop thread) */
   chc_list literals;   /* literal handles not yet delivered (loop thread) */
 };
@@ -248,7 +264,8 @@ static void post_done(chc_resolver *rs) {
 }
 
 static void *worker(void *arg) {
-  chc_resolver *rs = arg;
+  worker_rec *w = arg;
+  chc_resolver *rs = w->rs;
   int last;
   pthread_mutex_lock(&rs->mu);
   for (;;) {
@@ -270,6 +287,7 @@ static void *worker(void *arg) {
     chc_list_remove(&q->qnode);
     rs->nqueued--;
     q->state = Q_RUNNING;
+    w->busy = 1;
     pthread_mutex_unlock(&rs->mu);
 
     memset(&hints, 0, sizeof hints);
@@ -282,6 +300,7 @@ static void *worker(void *arg) {
     q->res = st == 0 ? res : NULL;
 
     pthread_mutex_lock(&rs->mu);
+    w->busy = 0;
     if (rs->lp == NULL) { /* abandoned: the loop is gone */
       query_free(q);
       continue;
@@ -293,6 +312,10 @@ static void *worker(void *arg) {
       post_done(rs);
     }
   }
+  /* idle too long: nobody will join this thread */
+  if (!w->joined) pthread_detach(w->th);
+  chc_list_remove(&w->node);
+  free(w);
   rs->nthreads--;
   last = unref(rs);
   pthread_mutex_unlock(&rs->mu);
@@ -315,22 +338,24 @@ static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
 */
 static int spawn_worker(chc_resolver *rs) {
   sigset_t all, old;
-  pthread_attr_t attr;
-  pthread_t th;
+  worker_rec *w;
   int err;
   pthread_once(&pin_once, pin_module);
-  if ((err = pthread_attr_init(&attr)) != 0) return err;
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  w = calloc(1, sizeof *w);
+  if (w == NULL) return ENOMEM;
+  w->rs = rs;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  err = pthread_create(&th, &attr, worker, rs);
+  err = pthread_create(&w->th, NULL, worker, w);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-  if (err == 0) {
-    rs->nthreads++;
-    rs->refs++;
+  if (err != 0) {
+    free(w);
+    return err;
   }
-  return err;
+  chc_list_insert_tail(&rs->workers, &w->node);
+  rs->nthreads++;
+  rs->refs++;
+  return 0;
 }
 
 /* }=================================================================== */
@@ -358,6 +383,7 @@ static chc_resolver *resolver_get(chc_loop *lp) {
   rs->refs = 1;
   chc_list_init(&rs->queue);
   chc_list_init(&rs->done);
+  chc_list_init(&rs->workers);
   chc_list_init(&rs->queries);
   chc_list_init(&rs->literals);
   *slot = rs;
@@ -503,6 +529,15 @@ void chc_resolve_cancel(chc_resolve *r) {
 
 /* }=================================================================== */
 
+/* A forked child: the records of the parent's workers (no such thread). */
+static void free_worker_recs(chc_resolver *rs) {
+  while (!chc_list_empty(&rs->workers)) {
+    worker_rec *w = chc_container_of(rs->workers.next, worker_rec, node);
+    chc_list_remove(&w->node);
+    free(w);
+  }
+}
+
 static void free_handles(chc_loop *lp, chc_list *l) {
   while (!chc_list_empty(l)) {
     chc_resolve *r = chc_container_of(l->next, chc_resolve, node);
@@ -516,15 +551,37 @@ static void free_handles(chc_loop *lp, chc_list *l) {
 }
 
 /*
-** Frees every handle and every query no worker holds, and lets go of the
-** running ones without waiting. In a forked child nothing is shared with
-** a thread (the parent's workers do not exist here, and rs->mu may have
-** been copied locked): everything is freed, nothing locked or destroyed.
+** Wakes the idle workers and takes their thread ids to join (they exit at
+** once: rs->lp is NULL); detaches the busy ones. mu held. Returns how many
+** ids it stored (at most CHC_RESOLVER_MAX_THREADS).
+*/
+static int take_idle_workers(chc_resolver *rs, pthread_t *ids) {
+  chc_list *n;
+  int k = 0;
+  pthread_cond_broadcast(&rs->cv);
+  for (n = rs->workers.next; n != &rs->workers; n = n->next) {
+    worker_rec *w = chc_container_of(n, worker_rec, node);
+    w->joined = 1;
+    if (w->busy || k == CHC_RESOLVER_MAX_THREADS)
+      pthread_detach(w->th);
+    else
+      ids[k++] = w->th;
+  }
+  return k;
+}
+
+/*
+** Frees every handle and every query no worker holds, joins the idle
+** workers and lets go of the running ones without waiting. In a forked
+** child nothing is shared with a thread (the parent's workers do not exist
+** here, and rs->mu may have been copied locked): everything is freed,
+** nothing locked or destroyed.
 */
 void chc_resolver_shutdown(chc_loop *lp) {
   struct chc_resolver **slot = chc_loop_resolver_slot(lp);
   chc_resolver *rs = *slot;
-  int inherited, last = 0;
+  pthread_t idle[CHC_RESOLVER_MAX_THREADS];
+  int inherited, i, nidle = 0, last = 0;
   if (rs == NULL) return;
   *slot = NULL;
   inherited = chc_loop_inherited(lp);
@@ -532,7 +589,7 @@ void chc_resolver_shutdown(chc_loop *lp) {
   if (!inherited) {
     pthread_mutex_lock(&rs->mu);
     rs->lp = NULL;
-    pthread_cond_broadcast(&rs->cv); /* idle workers: exit */
+    nidle = take_idle_workers(rs, idle);
   }
   while (!chc_list_empty(&rs->queries)) {
     query *q = chc_container_of(rs->queries.next, query, lnode);
@@ -544,9 +601,13 @@ void chc_resolver_shutdown(chc_loop *lp) {
     } /* else its worker frees it when getaddrinfo returns */
   }
   if (inherited) {
+    free_worker_recs(rs);
     free(rs);
     return;
   }
+  pthread_mutex_unlock(&rs->mu);
+  for (i = 0; i < nidle; i++) pthread_join(idle[i], NULL);
+  pthread_mutex_lock(&rs->mu);
   last = unref(rs);
   pthread_mutex_unlock(&rs->mu);
   if (last) resolver_free(rs);

@@ -7,9 +7,10 @@
 ** lingers a few seconds for the next lookup, then exits. So a slow name
 ** never holds up a fast one (below the cap), and lookups of the same
 ** host:port in flight are one getaddrinfo call whose result every caller
-** gets a copy of. Workers are detached: a cancelled lookup, or one still
-** running when the loop is freed, is abandoned (its worker frees it when
-** getaddrinfo returns) and nothing ever waits for it.
+** gets a copy of. A cancelled lookup, or one still running when the loop
+** is freed, is abandoned: its worker is detached and frees it when
+** getaddrinfo returns, and nothing ever waits for it (idle workers are
+** joined at shutdown: they exit at once).
 **
 ** Results come back through chc_loop_post, so callbacks always run on the
 ** loop thread, inside a step. IP literals are answered without a thread

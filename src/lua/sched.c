@@ -164,6 +164,14 @@ chc_task *chc_task_of(lua_State *L) {
   return NULL;
 }
 
+/* Why chc_loop_step failed, for a person. */
+static const char *step_error(int rc) {
+  if (rc == -ECHILD)
+    return "the loop was inherited across fork() and belongs to the parent "
+           "process (a child must use a fresh lua_State; see docs/API.md)";
+  return strerror(-rc);
+}
+
 /*
 ** Signals. While the main thread waits here, no Lua code runs on it, and
 ** the standalone interpreter's SIGINT handler only sets a hook on the main
@@ -212,7 +220,7 @@ static int drive_until(lua_State *L, chc_lloop *ll, int *flag) {
   lua_Hook seen = NULL; /* a hook already set is polled once */
   while (!*flag) {
     int rc = chc_loop_step(ll->lp, -1);
-    if (rc < 0) lua_pushfstring(L, "event loop failed: %s", strerror(-rc));
+    if (rc < 0) lua_pushfstring(L, "event loop failed: %s", step_error(rc));
     if (rc < 0 || signal_check(L, ll, &seen) != LUA_OK) {
       lua_rawsetp(L, LUA_REGISTRYINDEX, &INTR_KEY);
       ll->intr = 1;
@@ -537,7 +545,7 @@ static int l_run(lua_State *L) {
   t->is_run = 1; /* http.run raises its error: loop:step must not report it */
   while (t->state != T_DONE || ll->ntasks > 0) {
     int rc = chc_loop_step(ll->lp, -1);
-    if (rc < 0) return luaL_error(L, "event loop failed: %s", strerror(-rc));
+    if (rc < 0) return luaL_error(L, "event loop failed: %s", step_error(rc));
     /* Ctrl-C: raised from here; the tasks stay as they are (a later
     ** http.run or loop:step goes on with them), and this one's failure,
     ** if it comes, is loop:step's to report */
@@ -657,7 +665,7 @@ static int loop_step(lua_State *L) {
                                           : (int)(to * 1000.0 + 0.5));
   if (rc < 0 && rc != -EINTR) {
     lua_pushnil(L);
-    lua_pushstring(L, strerror(-rc));
+    lua_pushstring(L, step_error(rc));
     return 2;
   }
   lua_settop(L, 1);

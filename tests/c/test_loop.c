@@ -150,7 +150,7 @@ static void test_timers(void) {
     while (norder < 3 && now_ms() < end) CHECK(chc_loop_step(lp, -1) == 0);
     CHECK(norder == 3 && order[0] == 6 && order[1] == 4 && order[2] == 5);
     /* each is armed from the clock when started: never earlier */
-    CHECK(t[4].t.due <= t[5].t.due && t[5].t.due <= t[6].t.due);
+    CHECK(t[6].t.due <= t[4].t.due && t[4].t.due <= t[5].t.due);
   }
 
   /* a timer restarting itself with 0 delay runs once per step */

@@ -1,5 +1,5 @@
 /*
-** resolver.c: getaddrinfo in detached worker threads, one per lookup in
+** resolver.c: getaddrinfo in worker threads, one per lookup in
 ** flight (up to a cap), lookups of the same name shared.
 **
 ** Why threads and getaddrinfo rather than an asynchronous DNS library
@@ -332,7 +332,7 @@ static void pin_module(void) {
 static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
 
 /*
-** Starts a detached worker (mu held). It starts with every signal blocked
+** Starts a worker (mu held). It starts with every signal blocked
 ** (the mask is inherited from the creating thread, so there is no window
 ** in which one could land there): signals are for the host's threads.
 */

@@ -663,7 +663,7 @@ static int loop_step(lua_State *L) {
                             : to < 0      ? -1
                             : to >= 2e6   ? INT_MAX /* (int) would be UB */
                                           : (int)(to * 1000.0 + 0.5));
-  if (rc < 0 && rc != -EINTR) {
+  if (rc < 0) {
     lua_pushnil(L);
     lua_pushstring(L, step_error(rc));
     return 2;

@@ -560,12 +560,13 @@ static void conn_close(conn *c, int code, const char *fmt, ...) {
     c->res = NULL;
   }
   if (c->ai) {
-    freeaddrinfo(c->ai);
+    chc_resolve_free_result(c->ai);
     c->ai = c->ai_cur = NULL;
   }
   if (c->io.fd >= 0) {
     chc_io_stop(p->lp, &c->io);
-    if (c->tls) chc_tls_close_notify(c->tls);
+    /* a forked child's close must not end the parent's TLS session */
+    if (c->tls && !chc_loop_inherited(p->lp)) chc_tls_close_notify(c->tls);
     close(c->io.fd);
     c->io.fd = -1;
   }
@@ -1044,7 +1045,7 @@ static void conn_tls_start(conn *c);
 
 static void conn_connected(conn *c) {
   if (c->ai) {
-    freeaddrinfo(c->ai);
+    chc_resolve_free_result(c->ai);
     c->ai = c->ai_cur = NULL;
   }
   if (c->org->https && c->tls == NULL) {

@@ -21,15 +21,26 @@ enum { L_START, L_NAME, L_VSTART, L_VALUE, L_SKIP };
 enum { F_DATA, F_EVENT, F_ID, F_RETRY, F_OTHER };
 
 /* 1: CR or LF; 2: not ASCII; 0: any other byte. */
-static unsigned char cls[256];
-static int cls_ready;
-
-static void init_cls(void) {
-  int c;
-  for (c = 0x80; c < 256; c++) cls[c] = 2;
-  cls['\r'] = cls['\n'] = 1;
-  cls_ready = 1;
-}
+/* clang-format off */
+static const unsigned char cls[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+/* clang-format on */
 
 static const char FFFD[3] = {'\xEF', '\xBF', '\xBD'};
 
@@ -44,7 +55,6 @@ static void free_bufs(chc_sse *s) {
 void chc_sse_init(chc_sse *s, size_t max_event) {
   free_bufs(s);
   memset(s, 0, sizeof *s);
-  if (!cls_ready) init_cls(); /* idempotent: a race writes the same bytes */
   s->max_event = max_event ? max_event : CHC_SSE_MAX_EVENT_DEFAULT;
   s->retry = -1;
   s->ev_retry = -1;
@@ -231,16 +241,57 @@ static int replace_pending(chc_sse *s) {
   return put(s, s->dst, FFFD, 3);
 }
 
+/*
+** Scanning eight bytes at a time (SWAR): a word is passed over whole when
+** no byte in it is CR or LF (and, for plain_run, none has the high bit);
+** otherwise the byte loop after it finds the exact spot. has_zero is the
+** classic test "does any byte of v equal zero"; a false alarm would only
+** send a word to the byte loop.
+*/
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t has_zero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
+
+static uint64_t load8(const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
+
+static uint64_t has_eol(uint64_t w) {
+  return has_zero(w ^ (ONES * '\n')) | has_zero(w ^ (ONES * '\r'));
+}
+
+/* The length of the prefix of p without CR or LF. */
+static size_t line_run(const unsigned char *p, size_t n) {
+  size_t i = 0;
+  while (n - i >= 8 && !has_eol(load8(p + i))) i += 8;
+  while (i < n && cls[p[i]] != 1) i++;
+  return i;
+}
+
+/* The length of the prefix of p that is ASCII other than CR and LF. */
+static size_t plain_run(const unsigned char *p, size_t n) {
+  size_t i = 0;
+  while (n - i >= 8) {
+    uint64_t w = load8(p + i);
+    if ((w & HIGHS) | has_eol(w)) break;
+    i += 8;
+  }
+  while (i < n && cls[p[i]] == 0) i++;
+  return i;
+}
+
 /* The longest prefix of p made of whole, valid UTF-8 characters other than
 ** CR and LF: the bytes that can go to the value as they are. */
 static size_t valid_run(const unsigned char *p, size_t n) {
   size_t i = 0;
   while (i < n) {
-    unsigned char c = p[i], lo = 0x80, hi = 0xBF;
-    if (cls[c] == 0) {
-      i++;
-      continue;
-    }
+    unsigned char c, lo = 0x80, hi = 0xBF;
+    i += plain_run(p + i, n - i);
+    if (i == n) break;
+    c = p[i];
     if (c < 0x80) break; /* CR or LF */
     if (c >= 0xC2 && c <= 0xDF) {
       if (n - i < 2 || (p[i + 1] & 0xC0) != 0x80) break;
@@ -345,6 +396,12 @@ static size_t run(chc_sse *s, const unsigned char *p, size_t n) {
       } else if (c == ':') { /* a comment */
         i++;
         s->state = L_SKIP;
+      } else if (n - i > 5 && memcmp(p + i, "data:", 5) == 0) {
+        /* the common line, straight to its value (same steps as L_NAME) */
+        i += 5;
+        memcpy(s->name, "data", 4);
+        s->name_len = 4;
+        if (begin_value(s) < 0) return i;
       } else {
         s->name_len = 0;
         s->state = L_NAME;
@@ -393,7 +450,7 @@ static size_t run(chc_sse *s, const unsigned char *p, size_t n) {
       }
       break;
     default: /* L_SKIP: a comment or an ignored field */
-      while (i < n && cls[p[i]] != 1) i++;
+      i += line_run(p + i, n - i);
       if (i == n) break;
       c = p[i++];
       end_line(s, c); /* cannot fail: nothing to store */

@@ -467,6 +467,7 @@ ssize_t chc_sse_feed(chc_sse *s, const char *p, size_t n) {
   size_t i = 0, k;
   drop_event(s);
   if (s->err.code != CHC_OK) return -1;
+  if (n == 0) return 0; /* p may be NULL then */
   if (!s->bom_done) {
     /* UTF-8 decode: "If buffer is 0xEF 0xBB 0xBF, read three bytes". The
     ** BOM may come split over feeds: hold what matched until it is clear
@@ -535,6 +536,7 @@ const char *chc_sse_last_id(const chc_sse *s, size_t *len) {
 }
 
 int chc_sse_set_last_id(chc_sse *s, const char *p, size_t n) {
+  drop_event(s); /* its id points into last_id */
   if (copy_z(&s->last_id, p, n) < 0 || copy_z(&s->id, p, n) < 0) {
     errno = ENOMEM;
     return -1;

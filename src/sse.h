@@ -30,8 +30,8 @@
 
 /* One dispatched event. Every string is valid UTF-8, NUL-terminated (data
 ** may also hold U+0000: use the lengths) and lives in the parser: valid
-** until the next chc_sse_feed, chc_sse_eof, chc_sse_reset or
-** chc_sse_free. */
+** until the next chc_sse_feed, chc_sse_eof, chc_sse_reset,
+** chc_sse_set_last_id or chc_sse_free. */
 typedef struct chc_sse_event {
   const char *type; /* "message" unless an event field said otherwise */
   size_t type_len;
@@ -81,7 +81,8 @@ typedef struct chc_sse {
 void chc_sse_init(chc_sse *s, size_t max_event);
 void chc_sse_free(chc_sse *s);
 
-/* Feeds n bytes at p (only read; the parser copies what it keeps). Parses
+/* Feeds n bytes at p (only read; the parser copies what it keeps; p may be
+** NULL when n is 0). Parses
 ** until the input is used up or an event is dispatched: then s->ready is
 ** set, s->ev holds it, and the bytes after the blank line are not consumed
 ** (feed them next). Every call first drops the previous event.
@@ -111,7 +112,8 @@ void chc_sse_reset(chc_sse *s);
 ** NUL-terminated; *len (if len is not NULL) gets its length. */
 const char *chc_sse_last_id(const chc_sse *s, size_t *len);
 /* Sets the last event ID, e.g. from a caller's saved one, as if a stream
-** had dispatched it. Returns 0, or -1 with errno ENOMEM. */
+** had dispatched it (drops a ready event, as feed does). Returns 0, or -1
+** with errno ENOMEM. */
 int chc_sse_set_last_id(chc_sse *s, const char *p, size_t n);
 
 #endif

@@ -613,12 +613,27 @@ static void test_event_lifetime(void) {
   CHECK(r == 20 && s.ready);
   CHECK(s.ev.type_len == 1 && strcmp(s.ev.type, "t") == 0);
   CHECK(s.ev.data_len == 3 && memcmp(s.ev.data, "a\0b", 4) == 0);
-  CHECK(chc_sse_feed(&s, in + r, 0) == 0 && !s.ready);
+  CHECK(chc_sse_feed(&s, NULL, 0) == 0 && !s.ready);
   CHECK(s.ev.data == NULL);
   r = chc_sse_feed(&s, in + r, LEN(in) - (size_t)r);
   CHECK(r == 9 && s.ready && strcmp(s.ev.type, "message") == 0);
   chc_sse_free(&s);
   chc_sse_free(&s); /* free leaves it zeroed: twice is harmless */
+}
+
+/* A CR ends its line at once: the event is out in the feed that brought
+** the CR, and an LF at the start of the next feed is the CR's. */
+static void test_cr_dispatches_at_once(void) {
+  chc_sse s = {0};
+  ctx = "CR dispatches at once";
+  chc_sse_init(&s, 0);
+  CHECK(chc_sse_feed(&s, LIT_("data: a\r")) == 8 && !s.ready);
+  CHECK(chc_sse_feed(&s, LIT_("\r")) == 1 && s.ready);
+  CHECK(s.ev.data_len == 1 && s.ev.data[0] == 'a');
+  CHECK(chc_sse_feed(&s, LIT_("\n")) == 1 && !s.ready); /* skipped */
+  CHECK(chc_sse_feed(&s, LIT_("\n")) == 1 && !s.ready); /* a blank line */
+  CHECK(chc_sse_eof(&s) == 0);
+  chc_sse_free(&s);
 }
 
 /* {=====================================================================
@@ -654,6 +669,7 @@ int main(int argc, char **argv) {
   test_many_events_one_chunk();
   test_big_event();
   test_event_lifetime();
+  test_cr_dispatches_at_once();
   printf("test_sse: all passed\n");
   return 0;
 }

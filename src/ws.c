@@ -312,6 +312,7 @@ static int check_length(chc_ws *ws) {
 /* Checks the message bytes from `from` on, for a text message. */
 static int check_text(chc_ws *ws, size_t from) {
   if (ws->msg_kind != CHC_WS_TEXT) return 0;
+  ws->st.scanned += ws->msg.len - from;
   if (utf8_run(&ws->utf8, (const unsigned char *)ws->msg.data + from,
                ws->msg.len - from) < 0)
     return fail(ws, 1007, "invalid UTF-8 in a text message");
@@ -326,14 +327,20 @@ static int inflate_result(chc_ws *ws, int r) {
   return fail(ws, 1007, "invalid compressed data");
 }
 
+/* The inflater, made on first use (a message may have no payload). */
+static int zin_ready(chc_ws *ws) {
+  if (ws->zin == NULL &&
+      (ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
+    return fail(ws, 1011, "out of memory for the inflater");
+  return 0;
+}
+
 /* Payload bytes of a data frame: into the message, inflated or not. */
 static int take_data(chc_ws *ws, const char *p, size_t k) {
   size_t from = ws->msg.len;
   if (ws->msg_z) {
     int r;
-    if (ws->zin == NULL &&
-        (ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
-      return fail(ws, 1011, "out of memory for the inflater");
+    if (zin_ready(ws) < 0) return -1;
     ws->st.inflated_in += k;
     r = ws_inflate(ws->zin, p, k, &ws->msg, ws->o.max_message,
                    &ws->st.copied);
@@ -351,7 +358,9 @@ static int take_data(chc_ws *ws, const char *p, size_t k) {
 static int end_message(chc_ws *ws) {
   if (ws->msg_z) {
     size_t from = ws->msg.len;
-    int r = ws_inflate_end(ws->zin, &ws->msg, ws->o.max_message,
+    int r;
+    if (zin_ready(ws) < 0) return -1;
+    r = ws_inflate_end(ws->zin, &ws->msg, ws->o.max_message,
                            ws->pmd.server_no_context_takeover,
                            &ws->st.copied);
     if (r != 0) return inflate_result(ws, r);

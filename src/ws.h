@@ -218,10 +218,10 @@ size_t chc_ws_pending(const chc_ws *ws);
 
 /* Counters for tests and tracing. `copied` counts payload bytes moved
 ** into message buffers (raw or inflated) plus bytes moved by growing
-** them; reassembly is linear when it stays a small multiple of the
-** message size. */
+** them, `scanned` the bytes checked as UTF-8; reassembly is linear when
+** both stay a small multiple of the message size. */
 typedef struct chc_ws_stats {
-  uint64_t frames_in, frames_out, copied;
+  uint64_t frames_in, frames_out, copied, scanned;
   uint64_t inflated_in, deflated_out; /* compressed payload bytes */
 } chc_ws_stats;
 const chc_ws_stats *chc_ws_stats_get(const chc_ws *ws);

@@ -3,7 +3,10 @@
 **
 ** Window sizes. zlib's raw inflate accepts windows of 8 to 15 bits, so
 ** whatever server_max_window_bits the server names, we inflate with
-** exactly that window. zlib's raw deflate refuses 8 bits (since 1.2.9 it
+** exactly that window (the window memory is 2^bits: the smallest that
+** works). zlib does not hold the sender to it (a reference further back
+** that lies in the output being written resolves), a harmless leniency.
+** zlib's raw deflate refuses 8 bits (since 1.2.9 it
 ** silently needs 9, and a 512-byte window could emit distances a 256-byte
 ** peer cannot resolve), so ws.c never compresses when the server limits
 ** our window to 8: RFC 7692 6 lets an endpoint send any message

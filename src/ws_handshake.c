@@ -60,6 +60,7 @@ int chc_ws_request_fields(const chc_ws_offer *o, chc_hlist *h, chc_error *e) {
   for (i = 0; i < o->nprotocols; i++) {
     const char *s = o->protocols[i];
     if (s == NULL || !is_token(s, strlen(s))) {
+      chc_buf_free(&pv);
       chc_seterr(e, CHC_ELOCAL_PROTO,
                  "WebSocket subprotocol %zu is not a token", i + 1);
       return -1;

@@ -21,6 +21,7 @@
 struct ws_zin {
   z_stream z;
   int ended; /* the last input ended a stream: the tail is not needed */
+  int fed;   /* the message has compressed bytes */
 };
 
 struct ws_zout {
@@ -76,7 +77,7 @@ int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
                size_t limit, uint64_t *moved) {
   z->z.next_in = (Bytef *)(uintptr_t)p;
   z->z.avail_in = (uInt)n;
-  if (n > 0) z->ended = 0;
+  if (n > 0) z->ended = 0, z->fed = 1;
   for (;;) {
     size_t before, give;
     int r;
@@ -109,16 +110,24 @@ int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
 }
 
 /*
-** RFC 7692 7.2.2: append 00 00 ff ff and inflate. A sender that ended its
-** stream with BFINAL should follow it with a 0x00 octet (7.2.3.4) so that
-** the tail still parses; when the stream ended at the very end of the
-** payload without it, the tail is not fed (it would not parse as the
-** start of a new stream), a leniency that costs nothing.
+** RFC 7692 7.2.2: append 00 00 ff ff and inflate. The message must then
+** end on a block boundary (zlib's data_type bit 128), or the next message
+** would be read as the rest of a block: a message cut short is invalid.
+** Two leniencies, both free: a sender that ended its stream with BFINAL
+** should follow it with a 0x00 octet (7.2.3.4) so that the tail still
+** parses; when the stream ended at the very end of the payload without
+** it, the tail is not fed (it would not parse as the start of a new
+** stream). And a compressed message with no payload bytes at all is the
+** empty message (the tail alone is not valid DEFLATE data).
 */
 int ws_inflate_end(ws_zin *z, chc_buf *out, size_t limit, int reset,
                    uint64_t *moved) {
-  int r = z->ended ? 0 : ws_inflate(z, TAIL, sizeof TAIL, out, limit, moved);
-  z->ended = 0;
+  int r = 0;
+  if (z->fed && !z->ended) {
+    r = ws_inflate(z, TAIL, sizeof TAIL, out, limit, moved);
+    if (r == 0 && !(z->z.data_type & 128)) r = WS_Z_BAD;
+  }
+  z->ended = z->fed = 0;
   if (r == 0 && reset && inflateReset(&z->z) != Z_OK) r = WS_Z_BAD;
   return r;
 }
@@ -142,6 +151,7 @@ void ws_zout_free(ws_zout *z) {
 
 int ws_deflate(ws_zout *z, const void *p, size_t n, int final, int reset,
                chc_buf *out) {
+  size_t at = out->len;
   z->z.next_in = (Bytef *)(uintptr_t)p;
   z->z.avail_in = (uInt)n;
   for (;;) {
@@ -161,10 +171,16 @@ int ws_deflate(ws_zout *z, const void *p, size_t n, int final, int reset,
     n = 65536;
   }
   if (final) {
-    /* RFC 7692 7.2.1: remove the 4 octets 00 00 ff ff at the tail */
-    if (out->len >= 4 &&
+    /* RFC 7692 7.2.1: remove the 4 octets 00 00 ff ff at the tail. A
+    ** flush with nothing new since the last one writes nothing (zlib
+    ** refuses duplicate flushes): then the message ends with 0x00, the
+    ** header of the empty stored block whose lengths the tail is, as
+    ** 7.2.3.6 shows for an empty message. */
+    if (out->len >= at + 4 &&
         memcmp(chc_buf_tail(out) - 4, TAIL, sizeof TAIL) == 0)
       out->len -= 4;
+    else if (out->len == at && chc_buf_append(out, "", 1) < 0)
+      return WS_Z_NOMEM;
     if (reset && deflateReset(&z->z) != Z_OK) return WS_Z_NOMEM;
   }
   return 0;

@@ -506,7 +506,9 @@ static void test_rfc7692_examples(void) {
       "msg 1 Hello;");
   /* 7.2.3.6: an empty message */
   RAW("empty compressed message", &z, "\xc1\x01\x00", "msg 1 ;");
-  RAW("empty compressed message, no payload", &z, "\xc2\x00", "msg 2 ;");
+  RAW("empty compressed message, no payload", &z,
+      "\xc2\x00\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00\xc2\x00",
+      "msg 2 ;msg 1 Hello;msg 2 ;");
   RAW("uncompressed message with deflate agreed", &z, "\x81\x05Hello",
       "msg 1 Hello;");
   RAW("invalid compressed data", &z, "\xc1\x02\xff\xff",
@@ -535,6 +537,12 @@ static void test_deflate_fragments(void) {
   chc_buf_appendf(&want, "msg 1 %.*s;out 10 f p;", (int)sizeof text, text);
   put(&want, "", 1);
   expect("compressed message in 3-byte fragments", &c, &in, want.data);
+  /* a message cut inside a block is refused, not carried into the next */
+  chc_buf_reset(&in);
+  frame(&in, 0xc1, zb.data, zb.len / 2);
+  frames(&in, 0x81, "next");
+  expect("compressed message cut short", &c, &in,
+         "fail 1007;out close 1007 ;");
   /* inflated text is checked as UTF-8 too */
   chc_buf_reset(&in);
   chc_buf_reset(&zb);
@@ -913,7 +921,10 @@ static void test_deflate_round_trip(void) {
       chc_buf *out = chc_ws_output(tx);
       for (i = 0; i < sizeof msg; i++)
         msg[i] = (char)('A' + (i * (size_t)(m + 1) / 17) % 26);
-      if (m % 2) {
+      if (m % 4 == 3) { /* an empty last part: a flush with nothing new */
+        CHECK(chc_ws_send(tx, CHC_WS_TEXT, msg, sizeof msg, 1) == 0);
+        CHECK(chc_ws_send(tx, CHC_WS_TEXT, "", 0, 0) == 0);
+      } else if (m % 2) {
         CHECK(chc_ws_send(tx, CHC_WS_TEXT, msg, 1000, 1) == 0);
         CHECK(chc_ws_ping(tx, "p", 1) == 0);
         CHECK(chc_ws_send(tx, CHC_WS_TEXT, msg + 1000, 1000, 1) == 0);

@@ -319,7 +319,15 @@ static int check_text(chc_ws *ws, size_t from) {
   return 0;
 }
 
-static int inflate_result(chc_ws *ws, int r) {
+/*
+** After inflating: the new text is checked first, up to the limit, so
+** that the first fault in message order decides the close code however
+** the input was split (a bigger read inflates further before checking).
+*/
+static int inflated(chc_ws *ws, size_t from, int r) {
+  if (r == WS_Z_TOO_BIG) ws->msg.len = ws->o.max_message; /* failing */
+  if (check_text(ws, from) < 0) return -1;
+  if (r == 0) return 0;
   if (r == WS_Z_TOO_BIG)
     return fail(ws, 1009, "inflated message over max_message (%zu bytes)",
                 ws->o.max_message);
@@ -344,7 +352,7 @@ static int take_data(chc_ws *ws, const char *p, size_t k) {
     ws->st.inflated_in += k;
     r = ws_inflate(ws->zin, p, k, &ws->msg, ws->o.max_message,
                    &ws->st.copied);
-    if (r != 0) return inflate_result(ws, r);
+    return inflated(ws, from, r);
   } else {
     size_t cap = ws->msg.cap;
     if (chc_buf_append(&ws->msg, p, k) < 0)
@@ -363,8 +371,7 @@ static int end_message(chc_ws *ws) {
     r = ws_inflate_end(ws->zin, &ws->msg, ws->o.max_message,
                            ws->pmd.server_no_context_takeover,
                            &ws->st.copied);
-    if (r != 0) return inflate_result(ws, r);
-    if (check_text(ws, from) < 0) return -1;
+    if (inflated(ws, from, r) < 0) return -1;
   }
   if (ws->msg_kind == CHC_WS_TEXT && ws->utf8 != 0)
     return fail(ws, 1007, "text message ends inside a UTF-8 sequence");

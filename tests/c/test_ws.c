@@ -543,6 +543,30 @@ static void test_deflate_fragments(void) {
   frames(&in, 0x81, "next");
   expect("compressed message cut short", &c, &in,
          "fail 1007;out close 1007 ;");
+  /* the first fault in message order decides the code, however split:
+  ** bad UTF-8 at byte 50 of a message that inflates past max_message */
+  {
+    chc_ws_pmd d2 = pmd_on();
+    cfg small = {100, 0, &d2};
+    char bad[300];
+    memset(bad, 'a', sizeof bad);
+    bad[50] = (char)0xff;
+    chc_buf_reset(&in);
+    chc_buf_reset(&zb);
+    CHECK(deflateReset(&z) == Z_OK); /* a fresh stream, like the engine's */
+    zmsg(&z, &zb, bad, sizeof bad);
+    frame(&in, 0xc1, zb.data, zb.len);
+    expect("bad UTF-8 before max_message, inflated in one go", &small, &in,
+           "fail 1007;out close 1007 ;");
+    bad[50] = 'a';
+    chc_buf_reset(&in);
+    chc_buf_reset(&zb);
+    CHECK(deflateReset(&z) == Z_OK);
+    zmsg(&z, &zb, bad, sizeof bad);
+    frame(&in, 0xc1, zb.data, zb.len);
+    expect("good UTF-8 past max_message", &small, &in,
+           "fail 1009;out close 1009 ;");
+  }
   /* inflated text is checked as UTF-8 too */
   chc_buf_reset(&in);
   chc_buf_reset(&zb);

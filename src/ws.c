@@ -518,6 +518,7 @@ int chc_ws_message(const chc_ws *ws, int *kind, const char **p, size_t *n) {
 }
 
 void chc_ws_message_release(chc_ws *ws) {
+  if (ws->held_kind == 0) return; /* the buffer may hold a partial one */
   ws->held_kind = 0;
   /* an idle WebSocket should not keep a large message's memory */
   if (ws->msg.cap > KEEP_MSG) chc_buf_free(&ws->msg);

@@ -151,24 +151,31 @@ void ws_zout_free(ws_zout *z) {
 
 int ws_deflate(ws_zout *z, const void *p, size_t n, int final, int reset,
                chc_buf *out) {
-  size_t at = out->len;
-  z->z.next_in = (Bytef *)(uintptr_t)p;
-  z->z.avail_in = (uInt)n;
+  size_t at = out->len, want = n + n / 8 + 64;
+  const char *in = p;
+  z->z.avail_in = 0;
   for (;;) {
     size_t give;
     int r;
-    /* deflateBound's figure for the whole input, then 64 KiB steps */
-    if (chc_buf_reserve(out, n + n / 8 + 64) < 0) return WS_Z_NOMEM;
+    if (z->z.avail_in == 0) { /* zlib counts in 32 bits: 1 GiB slices */
+      size_t k = n < (1u << 30) ? n : (1u << 30);
+      z->z.next_in = (Bytef *)(uintptr_t)in;
+      z->z.avail_in = (uInt)k;
+      in += k;
+      n -= k;
+    }
+    /* about the compressed size of the whole input, then 64 KiB steps */
+    if (chc_buf_reserve(out, want) < 0) return WS_Z_NOMEM;
     give = chc_buf_avail(out);
     if (give > UINT32_MAX) give = UINT32_MAX;
     z->z.next_out = (Bytef *)chc_buf_tail(out);
     z->z.avail_out = (uInt)give;
-    r = deflate(&z->z, Z_SYNC_FLUSH);
+    r = deflate(&z->z, n > 0 ? Z_NO_FLUSH : Z_SYNC_FLUSH);
     chc_buf_commit(out, give - z->z.avail_out);
     if (r == Z_STREAM_ERROR) return WS_Z_NOMEM; /* cannot happen */
     /* a sync flush is complete when it did not fill the output */
-    if (z->z.avail_in == 0 && z->z.avail_out > 0) break;
-    n = 65536;
+    if (n == 0 && z->z.avail_in == 0 && z->z.avail_out > 0) break;
+    want = 65536;
   }
   if (final) {
     /* RFC 7692 7.2.1: remove the 4 octets 00 00 ff ff at the tail. A

@@ -700,6 +700,13 @@ static void test_hold(void) {
   CHECK(chc_ws_pending(ws) == chc_ws_output(ws)->len);
   chc_buf_consume(chc_ws_output(ws), 6);
   CHECK(chc_ws_pending(ws) == 0);
+  chc_ws_message_release(ws);
+  /* a release with nothing held leaves a message in progress alone */
+  CHECK(chc_ws_feed(ws, "\x02\x02" "ab", 4) == 4);
+  chc_ws_message_release(ws);
+  CHECK(chc_ws_feed(ws, "\x80\x01" "c", 3) == 3);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 3 &&
+        memcmp(p, "abc", 3) == 0);
   chc_ws_free(ws);
 }
 

@@ -7,7 +7,8 @@
 ** the server's window bits - 8; bit 6 "generate": the bytes are records
 ** [flags][len][payload] that the driver turns into frames itself,
 ** compressing with zlib when asked, so the inflate path sees valid streams
-** (with fuzzed text, fragmentation and control frames in between).
+** (with fuzzed text, fragmentation and control frames in between);
+** bit 7 fuzzes the handshake's answer instead (see handshake()).
 **
 ** Each stream is fed whole and in pieces of pseudo-random sizes, every
 ** piece in its own exact-size block; both runs must agree on everything
@@ -197,11 +198,72 @@ static void run(const uint8_t *in, size_t n, unsigned opts, unsigned seed,
   chc_ws_free(ws);
 }
 
+/*
+** Bit 7: the handshake instead. The bytes are the answer's
+** Sec-WebSocket-Extensions and Sec-WebSocket-Protocol values (split at
+** the first NUL); the second byte picks what the offer asked for.
+*/
+static void handshake(const uint8_t *p, size_t n, unsigned ask) {
+  static const char *const protos[] = {"chat", "x"};
+  chc_ws_offer o;
+  chc_ws_accepted a;
+  chc_hlist h = CHC_HLIST_INIT;
+  chc_error e;
+  char acc[CHC_WS_ACCEPT_LEN + 1];
+  const uint8_t *nul = memchr(p, 0, n);
+  size_t el = nul ? (size_t)(nul - p) : n;
+  int r;
+  memset(&o, 0, sizeof o);
+  strcpy(o.key, "dGhlIHNhbXBsZSBub25jZQ==");
+  o.deflate = ask & 1;
+  o.server_no_context_takeover = ask >> 1 & 1;
+  o.server_max_window_bits = ask & 4 ? 8 + (int)(ask >> 3 & 7) : 0;
+  o.protocols = protos;
+  o.nprotocols = ask & 64 ? 2 : 0;
+  o.h2 = ask >> 7;
+  chc_ws_accept(acc, o.key, strlen(o.key));
+  chc_hlist_add(&h, "Upgrade", 7, "websocket", 9);
+  chc_hlist_add(&h, "Connection", 10, "Upgrade", 7);
+  chc_hlist_add(&h, "Sec-WebSocket-Accept", 20, acc, strlen(acc));
+  chc_hlist_add(&h, "Sec-WebSocket-Extensions", 24, (const char *)p, el);
+  if (nul)
+    chc_hlist_add(&h, "Sec-WebSocket-Protocol", 22, (const char *)nul + 1,
+                  n - el - 1);
+  chc_err_clear(&e);
+  r = chc_ws_check_response(&o, o.h2 ? 200 : 101, &h, &a, &e);
+  if ((r == 0) != (e.code == CHC_OK)) abort();
+  if (r == 0) {
+    if (a.protocol < -1 || a.protocol >= (int)o.nprotocols) abort();
+    if (a.pmd.enabled && (!o.deflate || a.pmd.server_max_window_bits < 8 ||
+                          a.pmd.server_max_window_bits > 15 ||
+                          a.pmd.client_max_window_bits < 8 ||
+                          a.pmd.client_max_window_bits > 15))
+      abort();
+    if (a.pmd.enabled) { /* what was agreed makes an engine */
+      chc_ws_opts eo;
+      unsigned rs = 1;
+      chc_ws *ws;
+      memset(&eo, 0, sizeof eo);
+      eo.random = rnd;
+      eo.random_ud = &rs;
+      if ((ws = chc_ws_new(&eo, &a.pmd)) == NULL) abort();
+      chc_ws_free(ws);
+    }
+  } else if (e.msg[0] == '\0') {
+    abort();
+  }
+  chc_hlist_free(&h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   chc_buf gen = CHC_BUF_INIT, whole = CHC_BUF_INIT, split = CHC_BUF_INIT;
   const uint8_t *in;
   size_t n;
   if (size < 2) return 0;
+  if (data[0] & 0x80) {
+    handshake(data + 2, size - 2, data[1]);
+    return 0;
+  }
   in = data + 2;
   n = size - 2;
   if (data[0] & 0x40) {

@@ -6,7 +6,7 @@
 ** and the peer's close come out; frames we send are serialised, masked,
 ** into an output buffer the engine owns (chc_ws_output). No sockets, no
 ** timers, no Lua, and no callbacks into the owner except the random
-** source. Only ws.c and ws_deflate.c include zlib.h.
+** source. Only ws_deflate.c includes zlib.h.
 **
 ** {==================================================================
 ** How the integration drives it (one engine per WebSocket)
@@ -172,7 +172,7 @@ int chc_ws_want_read(const chc_ws *ws);
 /* The complete message held: 1 with kind and the bytes (owned by the
 ** engine, valid until chc_ws_message_release or free), or 0. */
 int chc_ws_message(const chc_ws *ws, int *kind, const char **p, size_t *n);
-/* Drops the held message; feeding may go on. */
+/* Drops the held message; feeding may go on. A no-op when none is held. */
 void chc_ws_message_release(chc_ws *ws);
 /* The payload of the last pong received (owned by the engine). */
 const char *chc_ws_pong_data(const chc_ws *ws, size_t *n);
@@ -186,7 +186,9 @@ const char *chc_ws_pong_data(const chc_ws *ws, size_t *n);
 ** close the connection). Compresses (RSV1) when deflate is agreed, our
 ** window allows it and the message is not shorter than compress_min (a
 ** streamed message is always compressed). Returns 0, -EINVAL, -EPIPE,
-** -ENOMEM or -EIO (random source). */
+** -ENOMEM or -EIO (random source); on an error nothing is queued, but
+** an -ENOMEM while compressing leaves the compressor ahead of the peer:
+** close the connection then. */
 int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more);
 /* Control frames: payload at most 125 bytes (-EINVAL). */
 int chc_ws_ping(chc_ws *ws, const void *p, size_t n);

@@ -15,12 +15,13 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) $(WARN) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(LLHTTP_INC) \
             -Isrc $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs libnghttp2 2>/dev/null) \
-            -lmbedtls -lmbedx509 -lmbedcrypto -lpthread \
+            -lmbedtls -lmbedx509 -lmbedcrypto -lz -lpthread \
             $(EXTRA_LDFLAGS)
 
 BUILD    ?= build
 CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
-            src/pool.c src/tls.c src/h2.c src/sse.c
+            src/pool.c src/tls.c src/h2.c src/sse.c src/crypto.c src/ws.c \
+            src/ws_deflate.c src/ws_handshake.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 

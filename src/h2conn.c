@@ -494,14 +494,10 @@ static size_t h2_buffered(const chc_stream *s) {
 int h2_stream_prepare(chc_stream *s, const char *method, const char *target,
                       const chc_hlist *headers, int body_kind,
                       const char *body, size_t body_len) {
-  h2_stream *x = s->h2;
+  h2_stream *x = s->h2; /* stream.c's memory, right after the stream */
   size_t i;
-  if (x == NULL) {
-    x = s->h2 = calloc(1, sizeof *x);
-    if (x == NULL) return -1;
-    x->s = s;
-    chc_timer_init(&x->rtimer, on_stream_rtimer);
-  }
+  x->s = s;
+  chc_timer_init(&x->rtimer, on_stream_rtimer);
   chc_list_init(&x->cnode);
   x->method = strdup(method);
   x->target = strdup(target);
@@ -519,7 +515,6 @@ int h2_stream_prepare(chc_stream *s, const char *method, const char *target,
 
 void h2_stream_reset(chc_stream *s) {
   h2_stream *x = s->h2;
-  if (x == NULL) return;
   chc_timer_stop(s->pool->lp, &x->rtimer);
   free(x->method);
   free(x->target);
@@ -531,12 +526,9 @@ void h2_stream_reset(chc_stream *s) {
 }
 
 void h2_stream_destroy(chc_stream *s) {
-  if (s->h2 == NULL) return;
   chc_hlist_free(&s->h2->headers);
   free(s->h2->method);
   free(s->h2->target);
-  free(s->h2);
-  s->h2 = NULL;
 }
 
 const proto_ops h2_ops = {h2_submit,    h2_on_io,    h2_teardown,

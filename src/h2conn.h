@@ -27,8 +27,10 @@ typedef struct h2conn {
 } h2conn;
 
 /* A stream's HTTP/2 part: what a submission needs, and the engine's
-** stream once submitted (h2conn.c owns it; stream.c makes it for a
-** request whose origin may speak HTTP/2 and keeps it for reuse). */
+** stream once submitted. h2conn.c owns the fields; the memory is
+** stream.c's (allocated with the stream, zeroed, kept for reuse), and
+** h2_stream_prepare fills it for a request whose origin may speak
+** HTTP/2. */
 typedef struct h2_stream {
   struct chc_stream *s;
   chc_h2_stream *st; /* the engine's stream: NULL until submitted */
@@ -52,7 +54,7 @@ void h2conn_free(struct pconn *c);
 int h2_stream_prepare(struct chc_stream *s, const char *method,
                       const char *target, const chc_hlist *headers,
                       int body_kind, const char *body, size_t body_len);
-void h2_stream_reset(struct chc_stream *s); /* the stream is released */
-void h2_stream_destroy(struct chc_stream *s);
+void h2_stream_reset(struct chc_stream *s);   /* the stream is released */
+void h2_stream_destroy(struct chc_stream *s); /* what it holds, not itself */
 
 #endif

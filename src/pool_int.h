@@ -144,7 +144,8 @@ struct chc_stream {
   void (*takeover)(chc_stream *s, conn *t, chc_buf *rest, void *ud);
   void *takeover_ud;
   h1_stream h1;  /* HTTP/1.1 part (kept with the stream for reuse) */
-  h2_stream *h2; /* HTTP/2 part, made for an origin that may speak it */
+  h2_stream *h2; /* HTTP/2 part (allocated with the stream; filled for
+                 ** an origin that may speak HTTP/2) */
 };
 
 struct chc_pool {
@@ -174,7 +175,7 @@ struct chc_pool {
 
 /* The protocol of a stream: HTTP/2 once submitted to an engine. */
 static inline const proto_ops *stream_ops(const chc_stream *s) {
-  return s->h2 && s->h2->st ? &h2_ops : &h1_ops;
+  return s->h2->st ? &h2_ops : &h1_ops;
 }
 
 /* pool.c: the policy */

@@ -45,6 +45,12 @@ void stream_set_takeover(chc_stream *s,
 ** Memory
 ** ==================================================================== */
 
+/* A stream and its HTTP/2 part, in one allocation. */
+typedef struct stream_mem {
+  chc_stream s;
+  h2_stream h2;
+} stream_mem;
+
 void stream_destroy(chc_stream *s) {
   chc_buf_free(&s->h1.head);
   chc_buf_free(&s->reason);
@@ -52,14 +58,19 @@ void stream_destroy(chc_stream *s) {
   chc_hlist_free(&s->fields);
   chc_hlist_free(&s->trailers);
   h2_stream_destroy(s);
-  free(s);
+  free(chc_container_of(s, stream_mem, s));
 }
 
 /* A new stream, zeroed but for the buffers' memory when a released one
 ** is reused (no allocation per request in the steady state). */
 static chc_stream *stream_alloc(chc_pool *p) {
   chc_stream *s = p->free_streams;
-  if (s == NULL) return calloc(1, sizeof *s);
+  if (s == NULL) {
+    stream_mem *m = calloc(1, sizeof *m);
+    if (m == NULL) return NULL;
+    m->s.h2 = &m->h2;
+    return &m->s;
+  }
   p->free_streams = (chc_stream *)s->ud;
   p->nfree--;
   {

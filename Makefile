@@ -85,7 +85,7 @@ test: deps all embed
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	  SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all embed
 	@CHC_BUILD=build-asan sh spec/run.sh $(BUSTED)
 
 # memcheck over a representative set of specs (definite leaks are errors)
@@ -105,7 +105,7 @@ bench-smoke: all
 # library's loop from its own poll loop, and two loops in two threads. They
 # link the static library; `make BUILD=build-asan SANFLAGS=... embed` builds
 # them against the sanitizer objects.
-EMBED_BIN   := $(BUILD)/embed/host $(BUILD)/embed/two_loops
+EMBED_BIN   := $(BUILD)/embed/host $(BUILD)/embed/two_loops $(BUILD)/embed/fork
 EMBED_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) \
                $(shell pkg-config --cflags lua5.4 2>/dev/null) -Isrc
 EMBED_LIBS   = $(LIBA) $(shell pkg-config --libs lua5.4 2>/dev/null) \

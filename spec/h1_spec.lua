@@ -2,12 +2,7 @@
 local H = require "helper"
 local http = require "c_http_core"
 
-local function check_clean()
-  collectgarbage()
-  collectgarbage()
-  local st = http.stats and http.stats() or require("c_http_core.core").stats()
-  assert.equals(0, st.tasks, "tasks left behind")
-end
+local check_clean = H.check_clean
 
 describe("HTTP/1.1 basics", function()
   after_each(check_clean)
@@ -112,13 +107,16 @@ describe("HTTP/1.1 basics", function()
 
   it("iterates over body chunks", function()
     local resp = assert(http.request("GET", H.nginx .. "/1m"))
-    local n, parts = 0, 0
+    local n, parts = 0, {}
     for chunk in resp:iter() do
+      assert.is_true(#chunk > 0, "an empty chunk")
       n = n + #chunk
-      parts = parts + 1
+      parts[#parts + 1] = chunk
     end
     assert.equals(1024 * 1024, n)
-    assert.is_true(parts >= 1)
+    -- 1 MiB does not fit one read: the iterator really hands out pieces
+    assert.is_true(#parts > 1, "one chunk of " .. n .. " bytes")
+    assert.equals(H.www_sha256("1m"), H.sha256(table.concat(parts)))
   end)
 
   it("reuses a keep-alive connection", function()
@@ -133,10 +131,16 @@ describe("HTTP/1.1 basics", function()
   end)
 
   it("supports <close> responses and idempotent close", function()
+    local outer
     do
       local resp <close> = assert(http.request("GET", H.nginx .. "/64k"))
       assert.equals(200, resp.status)
+      outer = resp
     end
+    -- leaving the block closed it: nothing more can be read
+    local b, e = outer:read()
+    assert.is_nil(b)
+    assert.is_true(http.is_error(e, "Closed"), tostring(e))
     local resp = assert(http.request("GET", H.nginx .. "/small"))
     resp:close()
     resp:close()
@@ -280,36 +284,73 @@ describe("HTTP/1.1 errors", function()
     pool:close()
   end)
 
-  it("times out waiting for a head (ReadTimeout)", function()
-    local err = fails("ReadTimeout", H.raw .. "/stall-head", { timeout = 0.3 })
+  it("times out waiting for a head (ReadTimeout, timed)", function()
+    local elapsed, err = H.timed(fails, "ReadTimeout", H.raw .. "/stall-head",
+      { timeout = { read = 0.5, connect = 10, write = 10, pool = 10 } })
     assert.is_true(http.is_error(err, "TimeoutError"))
+    H.assert_window(elapsed, 0.5, "the read timeout before the head")
   end)
 
-  it("times out sending to a server that stops reading (WriteTimeout)", function()
+  it("times out sending to a server that stops reading (WriteTimeout, timed)", function()
     local piece = string.rep("w", 256 * 1024)
-    local resp, err = http.request("POST", H.raw .. "/no-read", {
-      body = function() return piece end, -- endless: only the timeout ends it
-      timeout = { write = 0.3, read = 10 },
-    })
-    if resp then resp, err = resp:read() end
+    local elapsed, resp, err = H.timed(function()
+      local r, e = http.request("POST", H.raw .. "/no-read", {
+        body = function() return piece end, -- endless: only the timeout ends it
+        timeout = { write = 0.5, read = 10, connect = 10 },
+      })
+      if r then r, e = r:read() end
+      return r, e
+    end)
     assert.is_nil(resp)
     assert.is_true(http.is_error(err, "WriteTimeout"), tostring(err))
     assert.is_true(http.is_error(err, "TimeoutError"))
+    -- the socket buffers fill within milliseconds, then the wait starts
+    H.assert_window(elapsed, 0.5, "the write timeout")
   end)
 
-  it("never reports a stalled body as a clean end", function()
+  it("times out a body that stops mid-way, never a clean end (ReadTimeout, timed)", function()
     local resp = assert(http.request("GET", H.raw .. "/stall-body",
-      { timeout = { read = 0.3 } }))
-    local got, err = {}, nil
-    local ok, e = pcall(function()
-      for chunk in resp:iter() do got[#got + 1] = chunk end
+      { timeout = { read = 0.5 } }))
+    local it = resp:iter()
+    assert.equals(H.pattern(10), it())
+    local elapsed, ok, e = H.timed(pcall, function()
+      for _ in it do end
     end)
     assert.is_false(ok)
-    assert.is_true(http.is_error(e, "ReadTimeout"))
-    local body
-    body, err = resp:read()
+    assert.is_true(http.is_error(e, "ReadTimeout"), tostring(e))
+    H.assert_window(elapsed, 0.5, "the read timeout mid-body")
+    local body, err = resp:read()
     assert.is_nil(body)
     assert.is_truthy(err)
+  end)
+
+  it("times out a connect that is never answered (ConnectTimeout, timed)", function()
+    -- a listener whose accept queue is full and that never accepts: the
+    -- kernel drops further SYNs, so a connect neither succeeds nor fails
+    local srv = io.popen("exec /usr/bin/python3 -c " .. H.q([[
+import os, socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(0)
+fill = []
+for _ in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(s.getsockname())
+    except BlockingIOError: pass
+    fill.append(c)
+time.sleep(0.2)
+print(s.getsockname()[1], os.getpid(), flush=True)
+time.sleep(60)
+]]), "r")
+    local port, pid = srv:read("n", "n")
+    assert(port and pid, "the listener did not start")
+    finally(function()
+      os.execute("kill " .. math.tointeger(pid))
+      srv:close()
+    end)
+    local elapsed, err = H.timed(fails, "ConnectTimeout", "http://127.0.0.1:" .. port .. "/",
+      { timeout = { connect = 0.5, read = 10 } })
+    assert.is_true(http.is_error(err, "TimeoutError"))
+    H.assert_window(elapsed, 0.5, "the connect timeout")
   end)
 
   it("keeps the pool healthy after peer errors", function()

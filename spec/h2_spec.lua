@@ -694,6 +694,87 @@ describe("HTTP/2", function()
   end)
 
   -- {==================================================================
+  -- Timeouts are timed: the kind, and that each fired within a window
+  -- around its configured value (H.assert_window).
+  describe("timeouts", function()
+    it("times out waiting for a head (ReadTimeout, timed)", within(15, function()
+      local pool <close> = h2c_pool{ timeout = { read = 0.5, connect = 10, write = 10, pool = 10 } }
+      local elapsed, r, err = H.timed(pool.request, pool, "GET", H.h2peer .. "/stall-head")
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "ReadTimeout"), tostring(err))
+      H.assert_window(elapsed, 0.5, "the read timeout before the head")
+      -- the connection is still good for other streams
+      local resp = get(pool, H.h2peer .. "/hello")
+      assert_h2(resp)
+    end))
+
+    it("times out a body that stops mid-way (ReadTimeout, timed)", within(15, function()
+      local pool <close> = h2c_pool{ timeout = { read = 0.5, connect = 10, write = 10, pool = 10 } }
+      local resp = assert(pool:request("GET", H.h2peer .. "/stall-body"))
+      assert_h2(resp)
+      local it = resp:iter()
+      assert.equals(H.pattern(10), it())
+      local elapsed, ok, e = H.timed(pcall, it)
+      assert.is_false(ok)
+      assert.is_true(http.is_error(e, "ReadTimeout"), tostring(e))
+      H.assert_window(elapsed, 0.5, "the read timeout mid-body")
+    end))
+
+    it("times out sending to a stream whose window stays shut (WriteTimeout, timed)",
+       within(15, function()
+      local pool <close> = h2c_pool{ timeout = { write = 0.5, read = 10, connect = 10, pool = 10 } }
+      local piece = string.rep("w", 16 * 1024)
+      local sent = 0
+      -- a body function (endless): a string body hits issue 9 item 3
+      local elapsed, r, err = H.timed(function()
+        local resp, e = pool:request("POST", H.h2peer .. "/no-read", {
+          body = function() sent = sent + #piece; return piece end,
+        })
+        if resp then resp, e = resp:read() end
+        return resp, e
+      end)
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "WriteTimeout"), tostring(err))
+      -- the window (64 KiB by default) was filled before the wait began
+      assert.is_true(sent >= 64 * 1024, "sent " .. sent)
+      H.assert_window(elapsed, 0.5, "the write timeout")
+    end))
+
+    it("bounds the whole exchange with the total timeout (timed)", within(15, function()
+      local pool <close> = h2c_pool{ timeout = { total = 0.8, read = 5, connect = 10,
+                                                 write = 10, pool = 10 } }
+      -- 20 pieces 100 ms apart: each read wait is short, the whole is not
+      local elapsed, body, err = H.timed(function()
+        local resp = assert(pool:request("GET", H.h2peer .. "/slow?chunks=20&delay_ms=100"))
+        return resp:read()
+      end)
+      assert.is_nil(body)
+      assert.is_true(http.is_error(err, "ReadTimeout"), tostring(err))
+      H.assert_window(elapsed, 0.8, "the total timeout")
+    end))
+
+    it("gives PoolTimeout when no stream slot frees up in time (timed)", within(15, function()
+      -- the max5 peer allows 5 concurrent streams; 5 stalled ones hold them
+      local pool <close> = h2c_pool{ timeout = { pool = 0.5, read = 10, connect = 10,
+                                                 write = 10 } }
+      local held = {}
+      for i = 1, 5 do
+        held[i] = spawn(function()
+          return pool:request("GET", H.h2peer_max5 .. "/stall-head")
+        end)
+      end
+      H.wait_until(function() return H.h2_stats(H.h2peer_max5).active >= 5 end, 5,
+                   "the 5 stalled streams to reach the peer")
+      local elapsed, r, err = H.timed(pool.request, pool, "GET", H.h2peer_max5 .. "/hello")
+      assert.is_nil(r)
+      assert.is_true(http.is_error(err, "PoolTimeout"), tostring(err))
+      H.assert_window(elapsed, 0.5, "the pool timeout")
+      for i = 1, 5 do held[i]:cancel() end
+      for i = 1, 5 do pcall(held[i].join, held[i]) end
+    end))
+  end)
+
+  -- {==================================================================
   describe("request headers", function()
     it("sends lower-case names and no connection-specific fields", within(10, function()
       local pool <close> = h2c_pool()

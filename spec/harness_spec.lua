@@ -130,7 +130,7 @@ describe("raw peer", function()
   end)
 
   it("answers on ::1 when available", function()
-    if not H.ipv6 then return end
+    if not H.ipv6 then return pending("no ::1 on this machine") end
     assert.equal("hello", H.get(H.raw6 .. "/hello"))
     assert.equal("Hello, World!", H.get(H.nginx6 .. "/small"))
   end)

@@ -246,4 +246,46 @@ function H.write_tmp(content, prefix)
   return path
 end
 
+-- after_each(H.check_clean): no task is left behind by the spec (every
+-- task it spawned finished, every producer ended).
+function H.check_clean()
+  collectgarbage()
+  collectgarbage()
+  local n = require("c_http_core.core").stats().tasks
+  assert(n == 0, n .. " tasks left behind")
+end
+
+-- Timing windows for timeouts.  A timeout configured as `secs` must fire
+-- no earlier than 0.9 * secs and no later than secs + H.slack: generous,
+-- since the machine is shared, yet far below a timeout that fires 10x late.
+H.slack = H.valgrind and 10 or (H.asan and 3 or 1.5)
+
+-- H.timed(fn, ...) -> seconds fn took (http.now()), fn's results...
+function H.timed(fn, ...)
+  local now = require("c_http_core").now
+  local t0 = now()
+  local r = table.pack(fn(...))
+  return now() - t0, table.unpack(r, 1, r.n)
+end
+
+-- H.assert_window(elapsed, secs, what): elapsed lies in the window
+-- around a timeout configured as secs.
+function H.assert_window(elapsed, secs, what)
+  local lo, hi = 0.9 * secs, secs + H.slack
+  assert(elapsed >= lo and elapsed <= hi,
+    ("%s fired after %.3f s; configured %.3f s, expected within [%.3f, %.3f]")
+      :format(what or "timeout", elapsed, secs, lo, hi))
+end
+
+-- H.wait_until(cond, secs, what): calls cond() every 10 ms (http.sleep,
+-- so the loop runs meanwhile) until it returns true; fails after secs.
+function H.wait_until(cond, secs, what)
+  local http = require "c_http_core"
+  local deadline = http.now() + (secs or 5)
+  while not cond() do
+    assert(http.now() < deadline, "gave up waiting for " .. (what or "a condition"))
+    http.sleep(0.01)
+  end
+end
+
 return H

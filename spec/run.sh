@@ -3,7 +3,8 @@
 #   e.g.  sh spec/run.sh busted --lua=lua5.4        (what `make test` runs)
 #
 # Starts the test peers on loopback (nginx and spec/peers/raw_peer.py) in a
-# fresh temp dir, runs BUSTED_CMD --pattern=_spec spec (or $CHC_SPEC), stops
+# fresh temp dir, runs BUSTED_CMD --pattern=_spec FILE for each spec file
+# under spec/ (or $CHC_SPEC), each under a watchdog (see "busted" below), stops
 # the peers (always: trap on EXIT/INT/TERM/HUP) and ends with exactly one line
 #   N passed, M failed
 # (N = busted successes, M = failures + errors). Exit 0 iff M == 0 and N > 0.
@@ -14,6 +15,10 @@
 #                 preloaded (LD_PRELOAD) and ASAN_/UBSAN_OPTIONS set.
 #   CHC_SPEC      a spec file (or dir) to run instead of spec/
 #   CHC_KEEP_TMP  1: keep the temp dir (peer logs) and print its path
+#   CHC_SPEC_TIMEOUT  the per-file watchdog: seconds a spec file may run
+#                 before it is killed and counted as a failure (default 90;
+#                 180 for an ASan build; 3600 under tools/valgrind.sh)
+#   CHC_SUITE_BUDGET  seconds all spec files together may take (default 480)
 # Environment for the specs (see spec/helper.lua):
 #   CHC_NGINX_URL CHC_NGINX_PORT CHC_NGINX_WWW   http://127.0.0.1:PORT, www dir
 #   CHC_RAW_URL   CHC_RAW_PORT                   the raw peer
@@ -280,26 +285,47 @@ case "$CHC_BUILD" in
 esac
 
 # ---------------------------------------------------------------- busted
+# Each spec file runs in a busted process of its own under a watchdog:
+# `timeout` kills it (and everything it spawned: timeout signals its whole
+# process group) after CHC_SPEC_TIMEOUT seconds, so a regression that hangs
+# fails the run with the file's name (and the test it was in, which
+# spec/watchdog.lua records) instead of hanging it.  The files together get
+# at most CHC_SUITE_BUDGET seconds: a file that would start past it is not
+# run and counts as a failure, which keeps a run that hangs everywhere well
+# under 10 minutes.
+#
 # busted runs in the background in its own process group (setsid) so that a
 # signal to this shell runs the trap at once and the trap can kill busted and
 # everything it spawned.  Its output goes through a FIFO to tee (stdout +
 # a copy for the summary).
-mkfifo "$CHC_TMP/busted.fifo" || fail_setup "mkfifo failed"
-tee "$CHC_TMP/busted.out" < "$CHC_TMP/busted.fifo" &
-TEE_PID=$!
-setsid -w "$@" --pattern=_spec "$SPEC_TARGET" </dev/null >"$CHC_TMP/busted.fifo" 2>&1 &
-BUSTED_PID=$!
-wait "$BUSTED_PID"
-rc=$?
-BUSTED_PID=""
-wait "$TEE_PID"
-TEE_PID=""
+# tools/valgrind.sh (CHC_VALGRIND=1, ~20x slower) puts its own timeout
+# around each run.
+if [ "${CHC_VALGRIND:-0}" = 1 ]; then
+    SPEC_TIMEOUT=${CHC_SPEC_TIMEOUT:-3600}
+    SUITE_BUDGET=${CHC_SUITE_BUDGET:-3600}
+else
+    case "$CHC_BUILD" in
+    *asan*) SPEC_TIMEOUT=${CHC_SPEC_TIMEOUT:-180} ;;
+    *)      SPEC_TIMEOUT=${CHC_SPEC_TIMEOUT:-90} ;;
+    esac
+    SUITE_BUDGET=${CHC_SUITE_BUDGET:-480}
+fi
+command -v timeout >/dev/null 2>&1 || fail_setup "timeout (coreutils) not found"
 
+if [ -d "$SPEC_TARGET" ]; then
+    SPEC_FILES=$(find "$SPEC_TARGET" -name '*_spec.lua' -type f | LC_ALL=C sort)
+else
+    SPEC_FILES=$SPEC_TARGET
+fi
+[ -n "$SPEC_FILES" ] || fail_setup "no *_spec.lua files in $SPEC_TARGET"
+
+# count_file OUT: "N M" from one busted output, or "none".
 # Summary, utfTerminal/plainTerminal format (busted 2.1.1):
 #   "3 successes / 1 failure / 0 errors / 0 pending : 0.1 seconds"
 # (singular "success"/"failure"/"error" for 1; colours stripped).  TAP
 # output (-o TAP) is counted from its ok / not ok lines instead.
-counts=$(sed 's/\x1b\[[0-9;]*m//g' "$CHC_TMP/busted.out" | awk '
+count_file() {
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
     /^[0-9]+ success(es)? \/ [0-9]+ failures? \/ [0-9]+ errors? \/ [0-9]+ pending/ {
         s = $1; f = $4; e = $7; found = 1
     }
@@ -309,25 +335,66 @@ counts=$(sed 's/\x1b\[[0-9;]*m//g' "$CHC_TMP/busted.out" | awk '
         if (found) print s, f + e
         else if (tok + tnok > 0) print tok + 0, tnok + 0
         else print "none"
-    }')
+    }'
+}
 
-# make sure our line starts on a line of its own
-if [ -s "$CHC_TMP/busted.out" ] && [ "$(tail -c 1 "$CHC_TMP/busted.out" | wc -l)" -eq 0 ]; then
-    echo
-fi
-
-if [ "$counts" = none ]; then
-    log "busted printed no summary (exit status $rc): counted as a failure"
-    N=0
-    M=1
-else
-    N=${counts% *}
-    M=${counts#* }
-    if [ "$rc" -ne 0 ] && [ "$M" -eq 0 ]; then
-        log "busted exited with status $rc after reporting no failure (crash at exit?): counted as a failure"
-        M=1
+N=0
+M=0
+SUITE_START=$(date +%s)
+CHC_WATCHDOG_FILE="$CHC_TMP/current_test"
+export CHC_WATCHDOG_FILE
+for spec_file in $SPEC_FILES; do
+    left=$(( SUITE_BUDGET - ($(date +%s) - SUITE_START) ))
+    if [ "$left" -le 0 ]; then
+        log "WATCHDOG: $spec_file not run: the suite used its ${SUITE_BUDGET} s budget"
+        M=$((M + 1))
+        continue
     fi
-fi
+    limit=$SPEC_TIMEOUT
+    [ "$left" -lt "$limit" ] && limit=$left
+    out="$CHC_TMP/busted.out"
+    rm -f "$CHC_TMP/busted.fifo" "$CHC_WATCHDOG_FILE"
+    mkfifo "$CHC_TMP/busted.fifo" || fail_setup "mkfifo failed"
+    tee "$out" < "$CHC_TMP/busted.fifo" &
+    TEE_PID=$!
+    setsid -w timeout -k 5 "$limit" "$@" --helper=spec/watchdog.lua \
+        --pattern=_spec "$spec_file" </dev/null >"$CHC_TMP/busted.fifo" 2>&1 &
+    BUSTED_PID=$!
+    wait "$BUSTED_PID"
+    rc=$?
+    BUSTED_PID=""
+    wait "$TEE_PID"
+    TEE_PID=""
+    # make sure what follows starts on a line of its own
+    if [ -s "$out" ] && [ "$(tail -c 1 "$out" | wc -l)" -eq 0 ]; then
+        echo
+    fi
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        in_test=$(cat "$CHC_WATCHDOG_FILE" 2>/dev/null)
+        log "WATCHDOG: $spec_file did not finish within $limit s and was killed" \
+            "(it was in: ${in_test:-unknown}); counted as a failure"
+        M=$((M + 1))
+        # what the file finished before it hung still counts
+        counts=$(count_file "$out")
+        [ "$counts" != none ] && N=$((N + ${counts% *})) && M=$((M + ${counts#* }))
+        continue
+    fi
+    counts=$(count_file "$out")
+    if [ "$counts" = none ]; then
+        log "$spec_file: busted printed no summary (exit status $rc): counted as a failure"
+        M=$((M + 1))
+        continue
+    fi
+    fn=${counts% *}
+    fm=${counts#* }
+    if [ "$rc" -ne 0 ] && [ "$fm" -eq 0 ]; then
+        log "$spec_file: busted exited with status $rc after reporting no failure (crash at exit?): counted as a failure"
+        fm=1
+    fi
+    [ "$fm" -gt 0 ] && log "$spec_file: $fm failed"
+    N=$((N + fn))
+    M=$((M + fm))
+done
 
 cleanup
 echo "$N passed, $M failed"

@@ -172,7 +172,7 @@ static void chain_run(conn *t, int r) {
     }
     if (r == 0) return;
     if (t->ai) { /* the socket is connected: the addresses are done */
-      freeaddrinfo(t->ai);
+      chc_resolve_free_result(t->ai);
       t->ai = t->ai_cur = NULL;
     }
     if (++t->cur == t->nsteps) {
@@ -341,12 +341,14 @@ void conn_close(conn *t) {
     t->res = NULL;
   }
   if (t->ai) {
-    freeaddrinfo(t->ai);
+    chc_resolve_free_result(t->ai);
     t->ai = t->ai_cur = NULL;
   }
   if (t->io.fd >= 0) {
     chc_io_stop(t->lp, &t->io);
-    for (i = t->nsteps - 1; i > 0; i--) /* goodbyes, top first */
+    /* goodbyes, top first; a forked child's close must not end the
+    ** parent's TLS session */
+    for (i = t->nsteps - 1; i > 0 && !chc_loop_inherited(t->lp); i--)
       if (t->steps[i]->type->close) t->steps[i]->type->close(t->steps[i]);
     close(t->io.fd);
     t->io.fd = -1;

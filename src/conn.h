@@ -160,8 +160,9 @@ const char *conn_alpn(const conn *t); /* NULL: none agreed */
 int conn_step_fail(conn *t, int code, int final, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Closes the socket (after every step's goodbye, top first), cancels
-** resolving and the deadline. No callback is called afterwards. */
+/* Closes the socket (after every step's goodbye, top first; none in a
+** forked child: chc_loop_inherited), cancels resolving and the deadline.
+** No callback is called afterwards. */
 void conn_close(conn *t);
 /* Frees (closing first if needed). Never from inside one of t's own
 ** callbacks: conn_free_later defers it to the end of the loop iteration. */

@@ -325,8 +325,14 @@ static int oom(chc_h1_resp *r) {
 */
 static int count(chc_h1_resp *r, size_t n) {
   if (r->head_bytes > r->max_head || n > r->max_head - r->head_bytes) {
-    chc_seterr(&r->err, CHC_EREMOTE_PROTO, "response %s larger than %zu bytes",
-               r->state == H1_TRAILERS ? "trailers" : "head", r->max_head);
+    if (r->ninterim > 0 && r->state != H1_TRAILERS)
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO, "response head and the %d "
+                 "interim (1xx) responses before it larger than %zu bytes",
+                 r->ninterim, r->max_head);
+    else
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO, "response %s larger than %zu "
+                 "bytes", r->state == H1_TRAILERS ? "trailers" : "head",
+                 r->max_head);
     return -1;
   }
   r->head_bytes += n;
@@ -336,7 +342,9 @@ static int count(chc_h1_resp *r, size_t n) {
 static int on_message_begin(llhttp_t *p) {
   chc_h1_resp *r = resp_of(p);
   r->state = H1_STATUS;
-  r->head_bytes = 0;
+  /* interim responses count against the head limit: a server cannot
+  ** send 1xx heads for ever */
+  r->head_bytes = r->interim_bytes;
   return count(r, H1_STATUS_LINE);
 }
 
@@ -454,7 +462,19 @@ static int on_headers_complete(llhttp_t *p) {
   r->state = H1_BODY;
   /* 101: what follows the head belongs to the new protocol */
   if (r->no_body || st == 101 || st == 204 || st == 304) return 1;
+  if (p->flags & F_CHUNKED) { /* the first chunk-size line is next */
+    r->size_line = 1;
+    return HPE_PAUSED;
+  }
   return 0;
+}
+
+/* A chunk and its CRLF ended: the next chunk-size line follows (unless
+** this was the last chunk: trailers follow). */
+static int on_chunk_complete(llhttp_t *p) {
+  if (p->flags & F_TRAILING) return 0;
+  resp_of(p)->size_line = 1;
+  return HPE_PAUSED;
 }
 
 /*
@@ -539,6 +559,7 @@ static const llhttp_settings_t settings = {
     .on_body = on_body,
     .on_message_complete = on_message_complete,
     .on_chunk_extension_value_complete = on_chunk_extension_value_complete,
+    .on_chunk_complete = on_chunk_complete,
 };
 
 static void trim_buf(chc_buf *b) {
@@ -572,6 +593,10 @@ void chc_h1_resp_init(chc_h1_resp *r, size_t max_head, int no_body) {
   r->state = H1_IDLE;
   r->ext_paused = 0;
   r->crlf_left = 0;
+  r->size_line = 0;
+  trim_buf(&r->line);
+  r->interim_bytes = 0;
+  r->ninterim = 0;
   r->in = r->in_end = NULL;
 }
 
@@ -581,6 +606,7 @@ void chc_h1_resp_free(chc_h1_resp *r) {
   chc_hlist_free(&r->trailers);
   chc_buf_free(&r->name);
   chc_buf_free(&r->value);
+  chc_buf_free(&r->line);
   memset(r, 0, sizeof *r);
 }
 
@@ -619,8 +645,10 @@ static void parse_error(chc_h1_resp *r, llhttp_errno_t en) {
       snprintf(what, sizeof what, "invalid Content-Length");
       break;
     case HPE_UNEXPECTED_CONTENT_LENGTH:
-      snprintf(what, sizeof what,
-               "Content-Length together with Transfer-Encoding");
+      snprintf(what, sizeof what, "%s",
+               reason && strstr(reason, "Duplicate")
+                   ? "more than one Content-Length field"
+                   : "Content-Length together with Transfer-Encoding");
       break;
     case HPE_INVALID_TRANSFER_ENCODING:
       snprintf(what, sizeof what, "invalid Transfer-Encoding");
@@ -642,6 +670,8 @@ static void next_head(chc_h1_resp *r) {
   llhttp_reset(&r->parser); /* keeps settings, data and lenient flags */
   chc_buf_reset(&r->reason);
   chc_hlist_reset(&r->fields);
+  r->interim_bytes = r->head_bytes;
+  r->ninterim++;
   r->head_bytes = 0;
   r->state = H1_STATUS;
 }
@@ -665,6 +695,118 @@ static ssize_t feed_error(chc_h1_resp *r) {
   return -1;
 }
 
+/*
+** Runs llhttp over [at, end) through its pauses. Returns where it stopped:
+** end, the end of the message, or the start of a chunk-size line
+** (r->size_line); NULL on an error (r->err set).
+*/
+static const char *run(chc_h1_resp *r, const char *at, const char *end) {
+  for (;;) {
+    llhttp_errno_t en = llhttp_execute(&r->parser, at, (size_t)(end - at));
+    const char *pos;
+    if (en == HPE_OK) return end;
+    if (en != HPE_PAUSED) {
+      parse_error(r, en);
+      return NULL;
+    }
+    pos = llhttp_get_error_pos(&r->parser);
+    if (r->done) return pos;
+    if (r->state == H1_INTERIM) {
+      next_head(r);
+    } else if (r->ext_paused) {
+      pos = resume_ext(at, pos);
+      r->ext_paused = 0;
+      llhttp_resume(&r->parser);
+    } else if (r->size_line) {
+      llhttp_resume(&r->parser);
+      return pos;
+    } else { /* no other callback pauses */
+      chc_seterr(&r->err, CHC_EREMOTE_PROTO, "unexpected llhttp pause");
+      return NULL;
+    }
+    at = pos;
+  }
+}
+
+static int is_bws(char c) { return c == ' ' || c == '\t'; }
+
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+/*
+** XXX: llhttp 8.1 rejects the optional whitespace RFC 9112 7.1.1 allows
+** in a chunk-size line:
+**   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+** ("5 ;a=b", "5; a = b"). Removes exactly that whitespace from the line
+** (ending in LF) in place, and returns its new length. Whitespace
+** anywhere else (inside the size, before the CRLF, inside a quoted value)
+** is left for llhttp to judge, so the chunk size is never changed.
+*/
+static size_t strip_bws(char *l, size_t n) {
+  size_t i = 0, w, j;
+  while (i < n && is_hex(l[i])) i++;
+  if (i == 0) return n;
+  w = i;
+  for (;;) {
+    j = i;
+    while (j < n && is_bws(l[j])) j++;
+    if (j >= n || l[j] != ';') break; /* CRLF (or garbage) after the size */
+    l[w++] = ';';
+    for (i = j + 1; i < n && is_bws(l[i]); i++) {}
+    while (i < n && !is_bws(l[i]) && l[i] != ';' && l[i] != '=' &&
+           l[i] != '\r' && l[i] != '\n')
+      l[w++] = l[i++]; /* the name */
+    for (j = i; j < n && is_bws(l[j]); j++) {}
+    if (j >= n || l[j] != '=') continue;
+    l[w++] = '=';
+    for (i = j + 1; i < n && is_bws(l[i]); i++) {}
+    if (i < n && l[i] == '"') { /* quoted-string, escapes included */
+      l[w++] = l[i++];
+      while (i < n && l[i] != '"') {
+        if (l[i] == '\\' && i + 1 < n) l[w++] = l[i++];
+        l[w++] = l[i++];
+      }
+      if (i < n) l[w++] = l[i++];
+    } else {
+      while (i < n && !is_bws(l[i]) && l[i] != ';' && l[i] != '\r' &&
+             l[i] != '\n')
+        l[w++] = l[i++];
+    }
+  }
+  while (i < n) l[w++] = l[i++]; /* the rest as it was */
+  return w;
+}
+
+/*
+** A chunk-size line is gathered (across feeds if need be) until its LF,
+** cleaned of optional whitespace, and only then given to llhttp. The
+** line counts against the head limit like a field line.
+*/
+static const char *size_line(chc_h1_resp *r, const char *at,
+                             const char *end) {
+  const char *lf = memchr(at, '\n', (size_t)(end - at));
+  size_t k = lf ? (size_t)(lf + 1 - at) : (size_t)(end - at);
+  if (r->line.len + k > r->max_head) {
+    chc_seterr(&r->err, CHC_EREMOTE_PROTO, "malformed chunked body (a "
+               "chunk-size line longer than %zu bytes)", r->max_head);
+    return NULL;
+  }
+  if (chc_buf_append(&r->line, at, k) < 0) {
+    oom(r);
+    return NULL;
+  }
+  if (lf) {
+    char *l = chc_buf_head(&r->line);
+    size_t len = strip_bws(l, r->line.len);
+    r->size_line = 0;
+    if (run(r, l, l + len) == NULL) return NULL;
+    chc_buf_reset(&r->line);
+  }
+  return at + k;
+}
+
 ssize_t chc_h1_resp_feed(chc_h1_resp *r, char *p, size_t n) {
   const char *at = p, *end = p + n;
   r->events = 0;
@@ -676,33 +818,9 @@ ssize_t chc_h1_resp_feed(chc_h1_resp *r, char *p, size_t n) {
   r->in_end = p + n;
   if (r->state == H1_IDLE) r->state = H1_STATUS;
   if (check_crlf(r, p) < 0) return feed_error(r);
-  for (;;) {
-    llhttp_errno_t en = llhttp_execute(&r->parser, at, (size_t)(end - at));
-    const char *pos;
-    if (en == HPE_OK) {
-      at = end;
-      break;
-    }
-    if (en != HPE_PAUSED) {
-      parse_error(r, en);
-      return feed_error(r);
-    }
-    pos = llhttp_get_error_pos(&r->parser);
-    if (r->done) {
-      at = pos;
-      break;
-    }
-    if (r->state == H1_INTERIM) {
-      next_head(r);
-    } else if (r->ext_paused) {
-      pos = resume_ext(at, pos);
-      r->ext_paused = 0;
-      llhttp_resume(&r->parser);
-    } else { /* no other callback pauses */
-      chc_seterr(&r->err, CHC_EREMOTE_PROTO, "unexpected llhttp pause");
-      return feed_error(r);
-    }
-    at = pos;
+  while (at < end && !r->done) {
+    at = r->size_line ? size_line(r, at, end) : run(r, at, end);
+    if (at == NULL) return feed_error(r);
   }
   r->in = r->in_end = NULL;
   return (ssize_t)(at - p);

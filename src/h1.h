@@ -79,6 +79,10 @@ typedef struct chc_h1_resp {
   int state;           /* where the parser is: H1_* in h1.c */
   int ext_paused;      /* llhttp 8.1 chunk-extension workaround, see h1.c */
   int crlf_left;       /* CRLF bytes after chunk data still to check */
+  int size_line;       /* a chunk-size line comes next (BWS, see h1.c) */
+  chc_buf line;        /* that line, gathered until its LF */
+  size_t interim_bytes; /* of the 1xx heads before this one */
+  int ninterim;        /* how many there were */
   char *in, *in_end;   /* the buffer of the current feed */
 } chc_h1_resp;
 

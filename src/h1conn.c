@@ -171,6 +171,11 @@ static void process(pconn *c) {
     return;
   }
   chc_buf_consume(&c->rbuf, (size_t)used);
+  if ((r->events & CHC_H1_HEAD) && r->status == 101 && !s->h1.upgrade) {
+    pool_conn_close(c, CHC_EREMOTE_PROTO, "101 Switching Protocols from %s, "
+                    "but the request did not ask for an Upgrade", c->t->peer);
+    return;
+  }
   publish(c, s, r);
   if (c->state == C_CLOSED) return;
   if (r->events & CHC_H1_DONE) {
@@ -178,12 +183,15 @@ static void process(pconn *c) {
       chc_hlist_reset(&s->trailers);
       chc_hlist_swap(&s->trailers, &r->trailers);
     }
-    if (!s->req_done && s->status < 300 && !h->write_failed &&
-        !s->h1.draining) {
+    if (!s->req_done && s->status < 300 && r->keep_alive &&
+        !h->write_failed && !s->h1.draining) {
       /* RFC 9112 9.5: a server may answer before it has read the whole
-      ** request. A success means it still takes the body, so keep
-      ** sending it; the reader sees the end once the body is out, so an
-      ** upload is never cut short silently. (A 3xx/4xx/5xx stops it.) */
+      ** request. A success on a connection it keeps means it still takes
+      ** the body, so keep sending it; the reader sees the end once the
+      ** body is out (or the server stopped taking it: early_done).
+      ** A 3xx/4xx/5xx, or a response that closes the connection, stops
+      ** the upload at once: the exchange ends, the producer is not
+      ** called again, the connection is not reused. */
       h->resp_pending = 1;
       stream_notify(s);
       return;
@@ -315,19 +323,42 @@ static void req_written(pconn *c) {
   pool_timer(c, T_READ, s->to.read);
 }
 
-/* Sending failed. The server may have answered and closed (e.g. 413):
-** stop writing and let the read side decide. */
+/* Sending the rest of the body failed after the complete response came
+** (the server stopped reading, or closed): the response stands, the
+** upload ends there, the connection is not reused. */
+static void early_done(pconn *c, int err) {
+  h1conn *h = c->h1;
+  h->write_failed = 1;
+  h->write_errno = err;
+  h->resp_pending = 0;
+  h->wbody_len = 0;
+  chc_buf_reset(&c->wbuf);
+  pool_timer(c, T_NONE, -1);
+  c->s->resp_done = 1;
+  exchange_done(c);
+}
+
+int h1_write_timed_out(pconn *c) {
+  if (!c->h1->resp_pending) return 0;
+  early_done(c, ETIMEDOUT);
+  return 1;
+}
+
+/*
+** Sending failed. The server may have answered and closed (e.g. 413):
+** stop writing and let the read side decide. After a complete response
+** only the rest of the body is lost (early_done).
+*/
 static void write_failed(pconn *c, int err) {
   h1conn *h = c->h1;
+  if (h->resp_pending) {
+    early_done(c, err);
+    return;
+  }
   h->write_failed = 1;
   h->write_errno = err;
   h->wbody_len = 0;
   chc_buf_reset(&c->wbuf);
-  if (h->resp_pending) { /* answered already: only the body is lost */
-    pool_conn_close(c, CHC_EWRITE, "sending the request body to %s failed "
-                    "after the response came: %s", c->t->peer, strerror(err));
-    return;
-  }
   if (!pool_stale_candidate(c, h->got_bytes)) {
     c->t->readable = 1;
     h1_read(c);
@@ -477,8 +508,7 @@ static int h1_write(chc_stream *s, const char *p, size_t n) {
     do w = conn_send(c->t, iov, k);
     while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
-      pool_conn_close(c, CHC_EWRITE, "sending to %s failed: %s", c->t->peer,
-                      strerror(errno));
+      write_failed(c, errno);
       return -1;
     }
     done = w > 0 ? (size_t)w : 0;

@@ -38,6 +38,7 @@ typedef struct h1_stream {
                     ** read buffer, or in tail */
   size_t bn;
   chc_buf tail;     /* body bytes kept when the conn moved on */
+  int upgrade;      /* the request has an Upgrade field: a 101 may come */
   int draining;     /* released mid-body: the conn reads the rest away */
   size_t drained;   /* bytes discarded so far */
 } h1_stream;
@@ -49,5 +50,8 @@ void h1_begin(struct pconn *c);
 ** buffer is copied out first). */
 void h1_detach(struct chc_stream *s);
 void h1conn_free(h1conn *h);
+/* The write deadline of c passed: 1 when the complete response was
+** already there (it stands; the upload ends), 0 to fail as usual. */
+int h1_write_timed_out(struct pconn *c);
 
 #endif

@@ -67,7 +67,8 @@ struct chc_h2_stream {
   uint32_t rst_code;
   unsigned has_head : 1, ended : 1, failed : 1, cancelled : 1, released : 1,
       closed : 1, hdr_sent : 1, req_sent : 1, up_end : 1, up_blocked : 1,
-      rst_recv : 1, retryable : 1;
+      rst_recv : 1, retryable : 1,
+      interim : 1; /* a 1xx head came before the final one */
 };
 
 struct chc_h2 {
@@ -82,7 +83,8 @@ struct chc_h2 {
   chc_buf names; /* lower-cased names for the scratch nv */
   chc_error err;
   int dead;
-  unsigned goaway_recv : 1, shutting : 1;
+  unsigned goaway_recv : 1, shutting : 1,
+      settings_recv : 1; /* the server's first SETTINGS arrived */
   int32_t goaway_last;
   uint32_t goaway_code;
   unsigned pings_out;
@@ -379,10 +381,14 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   st = live_stream(s, f->hd.stream_id);
   if (st == NULL) return 0;
-  st->head_bytes = 0;
   if (!st->has_head) { /* a head: the previous one may have been a 1xx */
+    if (st->status > 0) st->interim = 1;
     chc_hlist_reset(&st->fields);
     st->status = 0;
+    /* head_bytes is not reset: interim heads count against the limit
+    ** together with the final one, so they cannot come for ever */
+  } else {
+    st->head_bytes = 0; /* trailers: a limit of their own */
   }
   return 0;
 }
@@ -405,8 +411,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   if (st->head_bytes > h2->max_header) {
     stream_fail(st, 0, CHC_EREMOTE_PROTO,
                 "response %s larger than %zu bytes (stream %d)",
-                st->has_head ? "trailers" : "head", h2->max_header,
-                (int)st->id);
+                st->has_head  ? "trailers"
+                : st->interim ? "head and the interim (1xx) heads before it"
+                              : "head",
+                h2->max_header, (int)st->id);
     /* nghttp2 resets the stream (INTERNAL_ERROR) and skips the rest */
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
@@ -467,7 +475,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       break;
     }
     case NGHTTP2_SETTINGS:
-      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) CB(h2, on_slots, h2, h2->ud);
+      if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        h2->settings_recv = 1;
+        CB(h2, on_slots, h2, h2->ud);
+      }
       break;
     case NGHTTP2_PING:
       if ((f->hd.flags & NGHTTP2_FLAG_ACK) && h2->pings_out > 0) {
@@ -640,7 +651,10 @@ static ssize_t read_bytes(nghttp2_session *s, int32_t id, uint8_t *buf,
   if (n > len) n = len;
   memcpy(buf, st->body + st->body_off, n);
   st->body_off += n;
-  if (st->body_off == st->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (st->body_off == st->body_len)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  else if (n > 0) /* the server's window let bytes through: progress */
+    CB(st->h2, on_writable, st, st->ud);
   return (ssize_t)n;
 }
 
@@ -658,8 +672,12 @@ static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
   CHC_UNUSED(id);
   if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
   if (n == 0 && !st->up_end) return NGHTTP2_ERR_DEFERRED;
-  memcpy(buf, chc_buf_head(&st->up), n);
-  chc_buf_consume(&st->up, n);
+  if (n > 0) { /* an empty body has no buffer at all (data is NULL) */
+    memcpy(buf, chc_buf_head(&st->up), n);
+    chc_buf_consume(&st->up, n);
+  }
+  if (n > 0 && st->up_end && st->up.len > 0 && st_live(st))
+    CB(h2, on_writable, st, st->ud); /* progress on the rest */
   if (st->up.len == 0 && st->up_end) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     chc_buf_free(&st->up);
@@ -853,10 +871,13 @@ size_t chc_h2_open_streams(const chc_h2 *h2) {
   return h2->nopen;
 }
 
+/* Until the server's SETTINGS arrive its stream limit is unknown (the
+** protocol's initial value is "unlimited"): one stream only, so that a
+** server with a small limit does not refuse the streams above it. */
 int chc_h2_can_open(const chc_h2 *h2) {
   return h2->dead == ALIVE && !h2->goaway_recv && !h2->shutting &&
          nghttp2_session_check_request_allowed(h2->s) &&
-         h2->nopen < chc_h2_max_streams(h2);
+         h2->nopen < (h2->settings_recv ? chc_h2_max_streams(h2) : 1);
 }
 
 int chc_h2_goaway(const chc_h2 *h2, int32_t *last) {

@@ -130,7 +130,8 @@ typedef struct chc_h2_callbacks {
   /* The stream failed: chc_h2_stream_error(), _retryable(). Body bytes
   ** received before the failure stay readable. */
   void (*on_error)(chc_h2_stream *st, void *ud);
-  /* The producer's queue drained (it had been full). */
+  /* The producer's queue drained (it had been full), or, for a string
+  ** body, part of it went out (the server's window let it through). */
   void (*on_writable)(chc_h2_stream *st, void *ud);
   /* The whole request, END_STREAM included, went into the output. */
   void (*on_sent)(chc_h2_stream *st, void *ud);

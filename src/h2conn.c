@@ -49,7 +49,8 @@ static void h2_cb_head(chc_h2_stream *st, void *ud) {
   chc_buf_append(&s->reason, "", 1);
   chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
   s->has_head = 1;
-  chc_timer_stop(s->pool->lp, &s->h2->rtimer);
+  /* a write timeout goes on: the body still waits for the server */
+  if (!s->h2->rt_write) chc_timer_stop(s->pool->lp, &s->h2->rtimer);
   stream_notify(s);
 }
 
@@ -57,7 +58,7 @@ static void h2_cb_data(chc_h2_stream *st, void *ud, size_t n) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
   CHC_UNUSED(n);
-  chc_timer_stop(s->pool->lp, &s->h2->rtimer);
+  if (!s->h2->rt_write) chc_timer_stop(s->pool->lp, &s->h2->rtimer);
   stream_notify(s);
 }
 
@@ -75,7 +76,11 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   const chc_error *e = chc_h2_stream_error(st);
   pconn *c = s->c;
-  if (chc_h2_stream_retryable(st) && !s->released && c &&
+  /* a producer's bytes went into the stream that failed: they cannot
+  ** be sent again, so such a request is not retried once it started */
+  int replay = s->h2->body_kind != CHC_BODY_STREAM ||
+               (s->sent == 0 && !s->body_ended);
+  if (chc_h2_stream_retryable(st) && replay && !s->released && c &&
       s->attempts <= c->pool->o.max_keepalive + 2) {
     /* the server certainly did not process it: another connection */
     h2_stream_finished(s);
@@ -84,13 +89,32 @@ static void h2_cb_error(chc_h2_stream *st, void *ud) {
     return;
   }
   h2_stream_finished(s);
-  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)",
-              e ? e->msg : "stream failed", stream_peer(s));
+  stream_fail(s, e ? e->code : CHC_EREMOTE_PROTO, "%s (%s)%s",
+              e ? e->msg : "stream failed", stream_peer(s),
+              chc_h2_stream_retryable(st) && !replay
+                  ? "; not retried: the body function's output cannot be "
+                    "sent again"
+                  : "");
+}
+
+/* A string body waits for the server's window under the write timeout,
+** from submission until its last byte went out (h2_cb_sent). */
+static void h2_write_wait(chc_stream *s) {
+  h2_stream *x = s->h2;
+  chc_timer_stop(s->pool->lp, &x->rtimer);
+  x->rt_write = s->to.write >= 0;
+  if (x->rt_write)
+    chc_timer_start(s->pool->lp, &x->rtimer, (uint64_t)s->to.write);
 }
 
 static void h2_cb_writable(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
+  if (s->h2->body_kind == CHC_BODY_BYTES || s->body_ended) {
+    /* the rest of the body went on: wait afresh (no producer to wake) */
+    if (!s->req_done) h2_write_wait(s);
+    return;
+  }
   if (s->h2->rt_write) { /* the server took bytes: its window moved */
     s->h2->rt_write = 0;
     chc_timer_stop(s->pool->lp, &s->h2->rtimer);
@@ -138,7 +162,8 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   h2_stream_finished(s);
   if (x->rt_write)
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
-                "timed out after %s (the server stopped taking it)",
+                "timed out after %s (the server's HTTP/2 flow-control window "
+                "stayed closed: it stopped taking the body)",
                 stream_peer(s), pool_secs(s->to.write, b, sizeof b));
   else
     stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
@@ -179,7 +204,9 @@ static void h2_submit(pconn *c, chc_stream *s) {
   chc_list_insert_tail(&c->h2->streams, &x->cnode);
   c->h2->nactive++;
   x->rt_write = 0;
-  if (x->body_kind != CHC_BODY_STREAM && s->to.read >= 0)
+  if (x->body_kind == CHC_BODY_BYTES && x->body_len > 0)
+    h2_write_wait(s);
+  else if (x->body_kind != CHC_BODY_STREAM && s->to.read >= 0)
     chc_timer_start(c->pool->lp, &x->rtimer, (uint64_t)s->to.read);
   h2_dirty(c);
   if (x->body_kind == CHC_BODY_STREAM) stream_notify(s); /* producer: go */
@@ -453,6 +480,7 @@ static int h2_write(chc_stream *s, const char *p, size_t n) {
 
 static int h2_write_end(chc_stream *s) {
   if (chc_h2_stream_write_end(s->h2->st) < 0) return -1;
+  h2_write_wait(s); /* what is queued waits for the server's window */
   h2_dirty(s->c);
   return 0;
 }

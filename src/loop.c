@@ -24,6 +24,9 @@
 #include "resolver.h"
 
 #define MAX_EVENTS 256
+/* Full batches read after the first one before timers run (see
+** chc_loop_step): 64 x 256 ready fds is more than any pool keeps. */
+#define DRAIN_ROUNDS 64
 #define DEFER_ROUNDS 64
 #define NOT_ARMED UINT64_MAX
 
@@ -36,13 +39,15 @@ typedef struct post {
 struct chc_loop {
   int epfd, tfd, efd;
   chc_io tio, eio;    /* the timerfd and the eventfd as watchers */
-  uint64_t now;       /* cached loop time (ms) */
+  uint64_t now;       /* cached loop time (us) */
   int running;        /* inside chc_loop_step */
+  int interrupted;    /* epoll_wait saw EINTR (chc_loop_take_interrupt) */
+  unsigned fork_gen;  /* fork_gen when created: a fork since shows */
   /* timers */
   chc_timer **heap;
   uint32_t nheap, capheap;
   uint64_t seq;       /* next timer sequence number */
-  uint64_t armed;     /* absolute due the timerfd is armed for */
+  uint64_t armed;     /* absolute due (us) the timerfd is armed for */
   /* deferred callbacks */
   chc_list defers;
   /* the current epoll batch (see io_invalidate) */
@@ -59,10 +64,35 @@ struct chc_loop {
   void *data;
 };
 
-static uint64_t mono_ms(void) {
+/*
+** Loop time is kept in microseconds: durations come in whole ms, but a
+** timer counts from the moment it is started, not from a whole ms, and the
+** waits derived from it are rounded up to ms. So no timer ever fires early
+** and no wait is ever reported short. The clock is truncated when it tells
+** what is due, rounded up when a timer is armed from it.
+*/
+static uint64_t mono_us(int round_up) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return (uint64_t)ts.tv_sec * 1000000u +
+         ((uint64_t)ts.tv_nsec + (round_up ? 999u : 0u)) / 1000u;
+}
+
+/*
+** fork detection. A child process inherits the loop's memory and fds, but
+** not its threads, and shares the epoll instance and every socket with the
+** parent. The counter is bumped in the child by a pthread_atfork handler,
+** so telling whether a loop was inherited costs a load, not a getpid().
+*/
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) { atomic_fetch_add(&fork_gen, 1); }
+
+static void fork_hook(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+int chc_loop_inherited(const chc_loop *lp) {
+  return lp->fork_gen != atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }
 
 /*
@@ -146,11 +176,11 @@ static void heap_remove(chc_loop *lp, chc_timer *t) {
 static void timerfd_arm(chc_loop *lp) {
   struct itimerspec its = {{0, 0}, {0, 0}};
   uint64_t due;
-  if (lp->nheap == 0) return;
+  if (lp->nheap == 0 || chc_loop_inherited(lp)) return; /* the parent's */
   due = lp->heap[0]->due;
   if (due >= lp->armed) return;
-  its.it_value.tv_sec = (time_t)(due / 1000u);
-  its.it_value.tv_nsec = (long)(due % 1000u) * 1000000L;
+  its.it_value.tv_sec = (time_t)(due / 1000000u);
+  its.it_value.tv_nsec = (long)(due % 1000000u) * 1000L;
   if (due == 0) its.it_value.tv_nsec = 1; /* all zero would disarm it */
   if (timerfd_settime(lp->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
     lp->armed = due;
@@ -171,18 +201,23 @@ void chc_timer_init(chc_timer *t, chc_timer_cb cb) {
 }
 
 /*
-** Outside a step the cached time may be as old as the last step (a host
-** can leave the loop alone for a long time), so it is refreshed first;
-** inside a step all timers share the step's time snapshot.
+** A timer counts from the moment it is started, not from the step's time
+** snapshot: a task may have computed for a while since (or a host left the
+** loop alone), and a timer armed from the stale snapshot would fire early.
+** So the clock is read here (clock_gettime through the vDSO: no syscall).
+** The snapshot itself is left alone: run_timers compares against it, and a
+** timer started now is due no earlier than it.
 ** XXX: this function cannot report ENOMEM (it returns void), and silently
 ** not starting a timer would leave its waiter hanging forever, so a failure
 ** to grow the heap aborts. The heap only holds pointers.
 */
 void chc_timer_start(chc_loop *lp, chc_timer *t, uint64_t ms_from_now) {
-  uint64_t due;
-  if (!lp->running) chc_loop_update_time(lp);
-  due = ms_from_now > UINT64_MAX - 1 - lp->now ? UINT64_MAX - 1
-                                               : lp->now + ms_from_now;
+  /* 0 has no minimum to keep: due at once, as the clock reads now */
+  uint64_t due, now = mono_us(ms_from_now != 0);
+  if (!lp->running) chc_loop_update_time(lp); /* for chc_loop_now */
+  due = ms_from_now > (UINT64_MAX - 1 - now) / 1000u
+            ? UINT64_MAX - 1
+            : now + ms_from_now * 1000u;
   t->due = due;
   t->seq = lp->seq++;
   if (t->idx != 0) {
@@ -286,8 +321,15 @@ int chc_io_set(chc_loop *lp, chc_io *io, unsigned events) {
   return 0;
 }
 
+/*
+** In a forked child the epoll instance is the parent's too: a DEL there
+** would take the parent's socket out of the parent's interest list. The
+** child's close() of its copy of the fd leaves the parent's alone.
+*/
 void chc_io_stop(chc_loop *lp, chc_io *io) {
-  if (io->registered) {
+  if (io->registered && chc_loop_inherited(lp)) {
+    io->registered = 0;
+  } else if (io->registered) {
     struct epoll_event ev = {0, {0}}; /* kernels before 2.6.9 want one */
     (void)epoll_ctl(lp->epfd, EPOLL_CTL_DEL, io->fd, &ev); /* ENOENT/EBADF */
     io->registered = 0;
@@ -330,7 +372,9 @@ void chc_defer_init(chc_defer *d, chc_defer_cb cb) {
 void chc_defer_queue(chc_loop *lp, chc_defer *d) {
   if (chc_list_linked(&d->node)) return;
   chc_list_insert_tail(&lp->defers, &d->node);
-  if (!lp->running) wake(lp); /* inside a step they run before it returns */
+  /* inside a step they run before it returns; in a forked child the
+  ** eventfd is the parent's, and nothing runs here any more */
+  if (!lp->running && !chc_loop_inherited(lp)) wake(lp);
 }
 
 void chc_defer_cancel(chc_loop *lp, chc_defer *d) {
@@ -422,6 +466,8 @@ chc_loop *chc_loop_new(void) {
   if (lp == NULL) return NULL;
   lp->epfd = lp->tfd = lp->efd = -1;
   lp->armed = NOT_ARMED;
+  pthread_once(&fork_once, fork_hook);
+  lp->fork_gen = atomic_load(&fork_gen);
   chc_list_init(&lp->defers);
   atomic_init(&lp->wakeup, 0);
   lp->post_tail = &lp->post_head;
@@ -443,7 +489,7 @@ chc_loop *chc_loop_new(void) {
     errno = -err;
     goto fail;
   }
-  lp->now = mono_ms();
+  lp->now = mono_us(0);
   return lp;
 fail:
   err = errno;
@@ -457,11 +503,14 @@ fail:
 }
 
 /*
-** The resolver goes first: once its workers are joined nothing else posts
-** to this loop. It frees every job it still has, including those whose
+** The resolver goes first: once it is shut down no worker posts to this
+** loop any more. It frees every query it still has, including those whose
 ** result is posted but not yet run (its posted calls carry only the loop
 ** pointer), so the remaining post nodes are freed here without being run:
-** teardown never calls back into user code.
+** teardown never calls back into user code. In a forked child
+** (chc_loop_inherited) this only frees memory and closes the child's fds:
+** the epoll set, the timerfd and the eventfd are shared with the parent,
+** and closing our copies leaves the parent's alone.
 */
 void chc_loop_free(chc_loop *lp) {
   post *p;
@@ -486,31 +535,39 @@ int chc_loop_fd(const chc_loop *lp) { return lp->epfd; }
 
 int chc_loop_running(const chc_loop *lp) { return lp->running; }
 
-uint64_t chc_loop_now(const chc_loop *lp) { return lp->now; }
+int chc_loop_take_interrupt(chc_loop *lp) {
+  int r = lp->interrupted;
+  lp->interrupted = 0;
+  return r;
+}
 
-void chc_loop_update_time(chc_loop *lp) { lp->now = mono_ms(); }
+uint64_t chc_loop_now(const chc_loop *lp) { return lp->now / 1000u; }
 
-/* ms from `now` to the earliest timer, or -1 without timers. */
+void chc_loop_update_time(chc_loop *lp) { lp->now = mono_us(0); }
+
+/* ms from `now` (us) to the earliest timer, rounded up; -1 without
+** timers. */
 static int timer_wait(const chc_loop *lp, uint64_t now) {
-  uint64_t due;
+  uint64_t due, ms;
   if (lp->nheap == 0) return -1;
   due = lp->heap[0]->due;
   if (due <= now) return 0;
-  return due - now > INT_MAX ? INT_MAX : (int)(due - now);
+  ms = (due - now + 999u) / 1000u;
+  return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-/*
-** Reads the clock afresh (the cached time may be a step old). Both times are
-** whole ms and the clock is truncated, so the result is never short.
-*/
+/* Reads the clock afresh (the cached time may be a step old); never short
+** (see timer_wait). */
 int chc_loop_timeout(const chc_loop *lp) {
   if (!chc_list_empty(&lp->defers) || atomic_load(&lp->wakeup) != 0) return 0;
-  return timer_wait(lp, mono_ms());
+  return timer_wait(lp, mono_us(0));
 }
 
 int chc_loop_step(chc_loop *lp, int timeout_ms) {
-  int n, timeout;
+  int n, timeout, rounds;
   if (lp->running) return -EBUSY;
+  /* its epoll set is the parent's: events taken here are the parent's */
+  if (chc_loop_inherited(lp)) return -ECHILD;
   lp->running = 1;
   chc_loop_update_time(lp);
   if (!chc_list_empty(&lp->defers) || atomic_load(&lp->wakeup) != 0) {
@@ -524,10 +581,22 @@ int chc_loop_step(chc_loop *lp, int timeout_ms) {
   if (n < 0) {
     int err = errno;
     lp->running = 0;
-    return err == EINTR ? 0 : -err;
+    if (err != EINTR) return -err;
+    lp->interrupted = 1;
+    return 0;
   }
   chc_loop_update_time(lp);
   dispatch(lp, n);
+  /* A full batch may leave ready fds behind. After a long stall (a task
+  ** that computed, a host that did not step) many timeouts are due at once,
+  ** and a timer must not fire for an operation whose data is already in
+  ** its socket: so read every ready fd before any timer runs. The time
+  ** snapshot stays the one taken before the first batch. */
+  for (rounds = 0; n == MAX_EVENTS && rounds < DRAIN_ROUNDS; rounds++) {
+    n = epoll_wait(lp->epfd, lp->events, MAX_EVENTS, 0);
+    if (n <= 0) break;
+    dispatch(lp, n);
+  }
   run_posts(lp);
   run_timers(lp);
   run_defers(lp);

@@ -44,7 +44,7 @@ struct chc_io {
 typedef struct chc_timer chc_timer;
 typedef void (*chc_timer_cb)(chc_loop *lp, chc_timer *t);
 struct chc_timer {
-  uint64_t due; /* loop time (ms) */
+  uint64_t due; /* loop time (us) */
   chc_timer_cb cb;
   /* private */
   uint32_t idx; /* heap slot + 1; 0 when not active */
@@ -64,8 +64,9 @@ struct chc_defer {
 
 /* Life cycle. chc_loop_new returns NULL (errno set) on failure. */
 chc_loop *chc_loop_new(void);
-/* Frees the loop. Pending timers/ios/defers are simply forgotten; resolver
-** worker threads are joined. Must not be called from inside a step. */
+/* Frees the loop. Pending timers/ios/defers are simply forgotten; lookups
+** in flight are abandoned (never waited for). Must not be called from
+** inside a step. In a forked child it only frees memory and closes fds. */
 void chc_loop_free(chc_loop *lp);
 
 /* The pollable fd (epoll fd). */
@@ -75,12 +76,22 @@ CHC_API int chc_loop_timeout(const chc_loop *lp);
 /* One iteration: wait at most timeout_ms (-1 = forever, but never longer
 ** than the next timer; 0 when deferred work is queued), dispatch fd events,
 ** expired timers, posted callbacks and deferred callbacks (in bounded
-** rounds). Returns 0, or -errno. Refuses re-entry with -EBUSY. */
+** rounds). Returns 0, or -errno. Refuses re-entry with -EBUSY, and a loop
+** inherited across fork() with -ECHILD. */
 CHC_API int chc_loop_step(chc_loop *lp, int timeout_ms);
 /* Nonzero while inside chc_loop_step (used to refuse re-entry). */
 int chc_loop_running(const chc_loop *lp);
+/* Nonzero (once) if a step's wait was interrupted by a signal since the
+** last call: the step itself returns 0 then, as if it timed out. */
+int chc_loop_take_interrupt(chc_loop *lp);
+/* Nonzero in a process forked after the loop was created: the loop, its
+** sockets and its epoll instance are the parent's too. Teardown then only
+** releases memory and closes fds (see chc_loop_free). Costs a load. */
+int chc_loop_inherited(const chc_loop *lp);
 
-/* Loop time in ms (CLOCK_MONOTONIC), cached per iteration. */
+/* Loop time in ms (CLOCK_MONOTONIC), cached per iteration. Timers do not
+** count from it: chc_timer_start reads the clock (rounded up), so a timer
+** never fires before its full duration, however long the step has run. */
 uint64_t chc_loop_now(const chc_loop *lp);
 void chc_loop_update_time(chc_loop *lp);
 

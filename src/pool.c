@@ -160,6 +160,21 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port) {
   return p->last = o;
 }
 
+/* An origin nothing points to any more goes: a pool that has talked to
+** many hosts over time holds only those it is using. */
+void pool_origin_unref(chc_pool *p, origin *o) {
+  origin **pp;
+  if (--o->refs > 0) return;
+  for (pp = &p->tab[o->hash & (p->tabsize - 1)]; *pp != o; pp = &(*pp)->hnext)
+    ;
+  *pp = o->hnext;
+  if (p->last == o) p->last = NULL;
+  p->norigins--;
+  free(o->host);
+  free(o->hosthdr);
+  free(o);
+}
+
 /* }=================================================================== */
 
 /* {===================================================================
@@ -178,14 +193,29 @@ void pool_stream_unwait(chc_stream *s) {
 static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   chc_stream *s = chc_container_of(t, chc_stream, ptimer);
   char b[32];
+  pconn *h2c = s->org->h2conn;
+  /* waiting on the origin only: for a stream slot on its HTTP/2
+  ** connection (or for that connection being made), not for a pool slot */
+  int h2wait = !chc_list_linked(&s->gwait);
   CHC_UNUSED(lp);
   pool_stream_unwait(s);
   s->state = S_DONE;
-  stream_fail(s, CHC_EPOOL_TIMEOUT,
-              "no connection to %s became free within %s (max_connections "
-              "= %d)",
-              s->org->hosthdr, pool_secs(s->to.pool, b, sizeof b),
-              s->pool->o.max_connections);
+  pool_secs(s->to.pool, b, sizeof b);
+  if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no HTTP/2 stream to %s became free within %s (the server "
+                "allows %u concurrent streams)",
+                s->org->hosthdr, b,
+                (unsigned)chc_h2_max_streams(h2c->h2->engine));
+  else if (h2wait)
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "the connection to %s that may speak HTTP/2 was not ready "
+                "within %s", s->org->hosthdr, b);
+  else
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "no connection to %s became free within %s (max_connections "
+                "= %d)",
+                s->org->hosthdr, b, s->pool->o.max_connections);
 }
 
 /* The total deadline: the stream fails with the phase it interrupted;
@@ -239,6 +269,7 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     pool_h1_put(p, c);
     h2conn_free(c);
     conn_free(c->t);
+    pool_origin_unref(p, c->org);
     free(c);
   }
 }
@@ -491,6 +522,7 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
       pool_conn_close(c, CHC_OK, "keep-alive expired");
       break;
     case T_WRITE:
+      if (c->h1 && h1_write_timed_out(c)) break; /* the response stands */
       pool_conn_close(c, CHC_EWRITE_TIMEOUT,
                       "sending the request to %s timed out after %s (the "
                       "server stopped reading)",
@@ -536,6 +568,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   }
   c->pool = p;
   c->org = o;
+  o->refs++;
   c->ops = &h1_ops;
   chc_list_init(&c->onode);
   chc_list_init(&c->gnode);
@@ -745,6 +778,7 @@ void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st) {
   st->idle = p->nidle;
   st->active = p->nconns - p->nidle;
   st->waiting = p->nwaiting;
+  st->origins = (int)p->norigins;
 }
 
 /* }=================================================================== */

@@ -56,6 +56,7 @@ const chc_timeouts *chc_pool_timeouts(const chc_pool *p);
 
 typedef struct chc_pool_stats {
   int connections, idle, active, waiting;
+  int origins; /* scheme/host/port entries held (by connections, streams) */
 } chc_pool_stats;
 void chc_pool_stats_get(const chc_pool *p, chc_pool_stats *st);
 

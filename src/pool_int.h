@@ -42,6 +42,8 @@ struct origin {
   chc_list idle;    /* idle conns, most recently used first */
   chc_list waiters; /* streams waiting for a connection to this origin */
   int https, port;
+  int refs;         /* connections and streams that point to it: freed at 0
+                    ** (TLS sessions are kept by the TLS configuration) */
   int ndraining;    /* conns of this origin reading away a released body */
   pconn *h2conn;    /* the HTTP/2 connection new streams go to (pool.c
                     ** sets it, h2conn.c clears it at GOAWAY/teardown) */
@@ -180,6 +182,7 @@ static inline const proto_ops *stream_ops(const chc_stream *s) {
 
 /* pool.c: the policy */
 origin *pool_origin(chc_pool *p, int https, const char *host, int port);
+void pool_origin_unref(chc_pool *p, origin *o);
 void pool_stream_start(chc_stream *s); /* a connection now, or queue */
 void pool_stream_unwait(chc_stream *s);
 void pool_conn_close(pconn *c, int code, const char *fmt, ...)

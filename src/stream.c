@@ -91,6 +91,7 @@ static chc_stream *stream_alloc(chc_pool *p) {
 void stream_free(chc_stream *s) {
   chc_pool *p = s->pool;
   h2_stream_reset(s);
+  pool_origin_unref(p, s->org);
   if (!p->closed && p->nfree < STREAM_CACHE &&
       s->h1.head.cap <= STREAM_KEEP && s->h1.tail.cap <= STREAM_KEEP &&
       s->fields.store.cap <= STREAM_KEEP) {
@@ -229,6 +230,7 @@ static void setup(chc_stream *s, chc_pool *p, const chc_request *rq) {
   }
   s->to = rq->to;
   s->no_body = method_is(m, "HEAD");
+  s->h1.upgrade = rq->headers && chc_hlist_get(rq->headers, "upgrade", NULL);
   s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
                   method_is(m, "PUT") || method_is(m, "DELETE") ||
                   method_is(m, "OPTIONS") || method_is(m, "TRACE");
@@ -253,13 +255,20 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     if (p->tls == NULL) return NULL;
   }
   o = pool_origin(p, rq->https, rq->host, rq->port);
-  s = o ? stream_alloc(p) : NULL;
+  if (o == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return NULL;
+  }
+  o->refs++; /* the stream's, or until the failures below */
+  s = stream_alloc(p);
   if (s == NULL) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    pool_origin_unref(p, o);
     return NULL;
   }
   if (serialise(s, rq, o, e) < 0) {
     stream_destroy(s);
+    pool_origin_unref(p, o);
     return NULL;
   }
   s->pool = p;

@@ -26,6 +26,11 @@
 **
 ** and exits 0 if all N requests succeeded (and the host ticked), 1
 ** otherwise. It gives up after 30 s.
+**
+** With CHC_HOST_STALL_MS=M in the environment, the host stops stepping for
+** M ms once, as soon as the script's result table has `stall = true`: a
+** host busy elsewhere. The library must then not fail operations whose
+** data arrived meanwhile (spec/loop_spec.lua).
 */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -99,6 +104,8 @@ int main(int argc, char **argv) {
   lua_State *L;
   chc_loop *lp;
   int loop_ref, res_ref, tfd, rc = 1, failed = 0, stale = 0;
+  const char *stall_env = getenv("CHC_HOST_STALL_MS");
+  long stall_ms = stall_env ? atol(stall_env) : 0;
   long ticks = 0, steps = 0;
   int64_t t0, deadline;
   struct itimerspec its;
@@ -218,6 +225,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "host: chc_loop_step: %s\n", strerror(-r));
         failed = 1;
         break;
+      }
+    }
+    if (stall_ms > 0) {
+      int stall;
+      lua_rawgeti(L, LUA_REGISTRYINDEX, res_ref);
+      lua_getfield(L, -1, "stall");
+      stall = lua_toboolean(L, -1);
+      lua_pop(L, 2);
+      if (stall) {
+        struct timespec ts = {stall_ms / 1000, (stall_ms % 1000) * 1000000L};
+        printf("host: not stepping for %ld ms\n", stall_ms);
+        fflush(stdout);
+        nanosleep(&ts, NULL);
+        stall_ms = 0;
       }
     }
   }

@@ -260,6 +260,7 @@ end
 -- Lua error's message already carries its traceback).
 local function unwrap(ok, ...)
   if ok then return ... end
+  if ok == nil then misuse("a task cannot join itself") end
   error((...), 0)
 end
 

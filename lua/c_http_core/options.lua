@@ -54,17 +54,29 @@ end
 local TIMEOUT_KEYS = { connect = true, read = true, write = true, pool = true,
                        total = true }
 
-local function check_seconds(v, what)
+-- The core keeps milliseconds in 64 bits; past this (about 31 years) a
+-- limit means nothing, and math.huge (or false) says "none".
+local MAX_SECONDS = 1e9
+
+local function check_seconds(v, what, none)
   if type(v) ~= "number" or v ~= v or v < 0 then
     misuse(format("%s must be a non-negative number of seconds, got %s",
                   what, tostring(v)))
+  end
+  if v > MAX_SECONDS and (v ~= math.huge or not none) then
+    misuse(format(none and "%s must be at most %.0f seconds (or false " ..
+                  "for no limit), got %s" or "%s must be a finite number " ..
+                  "of seconds, at most %.0f, got %s", what, MAX_SECONDS,
+                  tostring(v)))
   end
   return v
 end
 
 -- A timeout value for the core: seconds, or false for "none" (math.huge).
 local function limit(v, what)
-  if v == false or check_seconds(v, what) == math.huge then return false end
+  if v == false or check_seconds(v, what, true) == math.huge then
+    return false
+  end
   return v
 end
 
@@ -195,9 +207,6 @@ function M.pool(opts)
   local expiry = opts.keepalive_expiry
   if expiry == nil then expiry = 5.0 end
   o.keepalive_expiry = check_seconds(expiry, "keepalive_expiry")
-  if expiry == math.huge then
-    misuse("keepalive_expiry must be a finite number of seconds")
-  end
   local timeout = opts.timeout
   if timeout == nil then timeout = 30 end
   o.timeout = M.check_timeout(timeout) or {}
@@ -205,6 +214,9 @@ function M.pool(opts)
   if uds ~= nil and (type(uds) ~= "string" or uds == "") then
     misuse(format("uds must be a socket path (a non-empty string), got %s",
                   tostring(uds)))
+  end
+  if uds and find(uds, "\0", 1, true) then
+    misuse("uds must not contain a NUL byte (the path would be cut there)")
   end
   o.uds = uds
   return o

@@ -8,10 +8,12 @@
  * Servers, each on its own 127.0.0.1 port (the kernel picks them):
  *   h2c    plain HTTP/2, prior knowledge (http2.createServer)
  *   max5   the same, with SETTINGS_MAX_CONCURRENT_STREAMS = 5
+ *   win0   the same, with SETTINGS_INITIAL_WINDOW_SIZE = 0 (a request body
+ *          never gets window unless the handler reads: /upload-sha256 does)
  *   tls    HTTP/2 over TLS with ALPN h2 and http/1.1 (allowHTTP1), only
  *          with --certs DIR (DIR/server.pem, DIR/server.key: certs.sh)
  * Once all listen, the ready file is written atomically, one line each:
- *   pid=PID  h2c=PORT  max5=PORT  tls=PORT (0 without --certs)
+ *   pid=PID  h2c=PORT  max5=PORT  tls=PORT (0 without --certs)  win0=PORT
  * SIGTERM / SIGINT / SIGHUP: exits at once.
  *
  * Every response carries x-conn-id: the id of its HTTP/2 session (unique
@@ -23,11 +25,18 @@
  *
  * Endpoints (query strings allowed; numbers are decimal):
  *   /hello                 200 "hello"
+ *   /hold                  never answers (the client must time out)
+ *   /many-100?n=N          N interim 100 heads, then 200 "after"
  *   /conn-id               200, body = the session id
  *   /bytes?n=N             N bytes of the pattern (byte i is i % 251)
  *   /slow?chunks=N&delay_ms=D&size=S
  *                          head at once, then S pattern bytes after each
  *                          D ms (defaults 1, 100, 10); content-length set
+ *   /stall-head            never answers (until the client resets)
+ *   /stall-body            a head (content-length 1000) and 10 pattern
+ *                          bytes, then nothing
+ *   /no-read               never reads the request body (its flow-control
+ *                          window closes) and never answers
  *   /trailers              "hello world" then trailers x-checksum: abc and
  *                          x-trailer-two: 2
  *   /echo-headers          the request's header block as received, one
@@ -195,9 +204,18 @@ function makeHandler(name, st) {
     const ids = { 'x-conn-id': String(session.chcId), 'x-stream-id': String(stream.id) };
 
     // GET bodies are empty; drain so the readable side ends
-    if (p !== '/upload-sha256') stream.resume();
+    if (p !== '/upload-sha256' && p !== '/no-read') stream.resume();
 
     switch (p) {
+      case '/hold': // issue 9: never answers (the client gives up)
+        return;
+      case '/many-100': { // issue 9: n interim heads, then 200 "after"
+        const n = Math.max(0, Math.floor(qn('n', 10)));
+        for (let i = 0; i < n && live(stream); i++)
+          stream.additionalHeaders({ ':status': 100 });
+        if (live(stream)) respond(stream, 200, 'after', ids);
+        return;
+      }
       case '/hello':
         return respond(stream, 200, 'hello', ids);
       case '/conn-id':
@@ -236,6 +254,16 @@ function makeHandler(name, st) {
         if (chunks === 0) return stream.end();
         return setTimeout(tick, delay);
       }
+      // {-- timeouts (issue 17): endpoints that stop on purpose; each
+      // ends when the client resets the stream or the session ends
+      case '/stall-head':               // never answers
+        return undefined;
+      case '/stall-body':               // a head and 10 of 1000 bytes, then nothing
+        stream.respond(Object.assign({ ':status': 200, 'content-length': 1000 }, ids));
+        return stream.write(pattern(10, 0));
+      case '/no-read':                  // never reads the request body nor answers:
+        return stream.pause();          // the stream's window closes
+      // --}
       case '/trailers':
         stream.respond(Object.assign({ ':status': 200, 'content-type': 'text/plain' }, ids),
                        { waitForTrailers: true });
@@ -376,6 +404,10 @@ async function main() {
     ['h2c', () => http2.createServer(Object.assign({}, common))],
     ['max5', () => http2.createServer(Object.assign({}, common,
       { settings: { maxConcurrentStreams: 5 } }))],
+    // issue 9: the client may send no request body at all (initial
+    // window 0, never updated while nothing is read)
+    ['win0', () => http2.createServer(Object.assign({}, common,
+      { settings: { initialWindowSize: 0 } }))],
   ];
   if (certs) {
     const key = fs.readFileSync(path.join(certs, 'server.key'));
@@ -386,7 +418,7 @@ async function main() {
       return s;
     }]);
   }
-  const ports = { h2c: 0, max5: 0, tls: 0 };
+  const ports = { h2c: 0, max5: 0, win0: 0, tls: 0 };
   for (const [name, make] of defs) {
     const server = make();
     const st = newStats();
@@ -399,7 +431,7 @@ async function main() {
     ports[name] = await listen(server);
     servers[name] = server;
   }
-  const text = `pid=${process.pid}\nh2c=${ports.h2c}\nmax5=${ports.max5}\ntls=${ports.tls}\n`;
+  const text = `pid=${process.pid}\nh2c=${ports.h2c}\nmax5=${ports.max5}\ntls=${ports.tls}\nwin0=${ports.win0}\n`;
   if (readyFile) {
     fs.writeFileSync(readyFile + '.tmp', text);
     fs.renameSync(readyFile + '.tmp', readyFile);

@@ -822,6 +822,95 @@ ROUTES = {
 }
 
 
+# ------------------------------------------------ issue 9 (spec/regress/009)
+# Endpoints of spec/regress/009-defects_spec.lua, kept apart from the rest.
+import struct  # noqa: E402 (SO_LINGER)
+
+def i9_bws_chunk(self, req):
+    """Chunk-size lines with the optional whitespace RFC 9112 7.1.1
+    allows; ?form=N picks one (0..4). Body: "hello world"."""
+    self.drain(req)
+    forms = [b"5 ;a=b", b"5; a=b", b"5;a = b", b"5\t;a=b",
+             b"5 ; a = \"x y\" ; c"]
+    f = forms[req.qint("form", 0) % len(forms)]
+    self.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              f + b"\r\nhello\r\n6 ; last\r\n world\r\n0 ;end=1\r\n\r\n")
+    return req.keep_alive
+
+
+def i9_bad_chunk_ws(self, req):
+    """Whitespace inside the chunk size: must stay an error."""
+    self.drain(req)
+    self.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"1 0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n")
+    return False
+
+
+def i9_many_100(self, req):
+    """?n=N interim 100 Continue heads, then a 200."""
+    self.drain(req)
+    n = req.qint("n", 10)
+    piece = b"HTTP/1.1 100 Continue\r\n\r\n" * 1000
+    while n > 0:
+        k = min(n, 1000)
+        self.send(piece[:k * 25])
+        n -= k
+    return self.respond(req, 200, "after interims")
+
+
+def i9_unexpected_101(self, req):
+    self.drain(req)
+    self.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n"
+              b"Connection: upgrade\r\n\r\n")
+    self.stall(2)
+    return False
+
+
+def i9_two_cl(self, req):
+    self.drain(req)
+    self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+              b"Content-Length: 5\r\n\r\nhello")
+    return False
+
+
+def i9_early_close(self, req):
+    """A complete 200 with Connection: close before the body was read,
+    then reads what comes for up to 2 s (or until the client closes)."""
+    self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+              b"Connection: close\r\n\r\nearly")
+    self.stall(2)
+    return False
+
+
+def i9_early_reset(self, req):
+    """A complete 200 (keep-alive) at once, reads ~64 KiB, then resets."""
+    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    self.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+    got = 0
+    try:
+        while got < 65536:
+            b = self.request.recv(65536)
+            if not b:
+                break
+            got += len(b)
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    return False
+
+
+ROUTES.update({
+    "/i9/bws-chunk": i9_bws_chunk,
+    "/i9/bad-chunk-ws": i9_bad_chunk_ws,
+    "/i9/many-100": i9_many_100,
+    "/i9/unexpected-101": i9_unexpected_101,
+    "/i9/two-cl": i9_two_cl,
+    "/i9/early-close": i9_early_close,
+    "/i9/early-reset": i9_early_reset,
+})
+
+
 # ---------------------------------------------------------------- servers
 class Server4(socketserver.ThreadingTCPServer):
     allow_reuse_address = True

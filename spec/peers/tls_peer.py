@@ -13,6 +13,11 @@ DIR holds the certificates of spec/peers/certs.sh. Three listeners on
                 /upload-sha256    reads the body (Content-Length or chunked)
                                   slowly at first, so that the client's
                                   writes block; answers "LEN SHA256HEX"
+                /drip?n=N         N bytes of the pattern (byte i is i % 251)
+                                  with Content-Length, 16 KiB at a time
+                /drip-status      {"sent": S, "done": true|false} of the
+                                  most recent /drip (S: bytes the socket
+                                  took so far)
   STALL       accepts and never answers (a handshake that never ends)
   CLIENTCERT  TLS 1.2 that requires a client certificate from DIR/ca.pem
               (without one the handshake fails with an alert)
@@ -27,6 +32,27 @@ import threading
 import time
 
 BODY = b"x" * 5000
+DRIP = {"sent": 0, "done": True}
+UNIT = bytes(range(251))
+
+
+def pattern(offset, n):
+    start = offset % 251
+    return (UNIT * ((start + n) // 251 + 1))[start:start + n]
+
+
+def drip(conn, n):
+    """/drip: a paced download; DRIP shows how far the client let it get."""
+    DRIP["sent"], DRIP["done"] = 0, False
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                 b"Connection: close\r\n\r\n" % n)
+    off = 0
+    while off < n:
+        k = min(16384, n - off)
+        conn.sendall(pattern(off, k))
+        off += k
+        DRIP["sent"] = off
+    DRIP["done"] = True
 
 
 def listener():
@@ -108,6 +134,18 @@ def serve_https(conn):
         path, fields = read_head(rd)
         if path == "/upload-sha256":
             upload_sha256(conn, rd, fields)
+            conn.unwrap()
+            return
+        if path.startswith("/drip-status"):
+            body = ('{"sent": %d, "done": %s}' % (
+                DRIP["sent"], "true" if DRIP["done"] else "false")).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n" % len(body) + body)
+            conn.unwrap()
+            return
+        if path.startswith("/drip?n="):
+            conn.settimeout(60)
+            drip(conn, int(path[len("/drip?n="):]))
             conn.unwrap()
             return
         if path == "/truncated":

@@ -91,10 +91,35 @@ describe("options", function()
   describe("check_method", function()
     it("uppercases tokens and raises on others", function()
       assert.equal("GET", options.check_method("get"))
-      assert.equal("GET", options.check_method("get"))   -- cached
       assert.equal("M-SEARCH", options.check_method("M-SEARCH"))
       assert.has_error(function() options.check_method("GET /") end, nil)
       assert.has_error(function() options.check_method(nil) end)
+    end)
+
+    it("caches valid methods, boundedly, and never an invalid one", function()
+      -- the cache is the upvalue method_ok of check_method
+      local function cache()
+        for i = 1, math.huge do
+          local name, v = debug.getupvalue(options.check_method, i)
+          if name == nil then break end
+          if name == "method_ok" then return v end
+        end
+        error("check_method has no method_ok upvalue any more")
+      end
+      assert.equal("GET", options.check_method("get"))
+      assert.equal("GET", cache()["get"])
+      -- a cached entry is what is returned: the cache is really used
+      cache()["get"] = "CACHED-GET"
+      assert.equal("CACHED-GET", options.check_method("get"))
+      cache()["get"] = nil
+      assert.equal("GET", options.check_method("get"))
+      assert.has_error(function() options.check_method("GE T") end)
+      assert.is_nil(cache()["GE T"])
+      -- bounded: many distinct methods never grow it past its limit
+      for i = 1, 1000 do options.check_method("X-M" .. i) end
+      local n = 0
+      for _ in pairs(cache()) do n = n + 1 end
+      assert.is_true(n <= 64, n .. " cached methods")
     end)
   end)
 

@@ -38,6 +38,7 @@ typedef struct chc_lloop {
   void *hl;          /* scratch chc_hlist for requests (lpool.c) */
   chc_hlist hlc[16]; /* emptied header lists kept for reuse (lpool.c) */
   int nhlc;
+  int intr;          /* a signal hook raised during a main-thread wait */
 } chc_lloop;
 
 struct chc_task {

@@ -56,7 +56,8 @@ static void opt_timeouts(lua_State *L, int idx, chc_timeouts *to) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Number v = lua_tonumber(L, idx);
     int64_t ms;
-    if (!(v >= 0)) luaL_error(L, "timeout must be a non-negative number");
+    if (!(v >= 0) || v > 1e9)
+      luaL_error(L, "timeout must be a number of seconds from 0 to 1e9");
     ms = (int64_t)ceil(v * 1000.0);
     to->connect = to->read = to->write = to->pool = ms;
     return;
@@ -154,8 +155,9 @@ static int l_pool_new(lua_State *L) {
     o.http2 = opt_bool(L, 1, "http2", 0);
     if (lua_getfield(L, 1, "keepalive_expiry") != LUA_TNIL) {
       lua_Number v = lua_tonumber(L, -1);
-      if (!lua_isnumber(L, -1) || !(v >= 0))
-        luaL_error(L, "keepalive_expiry must be a non-negative number");
+      if (!lua_isnumber(L, -1) || !(v >= 0) || v > 1e9)
+        luaL_error(L, "keepalive_expiry must be a number of seconds from 0 "
+                   "to 1e9");
       o.keepalive_expiry = (int64_t)ceil(v * 1000.0);
     }
     lua_pop(L, 1);
@@ -163,8 +165,10 @@ static int l_pool_new(lua_State *L) {
     opt_timeouts(L, -1, &o.to);
     lua_pop(L, 1);
     if (lua_getfield(L, 1, "uds") != LUA_TNIL) {
+      size_t n;
       if (!lua_isstring(L, -1)) luaL_error(L, "uds must be a path string");
-      uds = lua_tostring(L, -1);
+      uds = lua_tolstring(L, -1, &n);
+      if (strlen(uds) != n) luaL_error(L, "uds must not contain a NUL byte");
     }
     o.uds = uds; /* copied by chc_pool_new; the string stays on the stack */
     lua_getfield(L, 1, "tls");
@@ -205,9 +209,9 @@ static int pool_close(lua_State *L) {
 
 static int pool_stats(lua_State *L) {
   chc_lpool *u = check_lpool(L, 1);
-  chc_pool_stats st = {0, 0, 0, 0};
+  chc_pool_stats st = {0, 0, 0, 0, 0};
   if (u->p) chc_pool_stats_get(u->p, &st);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, st.connections);
   lua_setfield(L, -2, "connections");
   lua_pushinteger(L, st.idle);
@@ -216,6 +220,8 @@ static int pool_stats(lua_State *L) {
   lua_setfield(L, -2, "active");
   lua_pushinteger(L, st.waiting);
   lua_setfield(L, -2, "waiting");
+  lua_pushinteger(L, st.origins);
+  lua_setfield(L, -2, "origins");
   return 1;
 }
 

@@ -13,6 +13,7 @@
 */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ enum { T_READY, T_RUNNING, T_WAITING, T_DONE };
 static const char LOOP_KEY = 'l';  /* registry[&LOOP_KEY] = loop userdata */
 static const char ERRF_KEY = 'e';  /* registry[&ERRF_KEY] = error factory */
 static const char WAIT_KEY = 'w';  /* yielded sentinel: "parked" */
+static const char NOOP_KEY = 'n';  /* registry[&NOOP_KEY] = an empty Lua fn */
+static const char INTR_KEY = 'i';  /* registry[&INTR_KEY] = see drive_until */
 
 /* Failed tasks nobody joined, kept for loop:step to report. Past this many
 ** unreported ones (http.run and C hosts never ask) a failure is no longer
@@ -161,13 +164,70 @@ chc_task *chc_task_of(lua_State *L) {
   return NULL;
 }
 
-/* Drives the loop from a plain script until *flag becomes nonzero. */
-static void drive_until(lua_State *L, chc_lloop *ll, int *flag) {
+/* Why chc_loop_step failed, for a person. */
+static const char *step_error(int rc) {
+  if (rc == -ECHILD)
+    return "the loop was inherited across fork() and belongs to the parent "
+           "process (a child must use a fresh lua_State; see docs/API.md)";
+  return strerror(-rc);
+}
+
+/*
+** Signals. While the main thread waits here, no Lua code runs on it, and
+** the standalone interpreter's SIGINT handler only sets a hook on the main
+** thread that raises "interrupted!" at the next call: so the hook must be
+** given a call to run at. It is, after a step whose wait a signal broke
+** (EINTR) or once a hook appeared on the main thread (a signal that landed
+** outside epoll_wait). Calling an empty Lua function costs nothing when no
+** hook is set and lets any hook (a host's too) do what it does. Returns
+** LUA_OK, or an error status with the hook's error on the stack.
+*/
+static int run_signal_hooks(lua_State *L, chc_lloop *ll) {
+  lua_State *M = ll->L;
+  if (L != M && lua_gethook(M) != NULL) /* a coroutine of the main chunk */
+    lua_sethook(L, lua_gethook(M), lua_gethookmask(M), lua_gethookcount(M));
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &NOOP_KEY);
+  return lua_pcall(L, 0, 0, 0);
+}
+
+/* After a step: was there a signal, and did a hook raise for it? A hook
+** already seen (`*seen`: a debugger's, say) is not polled again. */
+static int signal_check(lua_State *L, chc_lloop *ll, lua_Hook *seen) {
+  lua_Hook h = lua_gethook(ll->L);
+  if (!chc_loop_take_interrupt(ll->lp) && h == *seen) return LUA_OK;
+  *seen = h;
+  return run_signal_hooks(L, ll);
+}
+
+/* Raises the error a signal hook raised during a main-thread wait. */
+static void raise_intr(lua_State *L, chc_lloop *ll) {
+  ll->intr = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INTR_KEY);
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &INTR_KEY);
+  lua_error(L);
+}
+
+/*
+** Drives the loop from a plain script until *flag becomes nonzero. Returns
+** 0; or 1 when a signal hook raised an error (Ctrl-C) or the loop failed:
+** the error is kept, and the wait's continuation raises it from
+** chc_check_cancel_on after the same cleanup as for a cancelled task, so
+** the pool stays consistent (and nothing on the waiter's C stack is left
+** in the loop).
+*/
+static int drive_until(lua_State *L, chc_lloop *ll, int *flag) {
+  lua_Hook seen = NULL; /* a hook already set is polled once */
   while (!*flag) {
     int rc = chc_loop_step(ll->lp, -1);
-    if (rc < 0 && rc != -EINTR)
-      luaL_error(L, "event loop failed: %s", strerror(-rc));
+    if (rc < 0) lua_pushfstring(L, "event loop failed: %s", step_error(rc));
+    if (rc < 0 || signal_check(L, ll, &seen) != LUA_OK) {
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &INTR_KEY);
+      ll->intr = 1;
+      return 1;
+    }
   }
+  return 0;
 }
 
 static void refuse_wait(lua_State *L) {
@@ -213,11 +273,17 @@ int chc_wait_on(lua_State *L, chc_lloop *ll, chc_waitq *q, lua_KFunction k,
     return lua_yieldk(L, 1, ctx, k);
   }
   if (chc_loop_running(ll->lp) || q == NULL) refuse_wait(L);
+  /* a continuation that waits again without checking gets it here */
+  if (ll->intr) raise_intr(L, ll);
   q->main_waiting = 1;
   q->main_woken = 0;
   drive_until(L, ll, &q->main_woken);
   q->main_waiting = 0;
-  return k(L, LUA_OK, ctx);
+  {
+    int n = k(L, LUA_OK, ctx); /* raises a pending interrupt if it checks */
+    if (ll->intr) raise_intr(L, ll); /* it returned without checking */
+    return n;
+  }
 }
 
 void chc_check_cancel(lua_State *L, void (*cleanup)(void *), void *ud) {
@@ -232,6 +298,10 @@ void chc_check_cancel_on(lua_State *L, chc_lloop *ll, void (*cleanup)(void *),
     if (cleanup) cleanup(ud);
     chc_push_err(L, CHC_ECANCELLED, "the task was cancelled");
     lua_error(L);
+  }
+  if (ll->intr && t == NULL) { /* a main-thread wait a signal broke */
+    if (cleanup) cleanup(ud);
+    raise_intr(L, ll);
   }
 }
 
@@ -251,7 +321,7 @@ static void task_finish(chc_lloop *ll, chc_task *t, int ok) {
   t->ok = ok;
   ll->ntasks--;
   lua_checkstack(L, 4);
-  if (!ok && chc_list_empty(&t->joiners.tasks) && !t->is_run) {
+  if (!ok && chc_list_empty(&t->joiners.tasks) && !t->is_run && !t->joined) {
     /* nobody is waiting for it: keep it for loop:step to report (a later
     ** join still gets the error too), but only so many */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
@@ -307,6 +377,13 @@ static void task_resume(chc_lloop *ll, chc_task *t) {
     if (lua_type(L, -1) == LUA_TTABLE) {
       luaL_traceback(L, t->co, NULL, 0);
       lua_setfield(L, -2, "traceback");
+      /* ended by its own cancellation: not a failure anyone must hear
+      ** of (loop:step, the never-joined warning); join still raises it */
+      lua_pushliteral(L, "kind");
+      if (lua_rawget(L, -2) == LUA_TSTRING &&
+          strcmp(lua_tostring(L, -1), "Cancelled") == 0)
+        t->joined = 1;
+      lua_pop(L, 1);
     }
   }
   lua_setiuservalue(L, -2, 2);
@@ -414,7 +491,10 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 static int task_join(lua_State *L) {
   chc_task *t = check_task(L, 1);
   lua_settop(L, 1);
-  if (chc_task_of(L) == t) luaL_error(L, "a task cannot join itself");
+  if (chc_task_of(L) == t) { /* init.lua raises it at the caller's line */
+    lua_pushnil(L);
+    return 1;
+  }
   return join_k(L, LUA_OK, 0);
 }
 
@@ -465,6 +545,7 @@ static int task_tostring(lua_State *L) {
 static int l_run(lua_State *L) {
   chc_lloop *ll = chc_lloop_get(L);
   chc_task *t;
+  lua_Hook seen = NULL;
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (ll->current || chc_loop_running(ll->lp))
     return luaL_error(L, "http.run cannot be nested (use http.spawn inside a "
@@ -474,8 +555,14 @@ static int l_run(lua_State *L) {
   t->is_run = 1; /* http.run raises its error: loop:step must not report it */
   while (t->state != T_DONE || ll->ntasks > 0) {
     int rc = chc_loop_step(ll->lp, -1);
-    if (rc < 0 && rc != -EINTR)
-      return luaL_error(L, "event loop failed: %s", strerror(-rc));
+    if (rc < 0) return luaL_error(L, "event loop failed: %s", step_error(rc));
+    /* Ctrl-C: raised from here; the tasks stay as they are (a later
+    ** http.run or loop:step goes on with them), and this one's failure,
+    ** if it comes, is loop:step's to report */
+    if (signal_check(L, ll, &seen) != LUA_OK) {
+      t->is_run = 0;
+      return lua_error(L);
+    }
   }
   t->joined = 1;
   return push_result(L, t, lua_gettop(L));
@@ -511,10 +598,10 @@ static int l_sleep(lua_State *L) {
   chc_lloop *ll = chc_lloop_get(L);
   chc_task *t = chc_task_of(L);
   /* NaN and <= 0: no wait; out-of-range conversions are undefined, and
-  ** ~285 million years is forever enough */
+  ** ~285 million years is forever enough. Rounded up: never shorter. */
   uint64_t ms = !(s > 0)   ? 0
                 : s > 9e15 ? (uint64_t)9e18
-                           : (uint64_t)(s * 1000.0 + 0.5);
+                           : (uint64_t)ceil(s * 1000.0);
   if (t) {
     if (!lua_isyieldable(L)) refuse_unyieldable(L); /* before the timer */
     chc_timer_start(ll->lp, &t->timer, ms);
@@ -526,7 +613,10 @@ static int l_sleep(lua_State *L) {
     chc_timer_init(&m.tm, on_main_sleep);
     m.fired = 0;
     chc_timer_start(ll->lp, &m.tm, ms);
-    drive_until(L, ll, &m.fired);
+    if (drive_until(L, ll, &m.fired)) {
+      chc_timer_stop(ll->lp, &m.tm); /* it lives on this C stack */
+      raise_intr(L, ll);
+    }
   }
   return 0;
 }
@@ -569,6 +659,17 @@ static int loop_timeout(lua_State *L) {
   return 1;
 }
 
+/* Removes the first element of the list at idx (the rest move down). */
+static void list_shift(lua_State *L, int idx) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+  for (i = 1; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    lua_rawseti(L, idx, i);
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, idx, n);
+}
+
 /* loop:step([timeout]): runs ready work, waiting at most timeout seconds
 ** (default 0). Returns true; or nil, err when a task failed and nobody
 ** was joining it (one per call, oldest first; err carries a traceback);
@@ -583,27 +684,25 @@ static int loop_step(lua_State *L) {
                             : to < 0      ? -1
                             : to >= 2e6   ? INT_MAX /* (int) would be UB */
                                           : (int)(to * 1000.0 + 0.5));
-  if (rc < 0 && rc != -EINTR) {
+  if (rc < 0) {
     lua_pushnil(L);
-    lua_pushstring(L, strerror(-rc));
+    lua_pushstring(L, step_error(rc));
     return 2;
   }
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 2);
+  /* a failure someone joined meanwhile (the main chunk) was raised there */
+  while (lua_rawlen(L, 2) > 0 &&
+         (lua_rawgeti(L, 2, 1), ((chc_task *)lua_touserdata(L, -1))->joined)) {
+    lua_pop(L, 1);
+    list_shift(L, 2);
+  }
+  lua_settop(L, 2);
   if (lua_rawlen(L, 2) > 0) {
     chc_task *t;
     lua_rawgeti(L, 2, 1); /* the task, at 3 */
     t = lua_touserdata(L, 3);
-    /* remove it: shift the rest down */
-    {
-      lua_Integer i, n = (lua_Integer)lua_rawlen(L, 2);
-      for (i = 1; i < n; i++) {
-        lua_rawgeti(L, 2, i + 1);
-        lua_rawseti(L, 2, i);
-      }
-      lua_pushnil(L);
-      lua_rawseti(L, 2, n);
-    }
+    list_shift(L, 2); /* remove it */
     t->joined = 1; /* reported: not printed at collection */
     lua_pushnil(L);
     lua_getiuservalue(L, 3, 2); /* its error */
@@ -658,6 +757,8 @@ void chc_sched_open(lua_State *L) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   luaL_setfuncs(L, fns, 0);
+  (void)luaL_loadstring(L, ""); /* for run_signal_hooks */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &NOOP_KEY);
   chc_lloop_get(L); /* the loop exists before any pool: finalised last */
 }
 

@@ -8,7 +8,6 @@
 ** slowly (bounded buffer), HEAD, 404, trailers (--trailer), a 1 MiB
 ** producer upload echoed back (--echo-upload), PING, GOAWAY on close.
 */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,6 +23,15 @@
 #include <unistd.h>
 
 #include "h2.h"
+
+/* CHECK: what assert() would say, but never compiled out (NDEBUG has no
+** effect), so the calls with side effects inside it always run. A failed
+** check ends the program with its file, line and expression. */
+_Noreturn static void check_failed(const char *file, int line, const char *e) {
+  fprintf(stderr, "%s:%d: check failed: %s\n", file, line, e);
+  exit(1);
+}
+#define CHECK(c) ((c) ? (void)0 : check_failed(__FILE__, __LINE__, #c))
 
 #define NSMALL 100
 #define BIG (8u * 1024 * 1024)
@@ -76,7 +84,7 @@ static void write_file(const char *name, const void *p, size_t n) {
   FILE *f;
   snprintf(path, sizeof path, "%s/%s", root, name);
   f = fopen(path, "wb");
-  assert(f != NULL && fwrite(p, 1, n, f) == n);
+  CHECK(f != NULL && fwrite(p, 1, n, f) == n);
   fclose(f);
 }
 
@@ -87,8 +95,8 @@ static int free_port(void) {
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-  assert(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+  CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  CHECK(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
   port = ntohs(a.sin_port);
   close(fd);
   return port;
@@ -149,7 +157,7 @@ static void readers(void) {
     size_t n, budget = R[i].slow ? 64 * 1024 : (size_t)-1;
     while (budget > 0 && chc_h2_stream_peek(R[i].st, &p, &n) == 1) {
       if (n > budget) n = budget;
-      assert(chc_buf_append(&R[i].body, p, n) == 0);
+      CHECK(chc_buf_append(&R[i].body, p, n) == 0);
       chc_h2_stream_consume(R[i].st, n);
       budget -= n;
     }
@@ -162,9 +170,9 @@ static void produce(size_t *sent) {
     size_t n = UPLOAD - *sent < sizeof chunk ? UPLOAD - *sent : sizeof chunk;
     size_t i;
     for (i = 0; i < n; i++) chunk[i] = pat(*sent + i);
-    assert(chc_h2_stream_write(R[R_UP].st, chunk, n) == 0);
+    CHECK(chc_h2_stream_write(R[R_UP].st, chunk, n) == 0);
     *sent += n;
-    if (*sent == UPLOAD) assert(chc_h2_stream_write_end(R[R_UP].st) == 0);
+    if (*sent == UPLOAD) CHECK(chc_h2_stream_write_end(R[R_UP].st) == 0);
   }
 }
 
@@ -183,7 +191,7 @@ static int run(int fd, chc_h2 *h2, int (*done)(void), size_t *sent) {
       break;
     }
     if (sent) produce(sent);
-    if (out.len < 256 * 1024) assert(chc_h2_flush(h2, &out, 256 * 1024) == 0);
+    if (out.len < 256 * 1024) CHECK(chc_h2_flush(h2, &out, 256 * 1024) == 0);
     while (out.len > 0) {
       n = write(fd, chc_buf_head(&out), out.len);
       if (n <= 0) break;
@@ -234,14 +242,14 @@ int main(void) {
   char portstr[16], want[64];
   pid_t pid;
   setvbuf(stdout, NULL, _IOLBF, 0);
-  assert(big != NULL && mkdtemp(root) != NULL);
+  CHECK(big != NULL && mkdtemp(root) != NULL);
   for (i = 0; i < BIG; i++) big[i] = pat(i);
   write_file("small.txt", small, sizeof small - 1);
   write_file("big.bin", big, BIG);
   port = free_port();
   snprintf(portstr, sizeof portstr, "%d", port);
   pid = fork();
-  assert(pid >= 0);
+  CHECK(pid >= 0);
   if (pid == 0) {
     int dn = open("/dev/null", O_WRONLY);
     dup2(dn, 1);
@@ -258,8 +266,8 @@ int main(void) {
     return 1;
   }
   h2 = chc_h2_new(NULL, &cbs, NULL, &e);
-  assert(h2 != NULL);
-  assert(chc_hlist_add(&te, "TE", 2, "trailers", 8) == 0);
+  CHECK(h2 != NULL);
+  CHECK(chc_hlist_add(&te, "TE", 2, "trailers", 8) == 0);
   for (i = 0; i < NSMALL; i++)
     submit(h2, (int)i, "GET", "/small.txt", CHC_H2_BODY_NONE, &te);
   R[R_BIG].slow = 1;
@@ -307,15 +315,15 @@ int main(void) {
   } else {
     printf("ok - %u-byte producer upload echoed back\n", UPLOAD);
   }
-  assert(chc_h2_ping(h2) == 0);
+  CHECK(chc_h2_ping(h2) == 0);
   if (run(fd, h2, pinged, NULL) < 0) fails++;
   printf("%s - PING acknowledged\n", acks == 1 ? "ok" : "not ok");
   fails += acks != 1;
   chc_h2_shutdown(h2);
   {
     chc_buf out = CHC_BUF_INIT;
-    assert(chc_h2_flush(h2, &out, 0) == 0 && out.len == 17);
-    assert(write(fd, out.data, out.len) == (ssize_t)out.len);
+    CHECK(chc_h2_flush(h2, &out, 0) == 0 && out.len == 17);
+    CHECK(write(fd, out.data, out.len) == (ssize_t)out.len);
     chc_buf_free(&out);
   }
   close(fd);

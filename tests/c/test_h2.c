@@ -17,9 +17,9 @@
 **   /bighead          a head larger than the engine's limit
 ** With `hold`, requests are recorded and answered only when a test says.
 **
-** Build and run: make -C tests/c check-h2 (valgrind-h2, asan-h2).
+** Build and run: make -C tests/c test_h2 && tests/c/test_h2 (or, with the
+** other tests: make -C tests/c check, valgrind or asan).
 */
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,15 @@
 #include <nghttp2/nghttp2.h>
 
 #include "h2.h"
+
+/* CHECK: what assert() would say, but never compiled out (NDEBUG has no
+** effect), so the calls with side effects inside it always run. A failed
+** check ends the program with its file, line and expression. */
+_Noreturn static void check_failed(const char *file, int line, const char *e) {
+  fprintf(stderr, "%s:%d: check failed: %s\n", file, line, e);
+  exit(1);
+}
+#define CHECK(c) ((c) ? (void)0 : check_failed(__FILE__, __LINE__, #c))
 
 #define MAXS 2048 /* server streams tracked, by (id - 1) / 2 */
 
@@ -78,7 +87,7 @@ typedef struct peer {
 } peer;
 
 static sreq *peer_req(peer *p, int32_t id) {
-  assert(id > 0 && id % 2 == 1 && (id - 1) / 2 < MAXS);
+  CHECK(id > 0 && id % 2 == 1 && (id - 1) / 2 < MAXS);
   return p->r[(id - 1) / 2];
 }
 
@@ -112,7 +121,7 @@ static ssize_t srv_read(nghttp2_session *s, int32_t id, uint8_t *buf,
           {(uint8_t *)"x-more", (uint8_t *)"yes", 6, 3, 0},
       };
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      assert(nghttp2_submit_trailer(s, r->id, t, 2) == 0);
+      CHECK(nghttp2_submit_trailer(s, r->id, t, 2) == 0);
     }
   }
   return (ssize_t)n;
@@ -135,7 +144,7 @@ static void submit_resp(peer *p, sreq *r, const char *status,
   for (i = 0; i < nextra; i++) nv[k++] = extra[i];
   prd.source.ptr = r;
   prd.read_callback = srv_read;
-  assert(nghttp2_submit_response(p->s, r->id, nv, k,
+  CHECK(nghttp2_submit_response(p->s, r->id, nv, k,
                                  r->bkind == B_NONE || r->head ? NULL : &prd) ==
          0);
   r->responded = 1;
@@ -144,14 +153,14 @@ static void submit_resp(peer *p, sreq *r, const char *status,
 static void set_text(sreq *r, const char *s) {
   r->bkind = B_TEXT;
   chc_buf_reset(&r->text);
-  assert(chc_buf_append(&r->text, s, strlen(s)) == 0);
+  CHECK(chc_buf_append(&r->text, s, strlen(s)) == 0);
   r->blen = strlen(s);
 }
 
 /* Answers a complete request according to its path. */
 static void respond(peer *p, sreq *r) {
   const char *path = sreq_get(r, ":path");
-  assert(path != NULL && !r->responded);
+  CHECK(path != NULL && !r->responded);
   r->head = strcmp(sreq_get(r, ":method"), "HEAD") == 0;
   if (strcmp(path, "/hello") == 0) {
     nghttp2_nv ct[] = {NV("content-type", "text/plain"), NV("x-dup", "1"),
@@ -169,7 +178,7 @@ static void respond(peer *p, sreq *r) {
   } else if (strcmp(path, "/early") == 0) {
     nghttp2_nv hints[] = {NV(":status", "103"),
                           NV("link", "</style.css>; rel=preload")};
-    assert(nghttp2_submit_headers(p->s, NGHTTP2_FLAG_NONE, r->id, NULL, hints,
+    CHECK(nghttp2_submit_headers(p->s, NGHTTP2_FLAG_NONE, r->id, NULL, hints,
                                   2, NULL) == 0);
     set_text(r, "ok");
     submit_resp(p, r, "200", NULL, 0);
@@ -180,7 +189,7 @@ static void respond(peer *p, sreq *r) {
     set_text(r, t);
     submit_resp(p, r, "200", NULL, 0);
   } else if (strncmp(path, "/rst/", 5) == 0) {
-    assert(nghttp2_submit_rst_stream(p->s, NGHTTP2_FLAG_NONE, r->id,
+    CHECK(nghttp2_submit_rst_stream(p->s, NGHTTP2_FLAG_NONE, r->id,
                                      (uint32_t)atoi(path + 5)) == 0);
     r->responded = 1;
   } else if (strcmp(path, "/partial") == 0) {
@@ -195,7 +204,7 @@ static void respond(peer *p, sreq *r) {
     set_text(r, "hello");
     prd.source.ptr = r;
     prd.read_callback = srv_read;
-    assert(nghttp2_submit_response(p->s, r->id, nv, 2, &prd) == 0);
+    CHECK(nghttp2_submit_response(p->s, r->id, nv, 2, &prd) == 0);
     r->responded = 1;
   } else if (strcmp(path, "/badvalue") == 0) {
     nghttp2_nv bad[] = {NV("x-bad", "a\nb")};
@@ -225,10 +234,10 @@ static int srv_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   r = calloc(1, sizeof *r);
-  assert(r != NULL);
+  CHECK(r != NULL);
   r->id = f->hd.stream_id;
   r->body_sum = FNV0;
-  assert((r->id - 1) / 2 < MAXS && p->r[(r->id - 1) / 2] == NULL);
+  CHECK((r->id - 1) / 2 < MAXS && p->r[(r->id - 1) / 2] == NULL);
   p->r[(r->id - 1) / 2] = r;
   p->nreqs++;
   nghttp2_session_set_stream_user_data(s, r->id, r);
@@ -242,7 +251,7 @@ static int srv_header(nghttp2_session *s, const nghttp2_frame *f,
   (void)flags;
   (void)ud;
   if (r)
-    assert(chc_hlist_add(&r->h, (const char *)n, nl, (const char *)v, vl) == 0);
+    CHECK(chc_hlist_add(&r->h, (const char *)n, nl, (const char *)v, vl) == 0);
   return 0;
 }
 
@@ -297,7 +306,7 @@ static void peer_init(peer *p, const peer_cfg *cfg) {
   size_t niv = 0;
   memset(p, 0, sizeof *p);
   if (cfg) p->cfg = *cfg;
-  assert(nghttp2_session_callbacks_new(&cb) == 0);
+  CHECK(nghttp2_session_callbacks_new(&cb) == 0);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
                                                           srv_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, srv_header);
@@ -306,9 +315,9 @@ static void peer_init(peer *p, const peer_cfg *cfg) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, srv_close);
   if (p->cfg.pad)
     nghttp2_session_callbacks_set_select_padding_callback(cb, srv_pad);
-  assert(nghttp2_option_new(&opt) == 0);
+  CHECK(nghttp2_option_new(&opt) == 0);
   if (p->cfg.manual_window) nghttp2_option_set_no_auto_window_update(opt, 1);
-  assert(nghttp2_session_server_new2(&p->s, cb, p, opt) == 0);
+  CHECK(nghttp2_session_server_new2(&p->s, cb, p, opt) == 0);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   if (p->cfg.max_streams) {
@@ -319,7 +328,7 @@ static void peer_init(peer *p, const peer_cfg *cfg) {
     iv[niv].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
     iv[niv++].value = p->cfg.window;
   }
-  assert(nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, iv, niv) == 0);
+  CHECK(nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, iv, niv) == 0);
 }
 
 static void peer_free(peer *p) {
@@ -336,9 +345,9 @@ static void peer_free(peer *p) {
 /* The server's application read n more upload bytes of stream id. */
 static void peer_consume(peer *p, int32_t id, size_t n) {
   sreq *r = peer_req(p, id);
-  assert(n <= r->unconsumed);
+  CHECK(n <= r->unconsumed);
   r->unconsumed -= n;
-  assert(nghttp2_session_consume(p->s, id, n) == 0);
+  CHECK(nghttp2_session_consume(p->s, id, n) == 0);
 }
 
 /* }=================================================================== */
@@ -379,24 +388,24 @@ struct ctx {
 
 static void cb_head(chc_h2_stream *st, void *ud) {
   creq *r = ud;
-  assert(r->st == st || r->st == NULL);
-  assert(r->ends == 0 && r->errors == 0);
+  CHECK(r->st == st || r->st == NULL);
+  CHECK(r->ends == 0 && r->errors == 0);
   r->heads++;
-  assert(chc_h2_stream_has_head(st));
+  CHECK(chc_h2_stream_has_head(st));
 }
 
 static void cb_data(chc_h2_stream *st, void *ud, size_t n) {
   creq *r = ud;
   ctx *t = r->t;
   size_t b = chc_h2_stream_buffered(st);
-  assert(r->heads == 1 && r->ends == 0 && r->errors == 0 && n > 0);
+  CHECK(r->heads == 1 && r->ends == 0 && r->errors == 0 && n > 0);
   r->datas++;
   r->data_bytes += n;
   if (b > r->max_buffered) r->max_buffered = b;
   if (t->nlog == t->caplog) {
     t->caplog = t->caplog ? t->caplog * 2 : 1024;
     t->log = realloc(t->log, t->caplog * sizeof *t->log);
-    assert(t->log != NULL);
+    CHECK(t->log != NULL);
   }
   t->log[t->nlog++] = r->idx;
 }
@@ -404,14 +413,14 @@ static void cb_data(chc_h2_stream *st, void *ud, size_t n) {
 static void cb_end(chc_h2_stream *st, void *ud) {
   creq *r = ud;
   (void)st;
-  assert(r->heads == 1 && r->ends == 0 && r->errors == 0);
+  CHECK(r->heads == 1 && r->ends == 0 && r->errors == 0);
   r->ends++;
 }
 
 static void cb_error(chc_h2_stream *st, void *ud) {
   creq *r = ud;
-  assert(r->ends == 0 && r->errors == 0);
-  assert(chc_h2_stream_error(st) != NULL);
+  CHECK(r->ends == 0 && r->errors == 0);
+  CHECK(chc_h2_stream_error(st) != NULL);
   r->errors++;
 }
 
@@ -424,7 +433,7 @@ static void cb_writable(chc_h2_stream *st, void *ud) {
 static void cb_sent(chc_h2_stream *st, void *ud) {
   creq *r = ud;
   (void)st;
-  assert(r->sents == 0);
+  CHECK(r->sents == 0);
   r->sents++;
 }
 
@@ -458,11 +467,11 @@ static void ctx_init(ctx *t, const chc_h2_opts *o, const peer_cfg *cfg,
   int i;
   memset(t, 0, sizeof *t);
   t->c = chc_h2_new(o, &CBS, t, &e);
-  assert(t->c != NULL);
+  CHECK(t->c != NULL);
   peer_init(&t->p, cfg);
   t->nreqs = nreqs;
   t->reqs = calloc((size_t)(nreqs ? nreqs : 1), sizeof *t->reqs);
-  assert(t->reqs != NULL);
+  CHECK(t->reqs != NULL);
   for (i = 0; i < nreqs; i++) {
     t->reqs[i].t = t;
     t->reqs[i].idx = i;
@@ -489,8 +498,8 @@ static size_t drain(creq *r) {
   const char *p;
   size_t n, total = 0;
   while (r->st && chc_h2_stream_peek(r->st, &p, &n) == 1) {
-    assert(n > 0);
-    assert(chc_buf_append(&r->body, p, n) == 0);
+    CHECK(n > 0);
+    CHECK(chc_buf_append(&r->body, p, n) == 0);
     chc_h2_stream_consume(r->st, n);
     total += n;
   }
@@ -508,34 +517,34 @@ static void pump(ctx *t) {
     size_t from = t->record ? t->s2c.len : 0;
     if (t->c && t->feed_rc == 0) {
       chc_buf_reset(&t->wire);
-      assert(chc_h2_flush(t->c, &t->wire, 0) == 0);
+      CHECK(chc_h2_flush(t->c, &t->wire, 0) == 0);
       if (t->wire.len > 0) {
         n = nghttp2_session_mem_recv(t->p.s, (const uint8_t *)t->wire.data,
                                      t->wire.len);
-        assert(n == (ssize_t)t->wire.len);
+        CHECK(n == (ssize_t)t->wire.len);
         moved = 1;
       }
     }
     if (!t->record) chc_buf_reset(&t->s2c);
     while ((n = nghttp2_session_mem_send(t->p.s, &d)) > 0) {
-      assert(chc_buf_append(&t->s2c, d, (size_t)n) == 0);
+      CHECK(chc_buf_append(&t->s2c, d, (size_t)n) == 0);
       t->s2c_total += (size_t)n;
       moved = 1;
     }
-    assert(n == 0);
+    CHECK(n == 0);
     if (t->c && t->feed_rc == 0 && t->s2c.len > from) {
       ssize_t r = chc_h2_feed(t->c, (const uint8_t *)t->s2c.data + from,
                               t->s2c.len - from);
       if (r < 0)
         t->feed_rc = -1;
       else
-        assert((size_t)r == t->s2c.len - from);
+        CHECK((size_t)r == t->s2c.len - from);
     }
     for (i = 0; i < t->nreqs; i++)
       if (t->reqs[i].auto_read && drain(&t->reqs[i]) > 0) moved = 1;
     if (!moved) return;
   }
-  assert(!"pump did not settle");
+  CHECK(!"pump did not settle");
 }
 
 static chc_h2_stream *submit(ctx *t, int i, const char *method,
@@ -555,7 +564,7 @@ static chc_h2_stream *submit(ctx *t, int i, const char *method,
   t->reqs[i].st = chc_h2_submit(t->c, &rq, &t->reqs[i], &e);
   if (t->reqs[i].st == NULL) {
     fprintf(stderr, "submit %s: %s\n", path, e.msg);
-    assert(!"submit failed");
+    CHECK(!"submit failed");
   }
   return t->reqs[i].st;
 }
@@ -584,7 +593,7 @@ static const char *msg_of(const chc_h2_stream *st) {
 }
 
 static void hadd(chc_hlist *h, const char *n, const char *v) {
-  assert(chc_hlist_add(h, n, strlen(n), v, strlen(v)) == 0);
+  CHECK(chc_hlist_add(h, n, strlen(n), v, strlen(v)) == 0);
 }
 
 /* }=================================================================== */
@@ -605,42 +614,42 @@ static void test_get(void) {
   hadd(&h, "User-Agent", "test/1");
   hadd(&h, "Accept", "*/*");
   submit(&t, 0, "GET", "/hello", &h, CHC_H2_BODY_NONE, NULL, 0);
-  assert(chc_h2_stream_id(r->st) == 1);
-  assert(chc_h2_open_streams(t.c) == 1);
+  CHECK(chc_h2_stream_id(r->st) == 1);
+  CHECK(chc_h2_open_streams(t.c) == 1);
   pump(&t);
-  assert(r->heads == 1 && r->ends == 1 && r->errors == 0 && r->sents == 1);
-  assert(chc_h2_stream_status(r->st) == 200);
+  CHECK(r->heads == 1 && r->ends == 1 && r->errors == 0 && r->sents == 1);
+  CHECK(chc_h2_stream_status(r->st) == 200);
   fh = chc_h2_stream_headers(r->st);
-  assert(strcmp(chc_hlist_get(fh, "content-type", &vl), "text/plain") == 0);
-  assert(fh->n == 4); /* content-length, content-type, x-dup x2 */
-  assert(strcmp(chc_hlist_name(fh, 2), "x-dup") == 0);
-  assert(strcmp(chc_hlist_value(fh, 2), "1") == 0);
-  assert(strcmp(chc_hlist_value(fh, 3), "2") == 0);
-  assert(chc_h2_stream_trailers(r->st) == NULL);
-  assert(body_is(r, "hello world"));
-  assert(chc_h2_stream_ended(r->st));
+  CHECK(strcmp(chc_hlist_get(fh, "content-type", &vl), "text/plain") == 0);
+  CHECK(fh->n == 4); /* content-length, content-type, x-dup x2 */
+  CHECK(strcmp(chc_hlist_name(fh, 2), "x-dup") == 0);
+  CHECK(strcmp(chc_hlist_value(fh, 2), "1") == 0);
+  CHECK(strcmp(chc_hlist_value(fh, 3), "2") == 0);
+  CHECK(chc_h2_stream_trailers(r->st) == NULL);
+  CHECK(body_is(r, "hello world"));
+  CHECK(chc_h2_stream_ended(r->st));
   {
     const char *p;
     size_t n;
-    assert(chc_h2_stream_peek(r->st, &p, &n) == -1);
+    CHECK(chc_h2_stream_peek(r->st, &p, &n) == -1);
   }
   /* what the server saw */
   sr = peer_req(&t.p, 1);
-  assert(strcmp(sreq_get(sr, ":method"), "GET") == 0);
-  assert(strcmp(sreq_get(sr, ":scheme"), "http") == 0);
-  assert(strcmp(sreq_get(sr, ":authority"), "example.test:8080") == 0);
-  assert(strcmp(sreq_get(sr, ":path"), "/hello") == 0);
-  assert(strcmp(sreq_get(sr, "user-agent"), "test/1") == 0);
-  assert(strcmp(chc_hlist_name(&sr->h, 4), "user-agent") == 0);
-  assert(sreq_get(sr, "content-length") == NULL); /* GET, no body */
-  assert(sreq_get(sr, "host") == NULL);
+  CHECK(strcmp(sreq_get(sr, ":method"), "GET") == 0);
+  CHECK(strcmp(sreq_get(sr, ":scheme"), "http") == 0);
+  CHECK(strcmp(sreq_get(sr, ":authority"), "example.test:8080") == 0);
+  CHECK(strcmp(sreq_get(sr, ":path"), "/hello") == 0);
+  CHECK(strcmp(sreq_get(sr, "user-agent"), "test/1") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 4), "user-agent") == 0);
+  CHECK(sreq_get(sr, "content-length") == NULL); /* GET, no body */
+  CHECK(sreq_get(sr, "host") == NULL);
   /* the stream closed on both sides: the slot is free again */
-  assert(chc_h2_open_streams(t.c) == 0);
-  assert(chc_h2_can_open(t.c));
-  assert(chc_h2_max_streams(t.c) == 0xffffffffu); /* server set none */
-  assert(t.slots >= 1);
-  assert(chc_h2_want_read(t.c));
-  assert(!chc_h2_want_write(t.c));
+  CHECK(chc_h2_open_streams(t.c) == 0);
+  CHECK(chc_h2_can_open(t.c));
+  CHECK(chc_h2_max_streams(t.c) == 0xffffffffu); /* server set none */
+  CHECK(t.slots >= 1);
+  CHECK(chc_h2_want_read(t.c));
+  CHECK(!chc_h2_want_write(t.c));
   /* HEAD: a content-length and no body */
   chc_h2_stream_release(r->st);
   chc_buf_free(&r->body);
@@ -649,8 +658,8 @@ static void test_get(void) {
   r->auto_read = 1;
   submit(&t, 0, "HEAD", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(r->heads == 1 && r->ends == 1 && r->body.len == 0);
-  assert(strcmp(chc_hlist_get(chc_h2_stream_headers(r->st), "content-length",
+  CHECK(r->heads == 1 && r->ends == 1 && r->body.len == 0);
+  CHECK(strcmp(chc_hlist_get(chc_h2_stream_headers(r->st), "content-length",
                               NULL),
                 "11") == 0);
   chc_hlist_free(&h);
@@ -669,21 +678,21 @@ static void test_many_streams(void) {
     snprintf(path, sizeof path, "/n/%d", 1000 + i * 517);
     submit(&t, i, "GET", path, NULL, CHC_H2_BODY_NONE, NULL, 0);
   }
-  assert(chc_h2_open_streams(t.c) == N);
+  CHECK(chc_h2_open_streams(t.c) == N);
   /* nghttp2 assumes 100 until the server's SETTINGS say otherwise */
-  assert(chc_h2_max_streams(t.c) == 100 && !chc_h2_can_open(t.c));
+  CHECK(chc_h2_max_streams(t.c) == 100 && !chc_h2_can_open(t.c));
   pump(&t);
   for (i = 0; i < N; i++) {
     creq *r = &t.reqs[i];
-    assert(r->ends == 1 && r->errors == 0);
-    assert(chc_h2_stream_status(r->st) == 200);
-    assert(body_is_pattern(r, (size_t)(1000 + i * 517)));
+    CHECK(r->ends == 1 && r->errors == 0);
+    CHECK(chc_h2_stream_status(r->st) == 200);
+    CHECK(body_is_pattern(r, (size_t)(1000 + i * 517)));
   }
   /* interleaved: DATA for different streams alternate */
   for (k = 1; k < t.nlog; k++)
     if (t.log[k] != t.log[k - 1]) switches++;
-  assert(switches > N);
-  assert(chc_h2_open_streams(t.c) == 0);
+  CHECK(switches > N);
+  CHECK(chc_h2_open_streams(t.c) == 0);
   ctx_free(&t);
   printf("ok - %d concurrent streams, interleaved (%d switches)\n", N,
          switches);
@@ -699,7 +708,7 @@ static void test_concurrency_limit(void) {
   cfg.max_streams = 7;
   ctx_init(&t, NULL, &cfg, N);
   pump(&t); /* SETTINGS exchange */
-  assert(chc_h2_max_streams(t.c) == 7);
+  CHECK(chc_h2_max_streams(t.c) == 7);
   while (next < N) {
     int slots = t.slots;
     while (next < N && chc_h2_can_open(t.c)) {
@@ -710,13 +719,13 @@ static void test_concurrency_limit(void) {
     if ((int)chc_h2_open_streams(t.c) > maxopen)
       maxopen = (int)chc_h2_open_streams(t.c);
     pump(&t);
-    assert(t.slots > slots || next == N);
+    CHECK(t.slots > slots || next == N);
   }
   pump(&t);
-  assert(maxopen == 7);
+  CHECK(maxopen == 7);
   for (i = 0; i < N; i++) {
-    assert(t.reqs[i].ends == 1);
-    assert(body_is_pattern(&t.reqs[i], (size_t)(20000 + i)));
+    CHECK(t.reqs[i].ends == 1);
+    CHECK(body_is_pattern(&t.reqs[i], (size_t)(20000 + i)));
   }
   ctx_free(&t);
   printf("ok - SETTINGS_MAX_CONCURRENT_STREAMS=7 respected via can_open\n");
@@ -732,17 +741,17 @@ static void test_trailers_and_1xx(void) {
   submit(&t, 0, "GET", "/trailers", NULL, CHC_H2_BODY_NONE, NULL, 0);
   submit(&t, 1, "GET", "/early", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(a->ends == 1 && body_is(a, "abc"));
+  CHECK(a->ends == 1 && body_is(a, "abc"));
   tr = chc_h2_stream_trailers(a->st);
-  assert(tr != NULL && tr->n == 2);
-  assert(strcmp(chc_hlist_get(tr, "x-checksum", NULL), "42") == 0);
-  assert(strcmp(chc_hlist_get(tr, "x-more", NULL), "yes") == 0);
-  assert(chc_hlist_get(chc_h2_stream_headers(a->st), "x-checksum", NULL) ==
+  CHECK(tr != NULL && tr->n == 2);
+  CHECK(strcmp(chc_hlist_get(tr, "x-checksum", NULL), "42") == 0);
+  CHECK(strcmp(chc_hlist_get(tr, "x-more", NULL), "yes") == 0);
+  CHECK(chc_hlist_get(chc_h2_stream_headers(a->st), "x-checksum", NULL) ==
          NULL);
   /* the 103 is skipped: one head, the final one, without its fields */
-  assert(b->heads == 1 && b->ends == 1 && body_is(b, "ok"));
-  assert(chc_h2_stream_status(b->st) == 200);
-  assert(chc_hlist_get(chc_h2_stream_headers(b->st), "link", NULL) == NULL);
+  CHECK(b->heads == 1 && b->ends == 1 && body_is(b, "ok"));
+  CHECK(chc_h2_stream_status(b->st) == 200);
+  CHECK(chc_hlist_get(chc_h2_stream_headers(b->st), "link", NULL) == NULL);
   ctx_free(&t);
   printf("ok - trailers; 1xx heads skipped\n");
 }
@@ -755,7 +764,7 @@ static void test_post_bytes(void) {
   char want[64];
   size_t i;
   sreq *sr;
-  assert(body != NULL);
+  CHECK(body != NULL);
   for (i = 0; i < LEN; i++) body[i] = (uint8_t)(i * 13 + 5);
   ctx_init(&t, NULL, NULL, 3);
   hadd(&h, "Content-Length", "5"); /* wrong: replaced by the true length */
@@ -766,17 +775,17 @@ static void test_post_bytes(void) {
   pump(&t);
   snprintf(want, sizeof want, "len=%d sum=%08x", LEN,
            (unsigned)fnv(FNV0, body, LEN));
-  assert(t.reqs[0].ends == 1 && body_is(&t.reqs[0], want));
-  assert(t.reqs[0].sents == 1);
+  CHECK(t.reqs[0].ends == 1 && body_is(&t.reqs[0], want));
+  CHECK(t.reqs[0].sents == 1);
   sr = peer_req(&t.p, 1);
-  assert(strcmp(sreq_get(sr, "content-length"), "300000") == 0);
-  assert(strcmp(sreq_get(sr, "content-type"), "application/octet-stream") == 0);
+  CHECK(strcmp(sreq_get(sr, "content-length"), "300000") == 0);
+  CHECK(strcmp(sreq_get(sr, "content-type"), "application/octet-stream") == 0);
   snprintf(want, sizeof want, "len=0 sum=%08x", (unsigned)FNV0);
-  assert(t.reqs[1].ends == 1 && body_is(&t.reqs[1], want));
-  assert(strcmp(sreq_get(peer_req(&t.p, 3), "content-length"), "0") == 0);
+  CHECK(t.reqs[1].ends == 1 && body_is(&t.reqs[1], want));
+  CHECK(strcmp(sreq_get(peer_req(&t.p, 3), "content-length"), "0") == 0);
   /* a POST without a body says so, as HTTP/1.1 does */
-  assert(t.reqs[2].ends == 1 && body_is(&t.reqs[2], want));
-  assert(strcmp(sreq_get(peer_req(&t.p, 5), "content-length"), "0") == 0);
+  CHECK(t.reqs[2].ends == 1 && body_is(&t.reqs[2], want));
+  CHECK(strcmp(sreq_get(peer_req(&t.p, 5), "content-length"), "0") == 0);
   chc_hlist_free(&h);
   ctx_free(&t);
   free(body);
@@ -791,9 +800,9 @@ static void produce(creq *r, size_t *sent, size_t total, uint32_t *sum) {
     size_t i;
     for (i = 0; i < n; i++) chunk[i] = (uint8_t)((*sent + i) * 7 + 1);
     *sum = fnv(*sum, chunk, n);
-    assert(chc_h2_stream_write(r->st, chunk, n) == 0);
+    CHECK(chc_h2_stream_write(r->st, chunk, n) == 0);
     *sent += n;
-    if (*sent == total) assert(chc_h2_stream_write_end(r->st) == 0);
+    if (*sent == total) CHECK(chc_h2_stream_write_end(r->st) == 0);
   }
 }
 
@@ -812,7 +821,7 @@ static void test_post_producer_flow_control(void) {
   ctx_init(&t, &o, &cfg, 1);
   r = &t.reqs[0];
   submit(&t, 0, "PUT", "/echo", NULL, CHC_H2_BODY_STREAM, NULL, 0);
-  assert(chc_h2_stream_writable(r->st) == 1);
+  CHECK(chc_h2_stream_writable(r->st) == 1);
   /* phase 1: the server reads nothing */
   for (;;) {
     size_t before = sent;
@@ -821,24 +830,24 @@ static void test_post_producer_flow_control(void) {
     if (sent == before) break;
   }
   sr = peer_req(&t.p, 1);
-  assert(sr->body_len == 65535); /* exactly the initial window */
-  assert(chc_h2_stream_writable(r->st) == 0);
-  assert(sent < 65535 + 2 * 32 * 1024 + 10000); /* queue bounded */
-  assert(r->writables >= 1 && r->sents == 0);
+  CHECK(sr->body_len == 65535); /* exactly the initial window */
+  CHECK(chc_h2_stream_writable(r->st) == 0);
+  CHECK(sent < 65535 + 2 * 32 * 1024 + 10000); /* queue bounded */
+  CHECK(r->writables >= 1 && r->sents == 0);
   /* phase 2: the server reads as it goes; the producer follows */
   while (!sr->ended) {
     if (sr->unconsumed) peer_consume(&t.p, 1, sr->unconsumed);
     produce(r, &sent, total, &sum);
     pump(&t);
-    assert(++rounds < 10000);
+    CHECK(++rounds < 10000);
   }
-  assert(sent == total && sr->body_len == total && sr->body_sum == sum);
+  CHECK(sent == total && sr->body_len == total && sr->body_sum == sum);
   pump(&t);
   snprintf(want, sizeof want, "len=%zu sum=%08x", total, (unsigned)sum);
-  assert(r->ends == 1 && body_is(r, want) && r->sents == 1);
-  assert(chc_h2_stream_writable(r->st) == -1);
-  assert(chc_h2_stream_write(r->st, "x", 1) == -1);
-  assert(sreq_get(sr, "content-length") == NULL);
+  CHECK(r->ends == 1 && body_is(r, want) && r->sents == 1);
+  CHECK(chc_h2_stream_writable(r->st) == -1);
+  CHECK(chc_h2_stream_write(r->st, "x", 1) == -1);
+  CHECK(sreq_get(sr, "content-length") == NULL);
   printf(
       "ok - producer body of %zu bytes through a 65535-byte window "
       "(%d wake-ups)\n",
@@ -862,34 +871,34 @@ static void test_slow_reader(int pad) {
   submit(&t, 0, "GET", path, NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
   /* the server is stuck after one stream window */
-  assert(r->heads == 1 && r->ends == 0);
+  CHECK(r->heads == 1 && r->ends == 0);
   /* padding counts against the window too (nghttp2 consumes it itself,
   ** the WINDOW_UPDATE waits for half a window): a little less data */
   if (pad)
-    assert(t.p.data_sent <= win && t.p.data_sent > win - 4096);
+    CHECK(t.p.data_sent <= win && t.p.data_sent > win - 4096);
   else
-    assert(t.p.data_sent == win);
-  assert(chc_h2_stream_buffered(r->st) == t.p.data_sent);
+    CHECK(t.p.data_sent == win);
+  CHECK(chc_h2_stream_buffered(r->st) == t.p.data_sent);
   blocked = t.p.data_sent;
-  assert(nghttp2_session_get_stream_remote_window_size(t.p.s, 1) == 0);
+  CHECK(nghttp2_session_get_stream_remote_window_size(t.p.s, 1) == 0);
   /* consume gradually: 48 KiB per step */
   while (r->ends == 0) {
     const char *p;
     size_t n, left = 48 * 1024;
     while (left > 0 && chc_h2_stream_peek(r->st, &p, &n) == 1) {
       if (n > left) n = left;
-      assert(chc_buf_append(&r->body, p, n) == 0);
+      CHECK(chc_buf_append(&r->body, p, n) == 0);
       chc_h2_stream_consume(r->st, n);
       left -= n;
     }
     pump(&t);
-    assert(chc_h2_stream_buffered(r->st) <= win);
-    assert(++steps < 100000);
+    CHECK(chc_h2_stream_buffered(r->st) <= win);
+    CHECK(++steps < 100000);
   }
   drain(r);
-  assert(r->max_buffered <= win);
-  if (pad) assert(t.s2c_total > total + total / 10000 * 77);
-  assert(body_is_pattern(r, total));
+  CHECK(r->max_buffered <= win);
+  if (pad) CHECK(t.s2c_total > total + total / 10000 * 77);
+  CHECK(body_is_pattern(r, total));
   printf(
       "ok - slow reader%s: server blocked after %zu bytes, 10 MiB in "
       "%zu steps, peak buffer %zu\n",
@@ -913,12 +922,12 @@ static void test_connection_window(void) {
   }
   pump(&t);
   for (i = 0; i < N; i++) sum += chc_h2_stream_buffered(t.reqs[i].st);
-  assert(sum == 1024 * 1024); /* not N * 256 KiB */
+  CHECK(sum == 1024 * 1024); /* not N * 256 KiB */
   for (i = 0; i < N; i++) t.reqs[i].auto_read = 1;
   pump(&t);
   for (i = 0; i < N; i++) {
-    assert(t.reqs[i].ends == 1);
-    assert(body_is_pattern(&t.reqs[i], 1048576));
+    CHECK(t.reqs[i].ends == 1);
+    CHECK(body_is_pattern(&t.reqs[i], 1048576));
   }
   ctx_free(&t);
   printf("ok - %d slow readers hold at most the connection window\n", N);
@@ -935,27 +944,27 @@ static void test_rst_stream(void) {
     submit(&t, i, "GET", paths[i], NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
   /* the partial response: head and 1000 bytes, then the server resets */
-  assert(t.reqs[5].heads == 1 && t.reqs[5].data_bytes == 1000);
-  assert(t.reqs[5].errors == 0);
-  assert(nghttp2_submit_rst_stream(t.p.s, NGHTTP2_FLAG_NONE, 11,
+  CHECK(t.reqs[5].heads == 1 && t.reqs[5].data_bytes == 1000);
+  CHECK(t.reqs[5].errors == 0);
+  CHECK(nghttp2_submit_rst_stream(t.p.s, NGHTTP2_FLAG_NONE, 11,
                                    NGHTTP2_INTERNAL_ERROR) == 0);
   pump(&t);
-  assert(t.reqs[0].ends == 1 && body_is(&t.reqs[0], "hello world"));
-  assert(t.reqs[2].ends == 1 && body_is_pattern(&t.reqs[2], 100000));
-  assert(t.reqs[4].ends == 1);
-  assert(t.reqs[1].errors == 1 && t.reqs[1].heads == 0);
-  assert(strcmp(kind_of(t.reqs[1].st), "RemoteProtocolError") == 0);
-  assert(strcmp(msg_of(t.reqs[1].st), "stream reset by the server: CANCEL") ==
+  CHECK(t.reqs[0].ends == 1 && body_is(&t.reqs[0], "hello world"));
+  CHECK(t.reqs[2].ends == 1 && body_is_pattern(&t.reqs[2], 100000));
+  CHECK(t.reqs[4].ends == 1);
+  CHECK(t.reqs[1].errors == 1 && t.reqs[1].heads == 0);
+  CHECK(strcmp(kind_of(t.reqs[1].st), "RemoteProtocolError") == 0);
+  CHECK(strcmp(msg_of(t.reqs[1].st), "stream reset by the server: CANCEL") ==
          0);
-  assert(!chc_h2_stream_retryable(t.reqs[1].st));
-  assert(t.reqs[3].errors == 1);
-  assert(strcmp(msg_of(t.reqs[3].st),
+  CHECK(!chc_h2_stream_retryable(t.reqs[1].st));
+  CHECK(t.reqs[3].errors == 1);
+  CHECK(strcmp(msg_of(t.reqs[3].st),
                 "stream reset by the server: REFUSED_STREAM") == 0);
-  assert(chc_h2_stream_retryable(t.reqs[3].st));
-  assert(t.reqs[5].errors == 1 && t.reqs[5].ends == 0);
-  assert(strstr(msg_of(t.reqs[5].st), "INTERNAL_ERROR") != NULL);
-  assert(body_is_pattern(&t.reqs[5], 1000)); /* read before the error */
-  assert(chc_h2_can_open(t.c) && chc_h2_open_streams(t.c) == 0);
+  CHECK(chc_h2_stream_retryable(t.reqs[3].st));
+  CHECK(t.reqs[5].errors == 1 && t.reqs[5].ends == 0);
+  CHECK(strstr(msg_of(t.reqs[5].st), "INTERNAL_ERROR") != NULL);
+  CHECK(body_is_pattern(&t.reqs[5], 1000)); /* read before the error */
+  CHECK(chc_h2_can_open(t.c) && chc_h2_open_streams(t.c) == 0);
   ctx_free(&t);
   printf("ok - RST_STREAM fails one stream; REFUSED_STREAM is retryable\n");
 }
@@ -974,9 +983,9 @@ static void test_goaway(void) {
     submit(&t, i, "GET", i % 2 ? "/n/5000" : "/hello", NULL, CHC_H2_BODY_NONE,
            NULL, 0);
   pump(&t);
-  assert(t.p.nreqs == 4);
+  CHECK(t.p.nreqs == 4);
   /* the server will process 1 and 3 only */
-  assert(nghttp2_submit_goaway(t.p.s, NGHTTP2_FLAG_NONE, 3, NGHTTP2_NO_ERROR,
+  CHECK(nghttp2_submit_goaway(t.p.s, NGHTTP2_FLAG_NONE, 3, NGHTTP2_NO_ERROR,
                                (const uint8_t *)"bye", 3) == 0);
   respond(&t.p, peer_req(&t.p, 1));
   respond(&t.p, peer_req(&t.p, 3));
@@ -987,32 +996,32 @@ static void test_goaway(void) {
     ssize_t n;
     chc_buf_reset(&t.s2c);
     while ((n = nghttp2_session_mem_send(t.p.s, &d)) > 0)
-      assert(chc_buf_append(&t.s2c, d, (size_t)n) == 0);
-    assert(chc_h2_feed(t.c, (const uint8_t *)t.s2c.data, t.s2c.len) ==
+      CHECK(chc_buf_append(&t.s2c, d, (size_t)n) == 0);
+    CHECK(chc_h2_feed(t.c, (const uint8_t *)t.s2c.data, t.s2c.len) ==
            (ssize_t)t.s2c.len);
   }
-  assert(t.goaways == 1 && t.goaway_last == 3 && t.goaway_code == 0);
-  assert(chc_h2_goaway(t.c, &last) && last == 3);
-  assert(!chc_h2_can_open(t.c));
+  CHECK(t.goaways == 1 && t.goaway_last == 3 && t.goaway_code == 0);
+  CHECK(chc_h2_goaway(t.c, &last) && last == 3);
+  CHECK(!chc_h2_can_open(t.c));
   pump(&t);
-  assert(t.reqs[0].ends == 1 && body_is(&t.reqs[0], "hello world"));
-  assert(t.reqs[1].ends == 1 && body_is_pattern(&t.reqs[1], 5000));
+  CHECK(t.reqs[0].ends == 1 && body_is(&t.reqs[0], "hello world"));
+  CHECK(t.reqs[1].ends == 1 && body_is_pattern(&t.reqs[1], 5000));
   for (i = 2; i < 5; i++) {
-    assert(t.reqs[i].errors == 1);
-    assert(chc_h2_stream_retryable(t.reqs[i].st));
-    assert(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
-    assert(strstr(msg_of(t.reqs[i].st), "GOAWAY NO_ERROR: \"bye\"") != NULL);
+    CHECK(t.reqs[i].errors == 1);
+    CHECK(chc_h2_stream_retryable(t.reqs[i].st));
+    CHECK(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
+    CHECK(strstr(msg_of(t.reqs[i].st), "GOAWAY NO_ERROR: \"bye\"") != NULL);
   }
-  assert(t.p.nreqs == 4); /* stream 9 never reached the server */
+  CHECK(t.p.nreqs == 4); /* stream 9 never reached the server */
   /* no new streams on this connection */
   memset(&rq, 0, sizeof rq);
   rq.method = "GET";
   rq.scheme = "http";
   rq.path = "/";
-  assert(chc_h2_submit(t.c, &rq, &t.reqs[5], &e) == NULL);
-  assert(e.code == CHC_ECLOSED);
+  CHECK(chc_h2_submit(t.c, &rq, &t.reqs[5], &e) == NULL);
+  CHECK(e.code == CHC_ECLOSED);
   /* nothing left: the pool closes it */
-  assert(!chc_h2_want_read(t.c) && !chc_h2_want_write(t.c));
+  CHECK(!chc_h2_want_read(t.c) && !chc_h2_want_write(t.c));
   ctx_free(&t);
   printf("ok - GOAWAY: streams above last_stream_id are retryable\n");
 }
@@ -1028,38 +1037,38 @@ static void test_protocol_error(void) {
   for (i = 0; i < 3; i++)
     submit(&t, i, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(t.reqs[0].errors == 0);
+  CHECK(t.reqs[0].errors == 0);
   /* garbage from the server mid-connection: a 4.7 MB frame header */
-  assert(chc_h2_feed(t.c, (const uint8_t *)h1, sizeof h1 - 1) == -1);
+  CHECK(chc_h2_feed(t.c, (const uint8_t *)h1, sizeof h1 - 1) == -1);
   for (i = 0; i < 3; i++) {
-    assert(t.reqs[i].errors == 1);
-    assert(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
-    assert(!chc_h2_stream_retryable(t.reqs[i].st));
+    CHECK(t.reqs[i].errors == 1);
+    CHECK(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
+    CHECK(!chc_h2_stream_retryable(t.reqs[i].st));
   }
   ce = chc_h2_error(t.c);
-  assert(ce && ce->code == CHC_EREMOTE_PROTO);
-  assert(strstr(ce->msg, "protocol error") != NULL);
-  assert(!chc_h2_can_open(t.c) && !chc_h2_want_read(t.c));
-  assert(chc_h2_feed(t.c, (const uint8_t *)"x", 1) == -1);
-  assert(chc_h2_ping(t.c) == -1);
+  CHECK(ce && ce->code == CHC_EREMOTE_PROTO);
+  CHECK(strstr(ce->msg, "protocol error") != NULL);
+  CHECK(!chc_h2_can_open(t.c) && !chc_h2_want_read(t.c));
+  CHECK(chc_h2_feed(t.c, (const uint8_t *)"x", 1) == -1);
+  CHECK(chc_h2_ping(t.c) == -1);
   /* one more flush sends our GOAWAY */
   chc_buf_reset(&t.wire);
-  assert(chc_h2_flush(t.c, &t.wire, 0) == 0);
-  assert(t.wire.len >= 17 && (uint8_t)t.wire.data[3] == NGHTTP2_GOAWAY);
+  CHECK(chc_h2_flush(t.c, &t.wire, 0) == 0);
+  CHECK(t.wire.len >= 17 && (uint8_t)t.wire.data[3] == NGHTTP2_GOAWAY);
   ctx_free(&t);
 
   /* an HTTP/1.1 server answering a prior-knowledge h2c preface */
   ctx_init(&t, NULL, NULL, 1);
   submit(&t, 0, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   chc_buf_reset(&t.wire);
-  assert(chc_h2_flush(t.c, &t.wire, 0) == 0);
-  assert(memcmp(t.wire.data, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN) ==
+  CHECK(chc_h2_flush(t.c, &t.wire, 0) == 0);
+  CHECK(memcmp(t.wire.data, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN) ==
          0);
-  assert(chc_h2_feed(t.c, (const uint8_t *)h1, sizeof h1 - 1) == -1);
-  assert(t.reqs[0].errors == 1);
+  CHECK(chc_h2_feed(t.c, (const uint8_t *)h1, sizeof h1 - 1) == -1);
+  CHECK(t.reqs[0].errors == 1);
   ce = chc_h2_error(t.c);
-  assert(strstr(ce->msg, "SETTINGS") != NULL);
-  assert(strcmp(msg_of(t.reqs[0].st), ce->msg) == 0);
+  CHECK(strstr(ce->msg, "SETTINGS") != NULL);
+  CHECK(strcmp(msg_of(t.reqs[0].st), ce->msg) == 0);
   ctx_free(&t);
 
   /* a well-formed frame that breaks the rules: DATA on stream 0 */
@@ -1069,10 +1078,10 @@ static void test_protocol_error(void) {
   pump(&t);
   {
     static const uint8_t data0[] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 'x'};
-    assert(chc_h2_feed(t.c, data0, sizeof data0) == -1);
+    CHECK(chc_h2_feed(t.c, data0, sizeof data0) == -1);
   }
-  assert(t.reqs[0].errors == 1);
-  assert(strcmp(kind_of(t.reqs[0].st), "RemoteProtocolError") == 0);
+  CHECK(t.reqs[0].errors == 1);
+  CHECK(strcmp(kind_of(t.reqs[0].st), "RemoteProtocolError") == 0);
   ctx_free(&t);
   printf("ok - protocol errors fail every stream (RemoteProtocolError)\n");
 }
@@ -1091,14 +1100,14 @@ static void test_malformed_response(void) {
       fprintf(stderr, "%s: heads %d ends %d errors %d body %zu\n", paths[i],
               t.reqs[i].heads, t.reqs[i].ends, t.reqs[i].errors,
               t.reqs[i].body.len);
-    assert(t.reqs[i].errors == 1 && t.reqs[i].ends == 0);
-    assert(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
-    assert(!chc_h2_stream_retryable(t.reqs[i].st));
+    CHECK(t.reqs[i].errors == 1 && t.reqs[i].ends == 0);
+    CHECK(strcmp(kind_of(t.reqs[i].st), "RemoteProtocolError") == 0);
+    CHECK(!chc_h2_stream_retryable(t.reqs[i].st));
   }
-  assert(strstr(msg_of(t.reqs[2].st), "response head larger than 65536") !=
+  CHECK(strstr(msg_of(t.reqs[2].st), "response head larger than 65536") !=
          NULL);
-  assert(t.reqs[3].ends == 1 && body_is(&t.reqs[3], "hello world"));
-  assert(chc_h2_error(t.c) == NULL && chc_h2_can_open(t.c));
+  CHECK(t.reqs[3].ends == 1 && body_is(&t.reqs[3], "hello world"));
+  CHECK(chc_h2_error(t.c) == NULL && chc_h2_can_open(t.c));
   ctx_free(&t);
   printf("ok - malformed responses fail their stream only\n");
 }
@@ -1128,7 +1137,7 @@ static void test_header_validation(void) {
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     chc_error e = {0, ""};
     chc_hlist_reset(&h);
-    assert(chc_hlist_add(&h, bad[i].name, strlen(bad[i].name), bad[i].value,
+    CHECK(chc_hlist_add(&h, bad[i].name, strlen(bad[i].name), bad[i].value,
                          strlen(bad[i].value)) == 0);
     memset(&rq, 0, sizeof rq);
     rq.method = bad[i].method;
@@ -1136,33 +1145,33 @@ static void test_header_validation(void) {
     rq.authority = "example.test";
     rq.path = bad[i].path;
     rq.headers = &h;
-    assert(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
-    assert(e.code == CHC_ELOCAL_PROTO);
+    CHECK(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
+    CHECK(e.code == CHC_ELOCAL_PROTO);
     if (strstr(e.msg, bad[i].why) == NULL) {
       fprintf(stderr, "case %zu: '%s'\n", i, e.msg);
-      assert(0);
+      CHECK(0);
     }
   }
   {
     chc_error e = {0, ""};
     chc_hlist_reset(&h);
-    assert(chc_hlist_add(&h, "x-nul", 5, "a\0b", 3) == 0);
+    CHECK(chc_hlist_add(&h, "x-nul", 5, "a\0b", 3) == 0);
     rq.method = "GET";
     rq.path = "/";
-    assert(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
-    assert(strstr(e.msg, "(NUL)") != NULL);
+    CHECK(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
+    CHECK(strstr(e.msg, "(NUL)") != NULL);
   }
   {
     chc_error e = {0, ""};
     rq.headers = NULL;
     rq.scheme = "ftp";
-    assert(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
-    assert(strstr(e.msg, "invalid scheme") != NULL);
+    CHECK(chc_h2_submit(t.c, &rq, NULL, &e) == NULL);
+    CHECK(strstr(e.msg, "invalid scheme") != NULL);
   }
   /* nothing went out, nothing is open */
-  assert(chc_h2_open_streams(t.c) == 0 && !chc_h2_want_write(t.c));
+  CHECK(chc_h2_open_streams(t.c) == 0 && !chc_h2_want_write(t.c));
   pump(&t);
-  assert(t.p.nreqs == 0);
+  CHECK(t.p.nreqs == 0);
   chc_hlist_free(&h);
   ctx_free(&t);
   printf(
@@ -1193,36 +1202,36 @@ static void test_header_mapping(void) {
   hadd(&h, "TE", "gzip");
   hadd(&h, "Content-Length", "3");
   submit(&t, 1, "POST", "/echo", &h, CHC_H2_BODY_STREAM, NULL, 0);
-  assert(chc_h2_stream_write(t.reqs[1].st, "abc", 3) == 0);
-  assert(chc_h2_stream_write_end(t.reqs[1].st) == 0);
-  assert(chc_h2_stream_write_end(t.reqs[1].st) == -1);
+  CHECK(chc_h2_stream_write(t.reqs[1].st, "abc", 3) == 0);
+  CHECK(chc_h2_stream_write_end(t.reqs[1].st) == 0);
+  CHECK(chc_h2_stream_write_end(t.reqs[1].st) == -1);
   pump(&t);
   sr = peer_req(&t.p, 1);
   /* pseudo-headers first, then the survivors, in order, lower-case */
-  assert(strcmp(chc_hlist_name(&sr->h, 0), ":method") == 0);
-  assert(strcmp(chc_hlist_name(&sr->h, 1), ":scheme") == 0);
-  assert(strcmp(chc_hlist_name(&sr->h, 2), ":authority") == 0);
-  assert(strcmp(chc_hlist_value(&sr->h, 2), "other.example:1234") == 0);
-  assert(strcmp(chc_hlist_value(&sr->h, 3), "/hello?q=1") == 0);
-  assert(sr->h.n == 7);
-  assert(strcmp(chc_hlist_name(&sr->h, 4), "te") == 0);
-  assert(strcmp(chc_hlist_value(&sr->h, 4), "trailers") == 0);
-  assert(strcmp(chc_hlist_name(&sr->h, 5), "x-keep") == 0);
-  assert(strcmp(chc_hlist_value(&sr->h, 5), "spaced value") == 0);
-  assert(strcmp(chc_hlist_name(&sr->h, 6), "x-upper-case") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 0), ":method") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 1), ":scheme") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 2), ":authority") == 0);
+  CHECK(strcmp(chc_hlist_value(&sr->h, 2), "other.example:1234") == 0);
+  CHECK(strcmp(chc_hlist_value(&sr->h, 3), "/hello?q=1") == 0);
+  CHECK(sr->h.n == 7);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 4), "te") == 0);
+  CHECK(strcmp(chc_hlist_value(&sr->h, 4), "trailers") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 5), "x-keep") == 0);
+  CHECK(strcmp(chc_hlist_value(&sr->h, 5), "spaced value") == 0);
+  CHECK(strcmp(chc_hlist_name(&sr->h, 6), "x-upper-case") == 0);
   for (i = 0; i < sr->h.n; i++) {
     const char *n = chc_hlist_name(&sr->h, i);
-    assert(strcmp(n, "connection") && strcmp(n, "keep-alive") &&
+    CHECK(strcmp(n, "connection") && strcmp(n, "keep-alive") &&
            strcmp(n, "proxy-connection") && strcmp(n, "transfer-encoding") &&
            strcmp(n, "upgrade") && strcmp(n, "host") && strcmp(n, "x-hop") &&
            strcmp(n, "content-length"));
   }
-  assert(t.reqs[0].ends == 1);
+  CHECK(t.reqs[0].ends == 1);
   /* TE without trailers is dropped; a producer keeps its Content-Length */
   sr = peer_req(&t.p, 3);
-  assert(sreq_get(sr, "te") == NULL);
-  assert(strcmp(sreq_get(sr, "content-length"), "3") == 0);
-  assert(t.reqs[1].ends == 1 && sr->body_len == 3);
+  CHECK(sreq_get(sr, "te") == NULL);
+  CHECK(strcmp(sreq_get(sr, "content-length"), "3") == 0);
+  CHECK(t.reqs[1].ends == 1 && sr->body_len == 3);
   chc_hlist_free(&h);
   ctx_free(&t);
   printf(
@@ -1246,13 +1255,13 @@ static void replay(const char *path, const chc_buf *s2c, size_t cut1,
   r = &t.reqs[0];
   submit(&t, 0, "GET", path, NULL, CHC_H2_BODY_NONE, NULL, 0);
   chc_buf_reset(&t.wire);
-  assert(chc_h2_flush(t.c, &t.wire, 0) == 0);
+  CHECK(chc_h2_flush(t.c, &t.wire, 0) == 0);
   cuts[0] = cut1;
   cuts[1] = cut2;
   cuts[2] = s2c->len;
   for (i = 0; i < 3; i++) {
     if (cuts[i] < from) continue;
-    assert(chc_h2_feed(t.c, (const uint8_t *)s2c->data + from,
+    CHECK(chc_h2_feed(t.c, (const uint8_t *)s2c->data + from,
                        cuts[i] - from) == (ssize_t)(cuts[i] - from));
     drain(r);
     from = cuts[i];
@@ -1262,7 +1271,7 @@ static void replay(const char *path, const chc_buf *s2c, size_t cut1,
   o->ends = r->ends;
   o->errors = r->errors;
   chc_buf_reset(&o->body);
-  assert(chc_buf_append(&o->body, r->body.data, r->body.len) == 0);
+  CHECK(chc_buf_append(&o->body, r->body.data, r->body.len) == 0);
   o->nfields = chc_h2_stream_headers(r->st)->n;
   o->ntrailers =
       chc_h2_stream_trailers(r->st) ? chc_h2_stream_trailers(r->st)->n : 0;
@@ -1286,20 +1295,20 @@ static void split_feeds(const char *path, size_t body_len, size_t ntrailers) {
   t.record = 1;
   submit(&t, 0, "GET", path, NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(t.reqs[0].ends == 1);
+  CHECK(t.reqs[0].ends == 1);
   replay(path, &t.s2c, 0, 0, &want);
-  assert(want.status == 200 && want.heads == 1 && want.ends == 1);
-  assert(want.body.len == body_len && want.ntrailers == ntrailers);
+  CHECK(want.status == 200 && want.heads == 1 && want.ends == 1);
+  CHECK(want.body.len == body_len && want.ntrailers == ntrailers);
   n = t.s2c.len;
   for (k = 0; k <= n; k++) {
     replay(path, &t.s2c, k, k, &got);
-    assert(same(&got, &want));
+    CHECK(same(&got, &want));
   }
   /* and at pairs of offsets (every pair for small responses) */
   for (k = 0; k <= n; k += n / 60 + 1)
     for (j = k; j <= n; j += n / 80 + 1) {
       replay(path, &t.s2c, k, j, &got);
-      assert(same(&got, &want));
+      CHECK(same(&got, &want));
     }
   chc_buf_free(&want.body);
   chc_buf_free(&got.body);
@@ -1326,35 +1335,35 @@ static void test_cancel_and_release(void) {
   a->auto_read = 0;
   submit(&t, 0, "GET", "/n/1000000", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(chc_h2_stream_buffered(a->st) == 256 * 1024);
+  CHECK(chc_h2_stream_buffered(a->st) == 256 * 1024);
   /* the connection window is spent: b gets nothing until a lets go */
   submit(&t, 1, "GET", "/n/300000", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(b->heads == 1 && b->data_bytes == 0);
+  CHECK(b->heads == 1 && b->data_bytes == 0);
   chc_h2_stream_cancel(a->st);
-  assert(chc_h2_stream_buffered(a->st) == 0);
-  assert(strcmp(kind_of(a->st), "Cancelled") == 0);
-  assert(chc_h2_stream_writable(a->st) == -1);
+  CHECK(chc_h2_stream_buffered(a->st) == 0);
+  CHECK(strcmp(kind_of(a->st), "Cancelled") == 0);
+  CHECK(chc_h2_stream_writable(a->st) == -1);
   pump(&t);
   sr = peer_req(&t.p, 1);
-  assert(sr->closed && sr->close_code == NGHTTP2_CANCEL);
-  assert(a->errors == 0); /* the canceller is not told */
-  assert(b->ends == 1 && body_is_pattern(b, 300000));
+  CHECK(sr->closed && sr->close_code == NGHTTP2_CANCEL);
+  CHECK(a->errors == 0); /* the canceller is not told */
+  CHECK(b->ends == 1 && body_is_pattern(b, 300000));
   /* release a stream with a buffered body, and one never sent */
   t.reqs[2].auto_read = 0;
   submit(&t, 2, "GET", "/n/1000000", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
   /* >= half the window: the rest may await the next WINDOW_UPDATE */
-  assert(chc_h2_stream_buffered(t.reqs[2].st) >= 128 * 1024);
+  CHECK(chc_h2_stream_buffered(t.reqs[2].st) >= 128 * 1024);
   chc_h2_stream_release(t.reqs[2].st);
   t.reqs[2].st = NULL;
   submit(&t, 3, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   chc_h2_stream_release(t.reqs[3].st); /* its HEADERS is still queued */
   t.reqs[3].st = NULL;
-  assert(chc_h2_open_streams(t.c) == 2);
+  CHECK(chc_h2_open_streams(t.c) == 2);
   pump(&t);
-  assert(chc_h2_open_streams(t.c) == 0);
-  assert(t.p.nreqs == 3); /* the queued one never left */
+  CHECK(chc_h2_open_streams(t.c) == 0);
+  CHECK(t.p.nreqs == 3); /* the queued one never left */
   /* the window came back: a full-window response fits again */
   chc_h2_stream_release(b->st);
   b->st = NULL;
@@ -1362,7 +1371,7 @@ static void test_cancel_and_release(void) {
   chc_buf_reset(&b->body);
   submit(&t, 1, "GET", "/n/262144", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(b->ends == 1 && body_is_pattern(b, 262144));
+  CHECK(b->ends == 1 && body_is_pattern(b, 262144));
   ctx_free(&t);
   printf("ok - cancel/release reset the stream and return the window\n");
 }
@@ -1394,9 +1403,9 @@ static void test_window_accounting(void) {
   t.reqs[ROUNDS].auto_read = 1;
   submit(&t, ROUNDS, "GET", "/n/2000000", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
-  assert(t.reqs[ROUNDS].ends == 1);
-  assert(body_is_pattern(&t.reqs[ROUNDS], 2000000));
-  assert(chc_h2_open_streams(t.c) == 0);
+  CHECK(t.reqs[ROUNDS].ends == 1);
+  CHECK(body_is_pattern(&t.reqs[ROUNDS], 2000000));
+  CHECK(chc_h2_open_streams(t.c) == 0);
   ctx_free(&t);
   printf("ok - window accounting survives %d abandoned/failed streams\n",
          ROUNDS);
@@ -1410,10 +1419,10 @@ static void test_ping_abort_free(void) {
   size_t n;
   cfg.hold = 1;
   ctx_init(&t, NULL, &cfg, 3);
-  assert(chc_h2_ping(t.c) == 0);
-  assert(chc_h2_ping(t.c) == 0);
+  CHECK(chc_h2_ping(t.c) == 0);
+  CHECK(chc_h2_ping(t.c) == 0);
   pump(&t);
-  assert(t.acks == 2);
+  CHECK(t.acks == 2);
   /* a response in the middle of its body, one in flight, one not sent */
   r = &t.reqs[0];
   r->auto_read = 0;
@@ -1422,23 +1431,23 @@ static void test_ping_abort_free(void) {
   pump(&t);
   respond(&t.p, peer_req(&t.p, 1));
   pump(&t);
-  assert(chc_h2_stream_buffered(r->st) == 1000);
+  CHECK(chc_h2_stream_buffered(r->st) == 1000);
   submit(&t, 2, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   chc_h2_abort(t.c, CHC_EREAD, "connection closed by %s", "the server");
-  assert(r->errors == 1 && t.reqs[1].errors == 1 && t.reqs[2].errors == 1);
-  assert(strcmp(kind_of(r->st), "ReadError") == 0);
-  assert(strcmp(msg_of(r->st), "connection closed by the server") == 0);
-  assert(!chc_h2_stream_retryable(r->st));
-  assert(chc_h2_stream_retryable(t.reqs[2].st)); /* never sent */
-  assert(chc_h2_feed(t.c, (const uint8_t *)"x", 1) == -1);
-  assert(chc_h2_ping(t.c) == -1);
+  CHECK(r->errors == 1 && t.reqs[1].errors == 1 && t.reqs[2].errors == 1);
+  CHECK(strcmp(kind_of(r->st), "ReadError") == 0);
+  CHECK(strcmp(msg_of(r->st), "connection closed by the server") == 0);
+  CHECK(!chc_h2_stream_retryable(r->st));
+  CHECK(chc_h2_stream_retryable(t.reqs[2].st)); /* never sent */
+  CHECK(chc_h2_feed(t.c, (const uint8_t *)"x", 1) == -1);
+  CHECK(chc_h2_ping(t.c) == -1);
   /* the engine goes; the streams stay readable until released */
   chc_h2_free(t.c);
   t.c = NULL;
-  assert(chc_h2_stream_peek(r->st, &p, &n) == 1 && n == 1000);
-  assert((uint8_t)p[999] == pattern(1, 999));
+  CHECK(chc_h2_stream_peek(r->st, &p, &n) == 1 && n == 1000);
+  CHECK((uint8_t)p[999] == pattern(1, 999));
   chc_h2_stream_consume(r->st, 400);
-  assert(chc_h2_stream_buffered(r->st) == 600);
+  CHECK(chc_h2_stream_buffered(r->st) == 600);
   chc_h2_stream_cancel(r->st);
   ctx_free(&t); /* releases all three */
   printf(
@@ -1458,8 +1467,8 @@ static void test_region_stability(void) {
   r->auto_read = 0;
   submit(&t, 0, "GET", "/n/200000", NULL, CHC_H2_BODY_NONE, NULL, 0);
   chc_buf_reset(&t.wire);
-  assert(chc_h2_flush(t.c, &t.wire, 0) == 0);
-  assert(nghttp2_session_mem_recv(t.p.s, (const uint8_t *)t.wire.data,
+  CHECK(chc_h2_flush(t.c, &t.wire, 0) == 0);
+  CHECK(nghttp2_session_mem_recv(t.p.s, (const uint8_t *)t.wire.data,
                                   t.wire.len) == (ssize_t)t.wire.len);
   /* feed the server's answer one small piece at a time */
   chc_buf_reset(&t.s2c);
@@ -1467,14 +1476,14 @@ static void test_region_stability(void) {
     const uint8_t *d;
     ssize_t n;
     while ((n = nghttp2_session_mem_send(t.p.s, &d)) > 0)
-      assert(chc_buf_append(&t.s2c, d, (size_t)n) == 0);
+      CHECK(chc_buf_append(&t.s2c, d, (size_t)n) == 0);
   }
   {
     size_t off = 0, step = 1000;
     int held = 0;
     while (off < t.s2c.len) {
       size_t k = t.s2c.len - off < step ? t.s2c.len - off : step;
-      assert(chc_h2_feed(t.c, (const uint8_t *)t.s2c.data + off, k) ==
+      CHECK(chc_h2_feed(t.c, (const uint8_t *)t.s2c.data + off, k) ==
              (ssize_t)k);
       off += k;
       if (!held && chc_h2_stream_peek(r->st, &p1, &n1) == 1 && n1 >= 64) {
@@ -1482,15 +1491,15 @@ static void test_region_stability(void) {
         held = 1;
       }
     }
-    assert(held);
+    CHECK(held);
   }
-  assert(chc_h2_stream_buffered(r->st) == 200000);
-  assert(chc_h2_stream_peek(r->st, &p2, &n2) == 1);
-  assert(p2 == p1 && n2 >= n1);
-  assert(memcmp(p2, copy, n1 < sizeof copy ? n1 : sizeof copy) == 0);
+  CHECK(chc_h2_stream_buffered(r->st) == 200000);
+  CHECK(chc_h2_stream_peek(r->st, &p2, &n2) == 1);
+  CHECK(p2 == p1 && n2 >= n1);
+  CHECK(memcmp(p2, copy, n1 < sizeof copy ? n1 : sizeof copy) == 0);
   r->auto_read = 1;
   pump(&t);
-  assert(r->ends == 1 && body_is_pattern(r, 200000));
+  CHECK(r->ends == 1 && body_is_pattern(r, 200000));
   ctx_free(&t);
   printf("ok - a peeked body region stays put across feeds\n");
 }
@@ -1501,27 +1510,27 @@ static void test_flush_limit(void) {
   peer_cfg cfg = {0};
   uint8_t *body = calloc(1, LEN);
   size_t flushes = 0;
-  assert(body != NULL);
+  CHECK(body != NULL);
   cfg.window = NGHTTP2_MAX_WINDOW_SIZE; /* no upload flow control */
   ctx_init(&t, NULL, &cfg, 1);
   pump(&t);
   /* the server's connection window is still 65535: open it */
-  assert(nghttp2_session_set_local_window_size(t.p.s, NGHTTP2_FLAG_NONE, 0,
+  CHECK(nghttp2_session_set_local_window_size(t.p.s, NGHTTP2_FLAG_NONE, 0,
                                                NGHTTP2_MAX_WINDOW_SIZE) == 0);
   pump(&t);
   submit(&t, 0, "POST", "/echo", NULL, CHC_H2_BODY_BYTES, body, LEN);
   for (;;) {
     chc_buf_reset(&t.wire);
-    assert(chc_h2_flush(t.c, &t.wire, 64 * 1024) == 0);
+    CHECK(chc_h2_flush(t.c, &t.wire, 64 * 1024) == 0);
     if (t.wire.len == 0) break;
-    assert(t.wire.len < 64 * 1024 + 16384 + 9 + 1);
-    assert(nghttp2_session_mem_recv(t.p.s, (const uint8_t *)t.wire.data,
+    CHECK(t.wire.len < 64 * 1024 + 16384 + 9 + 1);
+    CHECK(nghttp2_session_mem_recv(t.p.s, (const uint8_t *)t.wire.data,
                                     t.wire.len) == (ssize_t)t.wire.len);
     flushes++;
   }
-  assert(flushes >= LEN / (64 * 1024));
+  CHECK(flushes >= LEN / (64 * 1024));
   pump(&t);
-  assert(t.reqs[0].ends == 1 && peer_req(&t.p, 1)->body_len == LEN);
+  CHECK(t.reqs[0].ends == 1 && peer_req(&t.p, 1)->body_len == LEN);
   ctx_free(&t);
   free(body);
   printf("ok - flush stops near its limit (%zu flushes for 1 MB)\n", flushes);
@@ -1535,13 +1544,13 @@ static void test_shutdown(void) {
   submit(&t, 0, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
   pump(&t);
   chc_h2_shutdown(t.c);
-  assert(t.reqs[0].errors == 1);
-  assert(strcmp(kind_of(t.reqs[0].st), "Closed") == 0);
-  assert(!chc_h2_can_open(t.c) && chc_h2_error(t.c) == NULL);
+  CHECK(t.reqs[0].errors == 1);
+  CHECK(strcmp(kind_of(t.reqs[0].st), "Closed") == 0);
+  CHECK(!chc_h2_can_open(t.c) && chc_h2_error(t.c) == NULL);
   chc_buf_reset(&t.wire);
-  assert(chc_h2_flush(t.c, &t.wire, 0) == 0);
-  assert(t.wire.len == 17 && (uint8_t)t.wire.data[3] == NGHTTP2_GOAWAY);
-  assert(!chc_h2_want_write(t.c) && !chc_h2_want_read(t.c));
+  CHECK(chc_h2_flush(t.c, &t.wire, 0) == 0);
+  CHECK(t.wire.len == 17 && (uint8_t)t.wire.data[3] == NGHTTP2_GOAWAY);
+  CHECK(!chc_h2_want_write(t.c) && !chc_h2_want_read(t.c));
   ctx_free(&t);
   printf("ok - shutdown sends GOAWAY(NO_ERROR)\n");
 }
@@ -1550,8 +1559,8 @@ static void test_bad_opts(void) {
   chc_h2_opts o = {0};
   chc_error e = {0, ""};
   o.conn_window = 1000;
-  assert(chc_h2_new(&o, NULL, NULL, &e) == NULL);
-  assert(e.code == CHC_ELOCAL_PROTO);
+  CHECK(chc_h2_new(&o, NULL, NULL, &e) == NULL);
+  CHECK(e.code == CHC_ELOCAL_PROTO);
   printf("ok - bad options refused\n");
 }
 

@@ -175,6 +175,12 @@ struct chc_pool {
   int closed;
 };
 
+/* Tells the caller something observable changed (pool.h: never when it
+** released the stream). Inline: every event of every stream passes here. */
+static inline void stream_notify(chc_stream *s) {
+  if (s->notify && !s->released) s->notify(s, s->ud);
+}
+
 /* The protocol of a stream: HTTP/2 once submitted to an engine. */
 static inline const proto_ops *stream_ops(const chc_stream *s) {
   return s->h2->st ? &h2_ops : &h1_ops;
@@ -206,7 +212,6 @@ const char *pool_secs(int64_t ms, char *buf, size_t n);
 void pool_stream_timers_init(chc_stream *s); /* pool wait, total */
 
 /* stream.c */
-void stream_notify(chc_stream *s);
 void stream_fail(chc_stream *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void stream_free(chc_stream *s);    /* released: back to the cache */

@@ -18,10 +18,6 @@
 #define STREAM_CACHE 32   /* released streams a pool keeps for reuse */
 #define STREAM_KEEP 16384 /* bytes of buffers worth keeping per stream */
 
-void stream_notify(chc_stream *s) {
-  if (s->notify && !s->released) s->notify(s, s->ud);
-}
-
 void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
   va_list ap;
   if (s->err.code != CHC_OK || s->resp_done) return;

@@ -150,6 +150,10 @@ struct chc_stream {
                  ** an origin that may speak HTTP/2) */
 };
 
+/* The pool: pool.c owns every field but free_streams/nfree (stream.c's
+** cache of released streams) and the rbufs/h1s caches, which the
+** protocols take from and give back through pool_rbuf_get/pool_h1_get/
+** pool_h1_put. */
 struct chc_pool {
   chc_loop *lp;
   chc_pool_opts o;
@@ -202,6 +206,9 @@ int pool_retry_stale(pconn *c, int got_bytes);
 void pool_conn_activate(pconn *c); /* an idle conn serves again */
 int pool_drain(pconn *c); /* 1: c reads away the rest of its released s */
 void pool_h2_ready(pconn *c);
+/* Takeover: c leaves the pool (its slot is free at once, its counts
+** drop) and its transport is returned, ownerless, with the bytes read past
+** the response head moved into *rest. The caller owns both. */
 conn *pool_conn_detach(pconn *c, chc_buf *rest);
 void pool_timer(pconn *c, int kind, int64_t ms);
 void pool_rbuf_get(chc_pool *p, chc_buf *b);
@@ -216,6 +223,13 @@ void stream_fail(chc_stream *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void stream_free(chc_stream *s);    /* released: back to the cache */
 void stream_destroy(chc_stream *s); /* its memory, now */
+/* Asks for the connection after a 101 (the request carries Upgrade):
+** h1conn.c then calls fn(s, t, rest, ud) from inside the loop, with the
+** transport t (conn.h; fn must conn_set_owner it, and conn_close +
+** conn_free it later, outside its own callbacks) and the bytes that came
+** right after the head (fn owns *rest: chc_buf_free). The stream then
+** ends as usual (status 101, no body). Without it a 101 closes the
+** connection. For C owners such as a WebSocket; not exposed to Lua. */
 void stream_set_takeover(chc_stream *s,
                          void (*fn)(chc_stream *, conn *, chc_buf *, void *),
                          void *ud);

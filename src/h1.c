@@ -126,20 +126,17 @@ static int name_is(const char *name, size_t nl, const char *lit, size_t ll) {
 ** the second copies into space reserved once. So an error appends nothing
 ** and the hot path costs at most one realloc.
 */
-int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
-                      const char *host, const chc_hlist *fields, long long body,
+/* The request line's parts and the Host value: 0, or -1 with e set. */
+static int check_line(const char *method, size_t ml, const char *target,
+                      size_t tl, const char *host, size_t hl, long long body,
                       chc_error *e) {
-  char tmp[80], clen[24];
-  size_t ml, tl, hl = 0, cll = 0, total, i, nf = fields ? fields->n : 0;
-  int want_host = host != NULL, framing = 1;
-  char *w, *start;
-  ml = method ? strlen(method) : 0;
+  char tmp[80];
+  size_t i;
   if (!chc_h1_is_token(method, ml)) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "invalid method token '%s'",
                printable(tmp, sizeof tmp, method ? method : "", ml));
     return -1;
   }
-  tl = target ? strlen(target) : 0;
   if (tl == 0) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "empty request target");
     return -1;
@@ -152,20 +149,24 @@ int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
       return -1;
     }
   }
-  if (host != NULL) {
-    hl = strlen(host);
-    if (!chc_h1_is_field_value(host, hl)) {
-      chc_seterr(e, CHC_ELOCAL_PROTO, "invalid character in Host '%s' (%s)",
-                 printable(tmp, sizeof tmp, host, hl), value_fault(host, hl));
-      return -1;
-    }
+  if (host != NULL && !chc_h1_is_field_value(host, hl)) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "invalid character in Host '%s' (%s)",
+               printable(tmp, sizeof tmp, host, hl), value_fault(host, hl));
+    return -1;
   }
   if (body < CHC_H1_BODY_CHUNKED) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "invalid body length %lld", body);
     return -1;
   }
-  /* "GET" SP target SP "HTTP/1.1" CRLF ... CRLF */
-  total = ml + 1 + tl + sizeof(" HTTP/1.1\r\n") - 1 + 2;
+  return 0;
+}
+
+/* The caller's fields: checked, their size added to *total; whether they
+** carry Host or the framing themselves. 0, or -1 with e set. */
+static int check_fields(const chc_hlist *fields, int *want_host,
+                        int *framing, size_t *total, chc_error *e) {
+  char tmp[80];
+  size_t i, nf = fields ? fields->n : 0;
   for (i = 0; i < nf; i++) {
     const char *n = chc_hlist_name(fields, i), *v = chc_hlist_value(fields, i);
     size_t nl = fields->f[i].name_len, vl = fields->f[i].value_len;
@@ -180,15 +181,31 @@ int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
                  printable(tmp, sizeof tmp, n, nl), value_fault(v, vl));
       return -1;
     }
-    if (name_is(n, nl, LIT("host"))) want_host = 0;
+    if (name_is(n, nl, LIT("host"))) *want_host = 0;
     /* RFC 9112 6.2: "A sender MUST NOT send a Content-Length header field
     ** in any message that contains a Transfer-Encoding header field."
     ** The user's framing wins; the caller frames the body to match. */
     if (name_is(n, nl, LIT("content-length")) ||
         name_is(n, nl, LIT("transfer-encoding")))
-      framing = 0;
-    total += nl + vl + 4; /* ": " and CRLF */
+      *framing = 0;
+    *total += nl + vl + 4; /* ": " and CRLF */
   }
+  return 0;
+}
+
+int chc_h1_write_head(chc_buf *out, const char *method, const char *target,
+                      const char *host, const chc_hlist *fields, long long body,
+                      chc_error *e) {
+  char clen[24];
+  size_t ml = method ? strlen(method) : 0, tl = target ? strlen(target) : 0;
+  size_t hl = host ? strlen(host) : 0, cll = 0, total, i;
+  size_t nf = fields ? fields->n : 0;
+  int want_host = host != NULL, framing = 1;
+  char *w, *start;
+  if (check_line(method, ml, target, tl, host, hl, body, e) < 0) return -1;
+  /* "GET" SP target SP "HTTP/1.1" CRLF ... CRLF */
+  total = ml + 1 + tl + sizeof(" HTTP/1.1\r\n") - 1 + 2;
+  if (check_fields(fields, &want_host, &framing, &total, e) < 0) return -1;
   /* RFC 9110 7.2: "A user agent that sends Host SHOULD send it as the first
   ** field in the header section of a request." */
   if (want_host) total += sizeof("Host: \r\n") - 1 + hl;

@@ -16,8 +16,11 @@
 ** request gets its on_stream_close as long as the session keeps sending:
 ** a HEADERS that cannot go out is reported through on_frame_not_send and
 ** then closed by nghttp2 (session_prep_frame opens the stream first).
+**
+** Requests (their checks and submission, the data providers) and the
+** stream API are in h2_req.c; what both halves share is in h2_int.h.
 */
-#include "h2.h"
+#include "h2_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,84 +30,13 @@
 
 #include <nghttp2/nghttp2.h>
 
-#define DEF_STREAM_WINDOW (256u * 1024)
-#define DEF_CONN_WINDOW (8u * 1024 * 1024)
-#define DEF_MAX_HEADER 65536
-#define DEF_UPLOAD (64u * 1024)
-#define BLOCK_SIZE (16 * 1024) /* the default SETTINGS_MAX_FRAME_SIZE */
-
-/* How usable the engine is. DEAD_PROTO: the peer broke the protocol;
-** only a flush (sending the GOAWAY nghttp2 queued) still makes sense.
-** DEAD_HARD: nghttp2 failed fatally or the caller aborted; nghttp2 is not
-** called again except to delete the session. */
-enum { ALIVE, DEAD_PROTO, DEAD_HARD };
-
-/* Body bytes live in blocks that never move or grow once allocated, so
-** a region handed out by peek stays valid while feeds append. */
-typedef struct block {
-  struct block *next;
-  size_t r, w, cap;
-  char data[];
-} block;
-
-struct chc_h2_stream {
-  chc_h2 *h2;    /* NULL once the engine is freed */
-  chc_list node; /* h2->streams */
-  void *ud;
-  int32_t id;
-  /* response */
-  int status;
-  chc_hlist fields, trailers;
-  size_t head_bytes; /* of the header block being received */
-  block *bhead, *btail;
-  size_t buffered; /* body bytes held, not consumed */
-  /* request body */
-  int body_kind;
-  const char *body; /* BYTES: borrowed */
-  size_t body_len, body_off;
-  chc_buf up; /* STREAM: the producer's queue */
-  chc_error err;
-  uint32_t rst_code;
-  unsigned has_head : 1, ended : 1, failed : 1, cancelled : 1, released : 1,
-      closed : 1, hdr_sent : 1, req_sent : 1, up_end : 1, up_blocked : 1,
-      rst_recv : 1, retryable : 1,
-      interim : 1; /* a 1xx head came before the final one */
-};
-
-struct chc_h2 {
-  nghttp2_session *s;
-  chc_h2_callbacks cb;
-  void *ud;
-  size_t max_header, upload_limit;
-  chc_list streams; /* every stream object: owned or zombie */
-  size_t nopen;     /* submitted, not yet closed by nghttp2 */
-  nghttp2_nv *nv;   /* submit scratch */
-  size_t nvcap;
-  chc_buf names; /* lower-cased names for the scratch nv */
-  chc_error err;
-  int dead;
-  unsigned goaway_recv : 1, shutting : 1,
-      settings_recv : 1; /* the server's first SETTINGS arrived */
-  int32_t goaway_last;
-  uint32_t goaway_code;
-  unsigned pings_out;
-  uint64_t ping_seq;
-  char emsg[160];  /* nghttp2's last error text (error_callback2) */
-  char gdebug[64]; /* GOAWAY debug data, printable */
-};
-
-#define CB(h2, name, ...)                          \
-  do {                                             \
-    if ((h2)->cb.name) (h2)->cb.name(__VA_ARGS__); \
-  } while (0)
-
 /* {===================================================================
 ** Helpers
 ** ==================================================================== */
 
 /* Copies p[0..n) into out for a message: printable ASCII as is, the rest
 ** escaped, cut with "..." so garbage still gives a readable sentence. */
-static const char *printable(char *out, size_t cap, const char *p, size_t n) {
+const char *h2_printable(char *out, size_t cap, const char *p, size_t n) {
   size_t i, w = 0;
   for (i = 0; i < n && w + 8 < cap; i++) {
     unsigned char c = (unsigned char)p[i];
@@ -122,59 +54,13 @@ static const char *printable(char *out, size_t cap, const char *p, size_t n) {
   return out;
 }
 
-/* RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
-** "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
-static int is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-      (c >= '0' && c <= '9'))
-    return 1;
-  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int is_token(const char *p, size_t n) {
-  size_t i;
-  if (n == 0) return 0;
-  for (i = 0; i < n; i++)
-    if (!is_tchar((unsigned char)p[i])) return 0;
-  return 1;
-}
-
-/* RFC 9113 8.2.1: "A field value MUST NOT contain the zero value (ASCII
-** NUL, 0x00), line feed (ASCII LF, 0x0a), or carriage return (ASCII CR,
-** 0x0d) at any position." Other CTLs pass, as on HTTP/1.1 (h1.c). */
-static const char *value_fault(const char *p, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    if (p[i] == '\0') return "NUL";
-    if (p[i] == '\r' || p[i] == '\n') return "CR or LF";
-  }
-  return NULL;
-}
-
-/* Pseudo-header values we build from the request: no controls, no space
-** (a path or authority with one would be malformed on any version). */
-static int is_visible(const char *p, size_t n) {
-  size_t i;
-  if (n == 0) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if (c <= 0x20 || c == 0x7f) return 0;
-  }
-  return 1;
-}
-
-static void trim(const char **p, size_t *n) {
-  while (*n > 0 && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
-  while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
-}
-
-static int name_is(const chc_hlist *h, size_t i, const char *name) {
+int h2_name_is(const chc_hlist *h, size_t i, const char *name) {
   return h->f[i].name_len == strlen(name) &&
          strcasecmp(chc_hlist_name(h, i), name) == 0;
 }
 
 /* Does the comma-separated list p[0..n) hold the token tok (any case)? */
-static int list_has(const char *p, size_t n, const char *tok, size_t tl) {
+int h2_list_has(const char *p, size_t n, const char *tok, size_t tl) {
   size_t i = 0;
   while (i < n) {
     size_t s, e;
@@ -189,21 +75,7 @@ static int list_has(const char *p, size_t n, const char *tok, size_t tl) {
   return 0;
 }
 
-/* RFC 9110 7.6.1: the Connection field "lists other fields that are
-** connection-specific"; those go with it. */
-static int named_by_connection(const chc_hlist *h, size_t i) {
-  size_t j;
-  for (j = 0; j < h->n; j++)
-    if (name_is(h, j, "connection") &&
-        list_has(chc_hlist_value(h, j), h->f[j].value_len, chc_hlist_name(h, i),
-                 h->f[i].name_len))
-      return 1;
-  return 0;
-}
-
-static void seterr(chc_error *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(chc_error *e, int code, const char *fmt, ...) {
+void h2_seterr(chc_error *e, int code, const char *fmt, ...) {
   va_list ap;
   e->code = code;
   va_start(ap, fmt);
@@ -257,7 +129,7 @@ static void body_free(chc_h2_stream *st) {
 
 /* Removes n buffered bytes (n <= buffered). The tail block is kept for
 ** the next DATA unless the body is over. */
-static void body_drop(chc_h2_stream *st, size_t n) {
+void h2_body_drop(chc_h2_stream *st, size_t n) {
   st->buffered -= n;
   while (n > 0) {
     block *b = st->bhead;
@@ -277,20 +149,20 @@ static void body_drop(chc_h2_stream *st, size_t n) {
 }
 
 /* Live: the caller owns it and it still expects events. */
-static int st_live(const chc_h2_stream *st) {
+int h2_st_live(const chc_h2_stream *st) {
   return st && !st->released && !st->cancelled && !st->ended && !st->failed;
 }
 
 /* Drops everything buffered and gives its window back: the reader will
 ** never consume it, and the connection window is shared by all. */
-static void stream_drop_body(chc_h2_stream *st) {
+void h2_st_drop_body(chc_h2_stream *st) {
   chc_h2 *h2 = st->h2;
   if (st->buffered > 0 && h2 && h2->dead == ALIVE)
     nghttp2_session_consume(h2->s, st->id, st->buffered);
   body_free(st);
 }
 
-static void stream_free(chc_h2_stream *st) {
+void h2_st_free(chc_h2_stream *st) {
   chc_list_remove(&st->node);
   body_free(st);
   chc_hlist_free(&st->fields);
@@ -310,7 +182,7 @@ static void stream_fail(chc_h2_stream *st, int retryable, int code,
 static void stream_fail(chc_h2_stream *st, int retryable, int code,
                         const char *fmt, ...) {
   va_list ap;
-  if (!st_live(st)) return;
+  if (!h2_st_live(st)) return;
   st->failed = 1;
   st->retryable = retryable ? 1 : 0;
   st->err.code = code;
@@ -322,7 +194,7 @@ static void stream_fail(chc_h2_stream *st, int retryable, int code,
 }
 
 static void stream_end(chc_h2_stream *st) {
-  if (!st_live(st)) return;
+  if (!h2_st_live(st)) return;
   st->ended = 1;
   if (st->buffered == 0) body_free(st);
   CB(st->h2, on_end, st, st->ud);
@@ -351,7 +223,7 @@ static void fail_all(chc_h2 *h2, int code, const char *msg) {
 */
 static void conn_fail(chc_h2 *h2, int dead, int code, const char *msg) {
   if (h2->dead < dead) h2->dead = dead;
-  if (h2->err.code == CHC_OK) seterr(&h2->err, code, "%s", msg);
+  if (h2->err.code == CHC_OK) h2_seterr(&h2->err, code, "%s", msg);
   fail_all(h2, code, msg);
 }
 
@@ -371,7 +243,7 @@ static const char *goaway_text(const chc_h2 *h2, char *buf, size_t n) {
 /* The stream a callback is about, if the caller still wants events. */
 static chc_h2_stream *live_stream(nghttp2_session *s, int32_t id) {
   chc_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
-  return st_live(st) ? st : NULL;
+  return h2_st_live(st) ? st : NULL;
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
@@ -469,7 +341,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       h2->goaway_recv = 1;
       h2->goaway_last = g->last_stream_id;
       h2->goaway_code = g->error_code;
-      printable(h2->gdebug, sizeof h2->gdebug, (const char *)g->opaque_data,
+      h2_printable(h2->gdebug, sizeof h2->gdebug, (const char *)g->opaque_data,
                 g->opaque_data_len);
       CB(h2, on_goaway, h2, h2->ud, g->last_stream_id, g->error_code);
       break;
@@ -545,7 +417,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code,
                 "the server is closing the connection (%s) and did not "
                 "process this request",
                 goaway_text(h2, gb, sizeof gb));
-  } else if (st_live(st)) {
+  } else if (h2_st_live(st)) {
     /* nghttp2 closes with REFUSED_STREAM only what it never processed
     ** (a HEADERS that could not go out, streams above a GOAWAY) */
     stream_fail(
@@ -553,7 +425,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code,
         "stream %d closed by the HTTP/2 layer (%s)%s%s", (int)id,
         nghttp2_http2_strerror(code), h2->emsg[0] ? ": " : "", h2->emsg);
   }
-  if (st->released) stream_free(st);
+  if (st->released) h2_st_free(st);
   if (h2->dead == ALIVE) CB(h2, on_slots, h2, h2->ud);
   return 0;
 }
@@ -636,59 +508,6 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f,
   return 0;
 }
 
-/* BYTES bodies: copied from the caller's memory into the DATA frame. */
-static ssize_t read_bytes(nghttp2_session *s, int32_t id, uint8_t *buf,
-                          size_t len, uint32_t *flags, nghttp2_data_source *src,
-                          void *ud) {
-  chc_h2_stream *st = src->ptr;
-  size_t n = st->body_len - st->body_off;
-  CHC_UNUSED(s);
-  CHC_UNUSED(id);
-  CHC_UNUSED(ud);
-  /* abandoned: its RST_STREAM goes first and closes it; never read the
-  ** caller's bytes after it let go of them */
-  if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
-  if (n > len) n = len;
-  memcpy(buf, st->body + st->body_off, n);
-  st->body_off += n;
-  if (st->body_off == st->body_len)
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-  else if (n > 0) /* the server's window let bytes through: progress */
-    CB(st->h2, on_writable, st, st->ud);
-  return (ssize_t)n;
-}
-
-/*
-** Producer bodies: what the queue holds, or DEFERRED when it is empty
-** and the producer has not ended (chc_h2_stream_write resumes us). The
-** producer is woken once the queue, after being full, is half empty.
-*/
-static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                       uint32_t *flags, nghttp2_data_source *src, void *ud) {
-  chc_h2_stream *st = src->ptr;
-  chc_h2 *h2 = ud;
-  size_t n = st->up.len < len ? st->up.len : len;
-  CHC_UNUSED(s);
-  CHC_UNUSED(id);
-  if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
-  if (n == 0 && !st->up_end) return NGHTTP2_ERR_DEFERRED;
-  if (n > 0) { /* an empty body has no buffer at all (data is NULL) */
-    memcpy(buf, chc_buf_head(&st->up), n);
-    chc_buf_consume(&st->up, n);
-  }
-  if (n > 0 && st->up_end && st->up.len > 0 && st_live(st))
-    CB(h2, on_writable, st, st->ud); /* progress on the rest */
-  if (st->up.len == 0 && st->up_end) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    chc_buf_free(&st->up);
-  }
-  if (st->up_blocked && st->up.len <= h2->upload_limit / 2) {
-    st->up_blocked = 0;
-    if (st_live(st)) CB(h2, on_writable, st, st->ud);
-  }
-  return (ssize_t)n;
-}
-
 /* }=================================================================== */
 
 /* {===================================================================
@@ -709,7 +528,7 @@ chc_h2 *chc_h2_new(const chc_h2_opts *o, const chc_h2_callbacks *cb, void *cud,
   cwin = o->conn_window ? o->conn_window : DEF_CONN_WINDOW;
   if (swin > NGHTTP2_MAX_WINDOW_SIZE || cwin > NGHTTP2_MAX_WINDOW_SIZE ||
       cwin < NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
-    seterr(e, CHC_ELOCAL_PROTO,
+    h2_seterr(e, CHC_ELOCAL_PROTO,
            "HTTP/2 windows must be at most 2^31-1 bytes (and the "
            "connection window at least 65535)");
     return NULL;
@@ -769,7 +588,7 @@ nomem:
     if (h2->s) nghttp2_session_del(h2->s);
     free(h2);
   }
-  seterr(e, CHC_EREAD, "out of memory creating the HTTP/2 session");
+  h2_seterr(e, CHC_EREAD, "out of memory creating the HTTP/2 session");
   return NULL;
 }
 
@@ -779,13 +598,13 @@ void chc_h2_free(chc_h2 *h2) {
   while (!chc_list_empty(&h2->streams)) {
     chc_h2_stream *st = chc_container_of(h2->streams.next, chc_h2_stream, node);
     if (st->released) {
-      stream_free(st);
+      h2_st_free(st);
       continue;
     }
     chc_list_remove(&st->node);
-    if (st_live(st)) {
+    if (h2_st_live(st)) {
       st->failed = 1;
-      seterr(&st->err, CHC_ECLOSED, "the HTTP/2 connection was closed");
+      h2_seterr(&st->err, CHC_ECLOSED, "the HTTP/2 connection was closed");
     }
     chc_buf_free(&st->up);
     st->h2 = NULL;
@@ -922,376 +741,3 @@ void chc_h2_abort(chc_h2 *h2, int code, const char *fmt, ...) {
 
 /* }=================================================================== */
 
-/* {===================================================================
-** Requests
-** ==================================================================== */
-
-static int nv_reserve(chc_h2 *h2, size_t n) {
-  if (n > h2->nvcap) {
-    nghttp2_nv *nv = realloc(h2->nv, n * sizeof *nv);
-    if (nv == NULL) return -1;
-    h2->nv = nv;
-    h2->nvcap = n;
-  }
-  return 0;
-}
-
-static void nv_set(nghttp2_nv *nv, const char *n, size_t nl, const char *v,
-                   size_t vl) {
-  nv->name = (uint8_t *)(uintptr_t)n;
-  nv->namelen = nl;
-  nv->value = (uint8_t *)(uintptr_t)v;
-  nv->valuelen = vl;
-  nv->flags = NGHTTP2_NV_FLAG_NONE; /* nghttp2 copies both at submit */
-}
-
-/* What happens to a caller's field on HTTP/2. */
-enum { F_SEND, F_DROP, F_HOST, F_TE };
-
-/*
-** RFC 9113 8.2.2: "An endpoint MUST NOT generate an HTTP/2 message
-** containing connection-specific header fields. This includes the
-** Connection header field and those listed as having connection-specific
-** semantics in Section 7.6.1 of [HTTP] (that is, Proxy-Connection,
-** Keep-Alive, Transfer-Encoding, and Upgrade)." ... "The only exception
-** to this is the TE header field, which MAY be present in an HTTP/2
-** request; when it is, it MUST NOT contain any value other than
-** "trailers"."
-*/
-static int classify(const chc_hlist *h, size_t i, int body_kind, int has_conn) {
-  static const char *const drop[] = {"connection", "keep-alive",
-                                     "proxy-connection", "transfer-encoding",
-                                     "upgrade"};
-  size_t k;
-  for (k = 0; k < sizeof drop / sizeof drop[0]; k++)
-    if (name_is(h, i, drop[k])) return F_DROP;
-  if (name_is(h, i, "host")) return F_HOST;
-  if (name_is(h, i, "te")) return F_TE;
-  if (name_is(h, i, "content-length") && body_kind != CHC_H2_BODY_STREAM)
-    return F_DROP;
-  if (has_conn && named_by_connection(h, i)) return F_DROP;
-  return F_SEND;
-}
-
-static int method_is(const char *m, const char *x) {
-  return strcmp(m, x) == 0;
-}
-
-/* Checks the request; 0 or -1 with e set. Appends nothing. */
-static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
-  const chc_hlist *h = rq->headers;
-  char tmp[96];
-  size_t i, ml = rq->method ? strlen(rq->method) : 0;
-  if (!is_token(rq->method, ml)) {
-    seterr(e, CHC_ELOCAL_PROTO, "invalid method token '%s'",
-           printable(tmp, sizeof tmp, rq->method ? rq->method : "", ml));
-    return -1;
-  }
-  if (!connect) {
-    const char *sc = rq->scheme ? rq->scheme : "";
-    const char *p = rq->path ? rq->path : "";
-    if (strcmp(sc, "http") != 0 && strcmp(sc, "https") != 0) {
-      seterr(e, CHC_ELOCAL_PROTO, "invalid scheme '%s' for HTTP/2",
-             printable(tmp, sizeof tmp, sc, strlen(sc)));
-      return -1;
-    }
-    if (!is_visible(p, strlen(p)) || (p[0] != '/' && strcmp(p, "*") != 0)) {
-      seterr(e, CHC_ELOCAL_PROTO,
-             "invalid request path '%s' (empty, not starting with '/', or "
-             "holding a space or control character)",
-             printable(tmp, sizeof tmp, p, strlen(p)));
-      return -1;
-    }
-  }
-  if (connect && (rq->authority == NULL || rq->authority[0] == '\0')) {
-    seterr(e, CHC_ELOCAL_PROTO, "CONNECT needs an authority");
-    return -1;
-  }
-  if (rq->authority && rq->authority[0] &&
-      !is_visible(rq->authority, strlen(rq->authority))) {
-    seterr(e, CHC_ELOCAL_PROTO, "invalid authority '%s'",
-           printable(tmp, sizeof tmp, rq->authority, strlen(rq->authority)));
-    return -1;
-  }
-  if (rq->body_kind != CHC_H2_BODY_NONE && rq->body_kind != CHC_H2_BODY_BYTES &&
-      rq->body_kind != CHC_H2_BODY_STREAM) {
-    seterr(e, CHC_ELOCAL_PROTO, "unknown request body kind %d", rq->body_kind);
-    return -1;
-  }
-  if (rq->body_kind == CHC_H2_BODY_BYTES && rq->body_len > 0 &&
-      rq->body == NULL) {
-    seterr(e, CHC_ELOCAL_PROTO, "request body bytes missing");
-    return -1;
-  }
-  for (i = 0; h && i < h->n; i++) {
-    const char *n = chc_hlist_name(h, i), *v = chc_hlist_value(h, i);
-    const char *fault;
-    if (!is_token(n, h->f[i].name_len)) {
-      seterr(e, CHC_ELOCAL_PROTO, "invalid header name '%s'%s",
-             printable(tmp, sizeof tmp, n, h->f[i].name_len),
-             n[0] == ':' ? " (pseudo-header fields are set from the request)"
-                         : "");
-      return -1;
-    }
-    fault = value_fault(v, h->f[i].value_len);
-    if (fault) {
-      seterr(e, CHC_ELOCAL_PROTO, "invalid character in header '%s' (%s)",
-             printable(tmp, sizeof tmp, n, h->f[i].name_len), fault);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-chc_h2_stream *chc_h2_submit(chc_h2 *h2, const chc_h2_request *rq, void *ud,
-                             chc_error *e) {
-  const chc_hlist *h = rq->headers;
-  int connect = rq->method && method_is(rq->method, "CONNECT");
-  const char *auth = rq->authority ? rq->authority : "";
-  size_t authl = strlen(auth), nf = h ? h->n : 0;
-  size_t i, k = 0, names = 0, noff;
-  int te = 0, host_used = 0, has_conn = 0;
-  char clen[24];
-  nghttp2_data_provider prd, *pp = NULL;
-  chc_h2_stream *st;
-  int32_t id;
-  if (h2->dead != ALIVE || h2->goaway_recv || h2->shutting ||
-      !nghttp2_session_check_request_allowed(h2->s)) {
-    seterr(e, CHC_ECLOSED, "the HTTP/2 connection takes no new streams");
-    return NULL;
-  }
-  if (check_request(rq, connect, e) < 0) return NULL;
-  /* 4 pseudo-headers + the caller's fields + te + content-length */
-  if (nv_reserve(h2, 4 + nf + 2) < 0) goto nomem;
-  for (i = 0; i < nf; i++) {
-    names += h->f[i].name_len;
-    if (name_is(h, i, "connection")) has_conn = 1;
-  }
-  chc_buf_reset(&h2->names);
-  if (chc_buf_reserve(&h2->names, names + 1) < 0) goto nomem;
-  for (i = 0; i < nf; i++) {
-    if (classify(h, i, rq->body_kind, has_conn) == F_HOST && !host_used) {
-      const char *v = chc_hlist_value(h, i);
-      size_t vl = h->f[i].value_len;
-      trim(&v, &vl);
-      if (vl > 0) {
-        char tmp[96];
-        if (!is_visible(v, vl)) {
-          seterr(e, CHC_ELOCAL_PROTO, "invalid Host '%s'",
-                 printable(tmp, sizeof tmp, v, vl));
-          return NULL;
-        }
-        auth = v;
-        authl = vl;
-        host_used = 1;
-      }
-    }
-  }
-  /* RFC 9113 8.3.1: "All HTTP/2 requests MUST include exactly one valid
-  ** value for the ":method", ":scheme", and ":path" pseudo-header
-  ** fields, unless they are CONNECT requests"; clients "MUST use the
-  ** ":authority" pseudo-header field to convey authority information,
-  ** unless there is no authority information to convey". And 8.3: "All
-  ** pseudo-header fields MUST appear in a field block before all regular
-  ** field lines." */
-  nv_set(&h2->nv[k++], ":method", 7, rq->method, strlen(rq->method));
-  if (!connect)
-    nv_set(&h2->nv[k++], ":scheme", 7, rq->scheme, strlen(rq->scheme));
-  if (authl > 0) nv_set(&h2->nv[k++], ":authority", 10, auth, authl);
-  if (!connect) nv_set(&h2->nv[k++], ":path", 5, rq->path, strlen(rq->path));
-  for (i = 0; i < nf; i++) {
-    const char *v = chc_hlist_value(h, i);
-    size_t vl = h->f[i].value_len, nl = h->f[i].name_len, j;
-    switch (classify(h, i, rq->body_kind, has_conn)) {
-      case F_TE:
-        if (!te && list_has(v, vl, "trailers", 8)) {
-          nv_set(&h2->nv[k++], "te", 2, "trailers", 8);
-          te = 1;
-        }
-        continue;
-      case F_SEND:
-        break;
-      default:
-        continue;
-    }
-    /* RFC 9113 8.2: "Field names MUST be converted to lowercase when
-    ** constructing an HTTP/2 message." */
-    noff = h2->names.len;
-    for (j = 0; j < nl; j++) {
-      char c = chc_hlist_name(h, i)[j];
-      h2->names.data[noff + j] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-    }
-    h2->names.len += nl;
-    trim(&v, &vl);
-    nv_set(&h2->nv[k++], h2->names.data + noff, nl, v, vl);
-  }
-  if (rq->body_kind == CHC_H2_BODY_BYTES ||
-      (rq->body_kind == CHC_H2_BODY_NONE &&
-       (method_is(rq->method, "POST") || method_is(rq->method, "PUT") ||
-        method_is(rq->method, "PATCH")))) {
-    size_t len = rq->body_kind == CHC_H2_BODY_BYTES ? rq->body_len : 0;
-    int cl = snprintf(clen, sizeof clen, "%zu", len);
-    nv_set(&h2->nv[k++], "content-length", 14, clen, (size_t)cl);
-  }
-  st = calloc(1, sizeof *st);
-  if (st == NULL) goto nomem;
-  st->h2 = h2;
-  st->ud = ud;
-  chc_list_init(&st->node);
-  st->body_kind = rq->body_kind;
-  if (rq->body_kind == CHC_H2_BODY_BYTES && rq->body_len > 0) {
-    st->body = rq->body;
-    st->body_len = rq->body_len;
-    prd.source.ptr = st;
-    prd.read_callback = read_bytes;
-    pp = &prd;
-  } else if (rq->body_kind == CHC_H2_BODY_STREAM) {
-    prd.source.ptr = st;
-    prd.read_callback = read_up;
-    pp = &prd;
-  }
-  id = nghttp2_submit_request(h2->s, NULL, h2->nv, k, pp, st);
-  if (id < 0) {
-    free(st);
-    if (id == NGHTTP2_ERR_NOMEM) goto nomem;
-    seterr(e,
-           id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? CHC_ECLOSED
-                                                     : CHC_ELOCAL_PROTO,
-           "HTTP/2 request not submitted: %s", nghttp2_strerror(id));
-    return NULL;
-  }
-  st->id = id;
-  h2->nopen++;
-  chc_list_insert_tail(&h2->streams, &st->node);
-  return st;
-nomem:
-  seterr(e, CHC_ELOCAL_PROTO, "out of memory submitting the request");
-  return NULL;
-}
-
-/* }=================================================================== */
-
-/* {===================================================================
-** Streams
-** ==================================================================== */
-
-int32_t chc_h2_stream_id(const chc_h2_stream *st) {
-  return st->id;
-}
-
-int chc_h2_stream_has_head(const chc_h2_stream *st) {
-  return st->has_head;
-}
-
-int chc_h2_stream_status(const chc_h2_stream *st) {
-  return st->status;
-}
-
-chc_hlist *chc_h2_stream_headers(chc_h2_stream *st) {
-  return &st->fields;
-}
-
-chc_hlist *chc_h2_stream_trailers(chc_h2_stream *st) {
-  return st->ended && st->trailers.n > 0 ? &st->trailers : NULL;
-}
-
-int chc_h2_stream_ended(const chc_h2_stream *st) {
-  return st->ended;
-}
-
-const chc_error *chc_h2_stream_error(const chc_h2_stream *st) {
-  return st->err.code != CHC_OK ? &st->err : NULL;
-}
-
-int chc_h2_stream_retryable(const chc_h2_stream *st) {
-  return st->retryable;
-}
-
-size_t chc_h2_stream_buffered(const chc_h2_stream *st) {
-  return st->buffered;
-}
-
-int chc_h2_stream_peek(chc_h2_stream *st, const char **p, size_t *n) {
-  if (st->buffered > 0) {
-    block *b = st->bhead;
-    *p = b->data + b->r;
-    *n = b->w - b->r;
-    return 1;
-  }
-  *p = NULL;
-  *n = 0;
-  return st->ended ? -1 : 0;
-}
-
-void chc_h2_stream_consume(chc_h2_stream *st, size_t n) {
-  chc_h2 *h2 = st->h2;
-  if (n > st->buffered) n = st->buffered;
-  if (n == 0) return;
-  body_drop(st, n);
-  /* counts for the stream and the connection; nghttp2 queues the
-  ** WINDOW_UPDATE once half a window was consumed (and only updates the
-  ** connection if the stream is gone) */
-  if (h2 && h2->dead == ALIVE) nghttp2_session_consume(h2->s, st->id, n);
-}
-
-int chc_h2_stream_writable(const chc_h2_stream *st) {
-  chc_h2 *h2 = st->h2;
-  if (h2 == NULL || h2->dead != ALIVE || st->body_kind != CHC_H2_BODY_STREAM ||
-      !st_live(st) || st->up_end)
-    return -1;
-  return st->up.len < h2->upload_limit ? 1 : 0;
-}
-
-int chc_h2_stream_write(chc_h2_stream *st, const void *p, size_t n) {
-  chc_h2 *h2 = st->h2;
-  if (chc_h2_stream_writable(st) < 0) return -1;
-  if (n == 0) return 0;
-  if (chc_buf_append(&st->up, p, n) < 0) {
-    /* no callback here: the caller learns it from the return value */
-    st->failed = 1;
-    seterr(&st->err, CHC_EWRITE, "out of memory queueing the request body");
-    chc_buf_free(&st->up);
-    nghttp2_submit_rst_stream(h2->s, NGHTTP2_FLAG_NONE, st->id,
-                              NGHTTP2_INTERNAL_ERROR);
-    return -1;
-  }
-  if (st->up.len >= h2->upload_limit) st->up_blocked = 1;
-  /* fails harmlessly when the HEADERS is still queued or the provider
-  ** is not deferred: it will be asked anyway */
-  nghttp2_session_resume_data(h2->s, st->id);
-  return 0;
-}
-
-int chc_h2_stream_write_end(chc_h2_stream *st) {
-  if (chc_h2_stream_writable(st) < 0) return -1;
-  st->up_end = 1;
-  nghttp2_session_resume_data(st->h2->s, st->id);
-  return 0;
-}
-
-void chc_h2_stream_cancel(chc_h2_stream *st) {
-  chc_h2 *h2 = st->h2;
-  if (st->released || st->cancelled) return;
-  if (h2 && h2->dead == ALIVE && !st->closed) {
-    /* also cancels a HEADERS nghttp2 has not sent yet */
-    nghttp2_submit_rst_stream(h2->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-  }
-  if (!st->ended && !st->failed)
-    seterr(&st->err, CHC_ECANCELLED, "the request was cancelled");
-  st->cancelled = 1;
-  stream_drop_body(st);
-  chc_buf_free(&st->up);
-}
-
-void chc_h2_stream_release(chc_h2_stream *st) {
-  chc_h2 *h2 = st->h2;
-  if (st->released) return;
-  if (!st->closed) chc_h2_stream_cancel(st);
-  stream_drop_body(st);
-  st->released = 1;
-  /* nghttp2 may still hold the pointer (queued HEADERS, RST to send):
-  ** then on_stream_close or chc_h2_free frees it */
-  if (h2 == NULL || st->closed || h2->dead == DEAD_HARD) stream_free(st);
-}
-
-/* }=================================================================== */

@@ -1,9 +1,11 @@
 /*
 ** tls.c: TLS clients over mbedTLS 2.28 (see tls.h).
 **
-** mbedTLS talks to the socket through two small callbacks (bio_send,
-** bio_recv) that never block: EAGAIN becomes WANT_READ/WANT_WRITE. They
-** also note that the socket really said EAGAIN, because mbedTLS can return
+** mbedTLS talks to the transport below (a chc_tls_bio: the socket, or
+** another TLS session for TLS inside a tunnel) through two small callbacks
+** (bio_send, bio_recv) that never block: EAGAIN becomes
+** WANT_READ/WANT_WRITE. They also note that the transport really said
+** EAGAIN, because mbedTLS can return
 ** WANT_READ for other reasons (after answering a HelloRequest, say): with
 ** an edge-triggered socket, waiting for an edge that will not come would
 ** stall the connection, so such a WANT is retried at once.
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
@@ -401,7 +402,7 @@ static sess_entry *sess_slot(chc_tls_conf *cf, const char *key) {
 struct chc_tls {
   chc_tls_conf *cf;
   mbedtls_ssl_context ssl;
-  int fd;
+  chc_tls_bio bio;      /* the transport below: ciphertext goes through it */
   int sys_errno;        /* errno of the last failed socket call */
   unsigned blocked : 1, /* the socket said EAGAIN during the last call */
       done : 1,         /* handshake over */
@@ -421,7 +422,7 @@ static int bio_send(void *ud, const unsigned char *buf, size_t len) {
   chc_tls *t = ud;
   ssize_t n;
   if (len > INT_MAX) len = INT_MAX;
-  do n = send(t->fd, buf, len, MSG_NOSIGNAL);
+  do n = t->bio.send(t->bio.ctx, (const char *)buf, len);
   while (n < 0 && errno == EINTR);
   if (n >= 0) return (int)n;
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -436,7 +437,7 @@ static int bio_recv(void *ud, unsigned char *buf, size_t len) {
   chc_tls *t = ud;
   ssize_t n;
   if (len > INT_MAX) len = INT_MAX;
-  do n = recv(t->fd, buf, len, 0);
+  do n = t->bio.recv(t->bio.ctx, (char *)buf, len);
   while (n < 0 && errno == EINTR);
   if (n >= 0) return (int)n; /* 0: mbedTLS makes it MBEDTLS_ERR_SSL_CONN_EOF */
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -518,7 +519,7 @@ static int verify_ip(void *ud, mbedtls_x509_crt *crt, int depth,
   return 0;
 }
 
-chc_tls *chc_tls_new(chc_tls_conf *cf, int fd, const char *host,
+chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio, const char *host,
                      const char *cache_key, chc_error *e) {
   chc_tls *t;
   const char *name;
@@ -534,7 +535,7 @@ chc_tls *chc_tls_new(chc_tls_conf *cf, int fd, const char *host,
     return NULL;
   }
   t->cf = cf;
-  t->fd = fd;
+  t->bio = *bio;
   mbedtls_ssl_init(&t->ssl);
   r = mbedtls_ssl_setup(&t->ssl, &cf->conf);
   if (r != 0) goto fail;
@@ -671,11 +672,12 @@ static void verify_reason(chc_tls *t, uint32_t flags, char *out, size_t n) {
 ** "handshake_failure" says more than "Broken pipe". -1 if there is none.
 */
 static int peek_alert(const chc_tls *t) {
-  unsigned char b[7];
-  ssize_t n = recv(t->fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
-  if (n == (ssize_t)sizeof b && b[0] == MBEDTLS_SSL_MSG_ALERT && b[1] == 3 &&
-      b[3] == 0 && b[4] == 2 && b[5] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
-    return b[6];
+  char b[7];
+  ssize_t n = t->bio.peek ? t->bio.peek(t->bio.ctx, b, sizeof b) : -1;
+  const unsigned char *u = (const unsigned char *)b;
+  if (n == (ssize_t)sizeof b && u[0] == MBEDTLS_SSL_MSG_ALERT && u[1] == 3 &&
+      u[3] == 0 && u[4] == 2 && u[5] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+    return u[6];
   return -1;
 }
 

@@ -9,7 +9,8 @@
 **    anchors, the client certificate and the ALPN list parsed once, and a
 **    bounded cache of resumable sessions per origin;
 **  - per connection: a chc_tls, an mbedtls_ssl_context over a
-**    non-blocking socket.
+**    non-blocking transport (a chc_tls_bio: the socket, or the TLS session
+**    to a proxy for TLS inside TLS); tls.c never touches a socket itself.
 **
 ** Nothing here blocks. A call that would returns CHC_TLS_WANT_READ or
 ** CHC_TLS_WANT_WRITE once the socket said EAGAIN, so with an edge-
@@ -60,11 +61,23 @@ unsigned chc_tls_conf_id(const chc_tls_conf *cf);
 #define CHC_TLS_WANT_WRITE (-2)
 #define CHC_TLS_ERROR (-3)
 
-/* A client over the connected socket fd (not owned) to `host` (bare, as in
-** the URL). `cache_key` names the origin whose last session is offered
+/* The transport below a session; it moves the ciphertext. recv and send
+** return a count (recv: 0 at the end of the stream) or -1 with errno
+** (EAGAIN: it would block; EINTR is retried). peek, optional (NULL),
+** copies up to n bytes that recv would return next without taking them
+** (tls.c looks for a plaintext alert with it), or returns -1. */
+typedef struct chc_tls_bio {
+  ssize_t (*recv)(void *ctx, char *p, size_t n);
+  ssize_t (*send)(void *ctx, const char *p, size_t n);
+  ssize_t (*peek)(void *ctx, char *p, size_t n);
+  void *ctx; /* not owned: must outlive the session */
+} chc_tls_bio;
+
+/* A client over a connected transport (bio, copied) to `host` (bare, as
+** in the URL). `cache_key` names the origin whose last session is offered
 ** for resumption (NULL: none). NULL with e set on failure. */
-chc_tls *chc_tls_new(chc_tls_conf *cf, int fd, const char *host,
-                     const char *cache_key, chc_error *e);
+chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio,
+                     const char *host, const char *cache_key, chc_error *e);
 /* Frees without sending anything (see chc_tls_close_notify). */
 void chc_tls_free(chc_tls *t);
 

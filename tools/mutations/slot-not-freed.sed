@@ -1,4 +1,4 @@
-# file: src/pool.c
+# file: src/h1conn.c
 # what: the pool slot of a response closed or cancelled before its end is never freed
-s/conn_close(c, CHC_OK, "response closed before its end");/c->pool->nconns++; \/* MUTATION *\/\
-    conn_close(c, CHC_OK, "response closed before its end");/
+s/pool_conn_close(c, CHC_OK, "response closed before its end");/c->pool->nconns++; \/* MUTATION *\/\
+    pool_conn_close(c, CHC_OK, "response closed before its end");/

@@ -1,0 +1,384 @@
+/*
+** stream.c: the public stream API (pool.h): making a request (validated
+** and serialised before anything is queued), the observers, and the
+** caller's reads, writes and release, which go to the protocol serving
+** the stream (proto_ops in pool_int.h). Streams are kept for reuse: their
+** buffers keep their memory, so the steady state allocates nothing per
+** request.
+*/
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pool_int.h"
+
+#define STREAM_CACHE 32   /* released streams a pool keeps for reuse */
+#define STREAM_KEEP 16384 /* bytes of buffers worth keeping per stream */
+
+void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
+  va_list ap;
+  if (s->err.code != CHC_OK || s->resp_done) return;
+  s->err.code = code;
+  va_start(ap, fmt);
+  vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
+  va_end(ap);
+  chc_timer_stop(s->pool->lp, &s->ptimer);
+  chc_timer_stop(s->pool->lp, &s->ttimer);
+  stream_notify(s);
+}
+
+void stream_set_takeover(chc_stream *s,
+                         void (*fn)(chc_stream *, conn *, chc_buf *, void *),
+                         void *ud) {
+  s->takeover = fn;
+  s->takeover_ud = ud;
+}
+
+/* {===================================================================
+** Memory
+** ==================================================================== */
+
+/* A stream and its HTTP/2 part, in one allocation. */
+typedef struct stream_mem {
+  chc_stream s;
+  h2_stream h2;
+} stream_mem;
+
+void stream_destroy(chc_stream *s) {
+  chc_buf_free(&s->h1.head);
+  chc_buf_free(&s->reason);
+  chc_buf_free(&s->h1.tail);
+  chc_hlist_free(&s->fields);
+  chc_hlist_free(&s->trailers);
+  h2_stream_destroy(s);
+  free(chc_container_of(s, stream_mem, s));
+}
+
+/* A new stream, zeroed but for the buffers' memory when a released one
+** is reused (no allocation per request in the steady state). */
+static chc_stream *stream_alloc(chc_pool *p) {
+  chc_stream *s = p->free_streams;
+  if (s == NULL) {
+    stream_mem *m = calloc(1, sizeof *m);
+    if (m == NULL) return NULL;
+    m->s.h2 = &m->h2;
+    return &m->s;
+  }
+  p->free_streams = (chc_stream *)s->ud;
+  p->nfree--;
+  {
+    chc_buf head = s->h1.head, reason = s->reason, tail = s->h1.tail;
+    chc_hlist fields = s->fields, trailers = s->trailers;
+    h2_stream *h2 = s->h2;
+    memset(s, 0, sizeof *s);
+    s->h1.head = head;
+    s->reason = reason;
+    s->h1.tail = tail;
+    s->fields = fields;
+    s->trailers = trailers;
+    s->h2 = h2;
+  }
+  return s;
+}
+
+void stream_free(chc_stream *s) {
+  chc_pool *p = s->pool;
+  h2_stream_reset(s);
+  pool_origin_unref(p, s->org);
+  if (!p->closed && p->nfree < STREAM_CACHE &&
+      s->h1.head.cap <= STREAM_KEEP && s->h1.tail.cap <= STREAM_KEEP &&
+      s->fields.store.cap <= STREAM_KEEP) {
+    chc_buf_reset(&s->h1.head);
+    chc_buf_reset(&s->reason);
+    chc_buf_reset(&s->h1.tail);
+    chc_hlist_reset(&s->fields);
+    chc_hlist_reset(&s->trailers);
+    s->ud = p->free_streams; /* the free list's link */
+    p->free_streams = s;
+    p->nfree++;
+    pool_unref(p);
+    return;
+  }
+  pool_unref(p);
+  stream_destroy(s);
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Making a request
+** ==================================================================== */
+
+static int method_is(const char *m, const char *x) { return strcmp(m, x) == 0; }
+
+static int parse_length(const char *cl, size_t cll, unsigned long long *n,
+                        chc_error *e) {
+  size_t i;
+  *n = 0;
+  for (i = 0; i < cll; i++) {
+    if (cl[i] < '0' || cl[i] > '9' || *n > (~0ULL - 9) / 10) break;
+    *n = *n * 10 + (unsigned)(cl[i] - '0');
+  }
+  if (i < cll || cll == 0 || *n > (unsigned long long)LLONG_MAX) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "invalid request Content-Length '%.60s'",
+               cl);
+    return -1;
+  }
+  return 0;
+}
+
+/*
+** The caller may frame the body itself with Content-Length or
+** Transfer-Encoding: chunked. The framing on the wire must then match
+** what those headers announce, or the connection is desynchronised
+** (RFC 9112 6.1-6.3). Anything we cannot honour is refused before
+** sending.
+*/
+static int user_framing(const chc_request *rq, chc_stream *s, chc_error *e) {
+  size_t cll = 0, tel = 0;
+  const char *cl, *te;
+  unsigned long long n = 0;
+  if (rq->headers == NULL) return 0;
+  cl = chc_hlist_get(rq->headers, "content-length", &cll);
+  te = chc_hlist_get(rq->headers, "transfer-encoding", &tel);
+  if (te) {
+    if (cl) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "a request cannot have both "
+                 "Content-Length and Transfer-Encoding");
+      return -1;
+    }
+    if (tel != 7 || strncasecmp(te, "chunked", 7) != 0) {
+      chc_seterr(e, CHC_ELOCAL_PROTO, "unsupported request Transfer-Encoding "
+                 "'%.60s' (only chunked)", te);
+      return -1;
+    }
+    s->h1.chunked = 1;
+    return 0;
+  }
+  if (cl == NULL) return 0;
+  if (parse_length(cl, cll, &n, e) < 0) return -1;
+  if (rq->body_kind == CHC_BODY_STREAM) {
+    s->h1.chunked = 0; /* the producer's bytes go out as they are */
+    s->declared = (long long)n;
+    return 0;
+  }
+  if (n != (rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0)) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "the request Content-Length %llu does "
+               "not match the body length %zu", n,
+               rq->body_kind == CHC_BODY_BYTES ? rq->body_len : (size_t)0);
+    return -1;
+  }
+  return 0;
+}
+
+/* Transfer-Encoding: chunked given by the caller with a string body (or
+** none): frame it once, after the head. */
+static int chunk_bytes_body(chc_buf *out, const chc_request *rq,
+                            chc_error *e) {
+  if ((rq->body_kind == CHC_BODY_BYTES && rq->body_len > 0 &&
+       chc_h1_write_chunk(out, rq->body, rq->body_len) < 0) ||
+      chc_h1_write_last_chunk(out) < 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+/* The request head, serialised and checked (also for a request that may
+** go over HTTP/2: the checks are the same). 0, or -1 with e set. */
+static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
+                     chc_error *e) {
+  const char *m = rq->method;
+  long long framing;
+  if (rq->body_kind == CHC_BODY_STREAM)
+    framing = CHC_H1_BODY_CHUNKED;
+  else if (rq->body_kind == CHC_BODY_BYTES)
+    framing = (long long)rq->body_len;
+  else if (method_is(m, "POST") || method_is(m, "PUT") || method_is(m, "PATCH"))
+    framing = 0;
+  else
+    framing = CHC_H1_BODY_NONE;
+  s->h1.chunked = rq->body_kind == CHC_BODY_STREAM;
+  s->declared = -1;
+  if (user_framing(rq, s, e) < 0 ||
+      chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr, rq->headers,
+                        framing, e) < 0 ||
+      (s->h1.chunked && rq->body_kind != CHC_BODY_STREAM &&
+       chunk_bytes_body(&s->h1.head, rq, e) < 0))
+    return -1;
+  return 0;
+}
+
+/* The rest of the stream's fields, from the request. */
+static void setup(chc_stream *s, chc_pool *p, const chc_request *rq) {
+  const char *m = rq->method;
+  chc_list_init(&s->gwait);
+  chc_list_init(&s->owait);
+  s->body_kind = rq->body_kind;
+  s->body = rq->body;
+  s->body_len = rq->body_kind == CHC_BODY_BYTES ? rq->body_len : 0;
+  if (s->h1.chunked && rq->body_kind != CHC_BODY_STREAM) {
+    s->body_kind = CHC_BODY_NONE; /* framed into the head buffer */
+    s->body_len = 0;
+  }
+  s->to = rq->to;
+  s->no_body = method_is(m, "HEAD");
+  s->h1.upgrade = rq->headers && chc_hlist_get(rq->headers, "upgrade", NULL);
+  s->idempotent = method_is(m, "GET") || method_is(m, "HEAD") ||
+                  method_is(m, "PUT") || method_is(m, "DELETE") ||
+                  method_is(m, "OPTIONS") || method_is(m, "TRACE");
+  s->retries_left = p->o.retries;
+  s->h2_capable = p->o.http2 && (rq->https || !p->o.http1);
+  pool_stream_timers_init(s);
+}
+
+chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
+                             chc_stream_notify nf, void *ud, chc_error *e) {
+  chc_stream *s;
+  origin *o;
+  if (p->closed) {
+    chc_seterr(e, CHC_ECLOSED, "the pool is closed");
+    return NULL;
+  }
+  chc_loop_update_time(p->lp);
+  if (rq->https && p->tls == NULL) {
+    chc_tls_opts to;
+    chc_tls_opts_default(&to);
+    p->tls = chc_tls_conf_new(p->lp, &to, e);
+    if (p->tls == NULL) return NULL;
+  }
+  o = pool_origin(p, rq->https, rq->host, rq->port);
+  if (o == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return NULL;
+  }
+  o->refs++; /* the stream's, or until the failures below */
+  s = stream_alloc(p);
+  if (s == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    pool_origin_unref(p, o);
+    return NULL;
+  }
+  if (serialise(s, rq, o, e) < 0) {
+    stream_destroy(s);
+    pool_origin_unref(p, o);
+    return NULL;
+  }
+  s->pool = p;
+  p->refs++;
+  s->org = o;
+  s->notify = nf;
+  s->ud = ud;
+  setup(s, p, rq);
+  if (s->h2_capable && /* what an HTTP/2 submission needs, kept */
+      h2_stream_prepare(s, rq->method, rq->target, rq->headers,
+                        rq->body_kind, rq->body, rq->body_len) < 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    stream_free(s);
+    return NULL;
+  }
+  if (s->to.total >= 0)
+    chc_timer_start(p->lp, &s->ttimer, (uint64_t)s->to.total);
+  pool_stream_start(s);
+  return s;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Observers
+** ==================================================================== */
+
+int chc_stream_has_head(const chc_stream *s) { return s->has_head; }
+
+const chc_error *chc_stream_error(const chc_stream *s) {
+  return s->err.code != CHC_OK ? &s->err : NULL;
+}
+
+int chc_stream_status(const chc_stream *s) { return s->status; }
+
+const char *chc_stream_reason(const chc_stream *s) {
+  return s->reason.data ? s->reason.data : "";
+}
+
+const char *chc_stream_version(const chc_stream *s) {
+  if (s->major == 2) return "HTTP/2";
+  return s->minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+const chc_hlist *chc_stream_headers(const chc_stream *s) { return &s->fields; }
+
+void chc_stream_take_headers(chc_stream *s, chc_hlist *dst) {
+  chc_hlist_swap(dst, &s->fields);
+}
+
+const chc_hlist *chc_stream_trailers(const chc_stream *s) {
+  /* the reader sees the trailers once it has had the whole body */
+  size_t left = stream_ops(s)->buffered(s);
+  return s->resp_done && left == 0 && s->trailers.n > 0 ? &s->trailers
+                                                        : NULL;
+}
+
+/* }=================================================================== */
+
+/* {===================================================================
+** Reads, writes, release: to the stream's protocol
+** ==================================================================== */
+
+int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
+  return stream_ops(s)->peek(s, p, n);
+}
+
+void chc_stream_consume(chc_stream *s, size_t n) {
+  stream_ops(s)->consume(s, n);
+}
+
+int chc_stream_writable(chc_stream *s) { return stream_ops(s)->writable(s); }
+
+int chc_stream_write(chc_stream *s, const char *p, size_t n) {
+  if (chc_stream_writable(s) < 0 || s->c == NULL) return -1;
+  if (n == 0) return 0;
+  if (s->declared >= 0 && s->sent + n > (unsigned long long)s->declared) {
+    char m[CHC_ERRMSG_MAX];
+    snprintf(m, sizeof m, "the request body is longer than the %lld bytes "
+             "its Content-Length announced", s->declared);
+    chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+    return -1;
+  }
+  s->sent += n;
+  return stream_ops(s)->write(s, p, n);
+}
+
+int chc_stream_write_end(chc_stream *s) {
+  if (chc_stream_writable(s) < 0 || s->c == NULL) return -1;
+  if (s->declared >= 0 && s->sent != (unsigned long long)s->declared) {
+    char m[CHC_ERRMSG_MAX];
+    snprintf(m, sizeof m, "the request body ended after %llu of the %lld "
+             "bytes its Content-Length announced", s->sent, s->declared);
+    chc_stream_abort(s, CHC_ELOCAL_PROTO, m);
+    return -1;
+  }
+  s->body_ended = 1;
+  return stream_ops(s)->write_end(s);
+}
+
+void chc_stream_abort(chc_stream *s, int code, const char *msg) {
+  if (s->state == S_WAIT) {
+    pool_stream_unwait(s);
+    s->state = S_DONE;
+  }
+  stream_fail(s, code, "%s", msg);
+  stream_ops(s)->cancel(s, code, msg);
+}
+
+void chc_stream_release(chc_stream *s) {
+  s->released = 1;
+  pool_stream_unwait(s);
+  chc_timer_stop(s->pool->lp, &s->ttimer);
+  stream_ops(s)->release(s);
+}
+
+/* }=================================================================== */

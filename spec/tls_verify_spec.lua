@@ -135,6 +135,18 @@ describe("TLS hardening", function()
       ok(pool(), port, "localhost")
     end)
 
+    it("keeps ECDHE-ECDSA-CHACHA20-POLY1305 with nginx (bench/tls_quick.sh)",
+       function()
+      assert(H.tls, "the nginx TLS peer is not configured")
+      local p = http.Pool{ tls = { ca_file = H.tls_dir .. "/ca.pem" } }
+      local resp = assert(p:request("GET", (H.tls:gsub("127%.0%.0%.1",
+                                                       "localhost")) .. "/headers"))
+      assert.equals("ECDHE-ECDSA-CHACHA20-POLY1305",
+                    resp.headers:get("x-tls-cipher"))
+      resp:close()
+      p:close()
+    end)
+
     it("agrees on ECDHE-RSA-AES256-GCM-SHA384 and DHE-RSA-AES128-GCM-SHA256",
        function()
       ok(pool(), s_server("rsa", "-cipher ECDHE-RSA-AES256-GCM-SHA384"),

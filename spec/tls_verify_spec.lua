@@ -303,6 +303,27 @@ describe("TLS hardening", function()
             "unacceptable key", "localhost")
     end)
 
+    it("refuse a certificate not yet valid", function()
+      fails(pool(), s_server("future"), "not yet valid", "localhost")
+    end)
+
+    it("never resume a session across names (nginx)", function()
+      assert(H.tls, "the nginx TLS peer is not configured")
+      local p = http.Pool{ max_keepalive = 0,
+                           tls = { ca_file = H.tls_dir .. "/ca.pem" } }
+      local function reused(url)
+        local resp = assert(p:request("GET", url .. "/headers"))
+        local r = resp.headers:get("x-tls-reused")
+        resp:close()
+        return r
+      end
+      local named = H.tls:gsub("127%.0%.0%.1", "localhost")
+      assert.equals(".", reused(named))
+      assert.equals("r", reused(named))
+      assert.equals(".", reused(H.tls)) -- same address, another name
+      p:close()
+    end)
+
     it("skip every check with verify = false", function()
       ok(pool({ verify = false }), s_server("cn-only"), "localhost")
     end)

@@ -31,10 +31,12 @@
 #   rsa               RSA-2048, digitalSignature+keyEncipherment (for the
 #                     static-RSA and CBC suites)
 #   rsa1024           RSA-1024; sha1: signed with SHA-1
+#   future            DNS:localhost, valid from 2100 (dated_cert.sh)
 # All leaves are signed by root unless said otherwise.
 set -eu
 
 DIR=${1:?usage: certs19.sh DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$DIR"
 cd "$DIR"
 SSL=${OPENSSL:-openssl}
@@ -107,5 +109,10 @@ leaf rsa localhost "DNS:localhost" root serverAuth \
 leaf rsa1024 localhost "DNS:localhost" root serverAuth \
     "digitalSignature,keyEncipherment" "-newkey rsa:1024 -nodes"
 leaf sha1 localhost "DNS:localhost" root serverAuth digitalSignature "" sha1
+
+printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost" > future.ext
+sh "$HERE/dated_cert.sh" root future future.ext 21000101000000Z \
+    21000201000000Z
 
 rm -f ./*.csr ./*.ext

@@ -212,6 +212,11 @@ describe("TLS hardening", function()
             "the address '127.0.0.1' is in an excluded subtree")
     end)
 
+    it("let no other unknown critical extension through", function()
+      fails(pool(), s_server("crit-unknown"), "cannot parse " ..
+            "(nameConstraints, say)", "localhost")
+    end)
+
     it("accept a name outside the excluded subtrees", function()
       ok(pool({ server_name = "ok.allowed.test" }), s_server("excl-ok"))
     end)

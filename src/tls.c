@@ -13,7 +13,6 @@
 #include "tls.h"
 #include "tls_verify.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -722,6 +721,13 @@ static void describe(chc_tls *t, int r, char *out, size_t n) {
     ** usage for the suite, extendedKeyUsage) fails that way, with the
     ** reason in the verify flags */
     verify_reason(t, mbedtls_ssl_get_verify_result(&t->ssl), out, n);
+  } else if (r == MBEDTLS_ERR_X509_INVALID_EXTENSIONS +
+                      MBEDTLS_ERR_ASN1_UNEXPECTED_TAG) {
+    /* what mbedTLS's parser says of a critical extension it does not know,
+    ** nameConstraints among them when tls_verify.c's hook is not in use */
+    snprintf(out, n, "a certificate of the server's chain has a critical "
+             "extension mbedTLS %s cannot parse (nameConstraints, say) "
+             "(mbedTLS -0x%04x)", MBEDTLS_VERSION_STRING, (unsigned)-r);
   } else if (r == MBEDTLS_ERR_SSL_CONN_EOF) {
     snprintf(out, n, "the server closed the connection");
   } else if ((r == MBEDTLS_ERR_NET_RECV_FAILED ||

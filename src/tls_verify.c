@@ -338,13 +338,16 @@ int chc_tls_verify_cb(void *ud, mbedtls_x509_crt *crt, int depth,
 ** chc_tls_verify_cb then enforces it. At any other time, and for any other
 ** critical extension, the result is mbedTLS's own. If the process already
 ** had mbedTLS loaded, its own definition wins and such chains keep failing
-** closed.
+** closed. A program that links mbedTLS statically (a second definition in
+** the same link) builds with -DCHC_TLS_NO_PARSE_HOOK, with the same
+** result.
 ** ==================================================================== */
 
 static _Thread_local int nc_allowed;
 
 void chc_tls_allow_name_constraints(int on) { nc_allowed = on; }
 
+#ifndef CHC_TLS_NO_PARSE_HOOK
 static int ext_cb(void *ctx, mbedtls_x509_crt const *crt,
                   mbedtls_x509_buf const *oid, int critical,
                   const unsigned char *p, const unsigned char *end) {
@@ -367,5 +370,6 @@ mbedtls_x509_crt_parse_der(mbedtls_x509_crt *chain, const unsigned char *buf,
   return mbedtls_x509_crt_parse_der_with_ext_cb(chain, buf, buflen, 1, ext_cb,
                                                 NULL);
 }
+#endif
 
 /* }=================================================================== */

@@ -32,6 +32,7 @@
 #                     static-RSA and CBC suites)
 #   rsa1024           RSA-1024; sha1: signed with SHA-1
 #   future            DNS:localhost, valid from 2100 (dated_cert.sh)
+#   crit-unknown      DNS:localhost and a critical extension nobody knows
 # All leaves are signed by root unless said otherwise.
 set -eu
 
@@ -109,6 +110,11 @@ leaf rsa localhost "DNS:localhost" root serverAuth \
 leaf rsa1024 localhost "DNS:localhost" root serverAuth \
     "digitalSignature,keyEncipherment" "-newkey rsa:1024 -nodes"
 leaf sha1 localhost "DNS:localhost" root serverAuth digitalSignature "" sha1
+sign crit-unknown localhost "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost
+1.3.6.1.4.1.55555.1=critical,ASN1:NULL" root
 
 printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
     "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost" > future.ext

@@ -23,6 +23,7 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/tls.c src/h2.c src/h2_req.c src/conn.c src/conn_tls.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
+CORE_SRC += src/tls_verify.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 

@@ -11,8 +11,8 @@
 ** stall the connection, so such a WANT is retried at once.
 */
 #include "tls.h"
+#include "tls_verify.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +28,7 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
@@ -92,7 +93,9 @@ static tls_loop *tls_loop_get(chc_loop *lp, chc_error *e) {
 static int load_system_ca(tls_loop *tl) {
   int r;
   if (tl->sys_state != 0) return tl->sys_state;
+  chc_tls_allow_name_constraints(1);
   r = mbedtls_x509_crt_parse_file(&tl->sys_ca, CHC_TLS_CA_BUNDLE);
+  chc_tls_allow_name_constraints(0);
   /* r > 0: that many certificates of the bundle were not understood; the
   ** others are usable */
   if (r < 0 || tl->sys_ca.version == 0) {
@@ -133,6 +136,7 @@ struct chc_tls_conf {
   unsigned id;
   char *server_name;
   const char *alpn[3];
+  int *suites; /* offered, 0-terminated (mbedTLS keeps the pointer) */
   sess_entry *sess;
   size_t nsess;
   uint64_t clock;
@@ -145,6 +149,77 @@ struct chc_tls_conf {
 static const mbedtls_ecp_group_id GROUPS[] = {
     MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_CURVE25519,
     MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_SECP521R1, MBEDTLS_ECP_DP_NONE};
+
+/* The suites offered by default: forward secrecy (ECDHE, DHE) and AEAD
+** (AES-GCM, ChaCha20-Poly1305) only, the TLS 1.2 part of the usual
+** "intermediate" server profile. No static RSA or ECDH key exchange, no
+** CBC. In mbedTLS's own order of preference (ChaCha20 first: without
+** AES-NI in use it is the faster), DHE last (slower than ECDHE). Those this
+** build of mbedTLS lacks are left out. */
+static const int DEFAULT_SUITES[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_DHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_DHE_RSA_WITH_AES_128_GCM_SHA256};
+#define NDEFAULT_SUITES (sizeof DEFAULT_SUITES / sizeof DEFAULT_SUITES[0])
+
+/* One suite of tls.ciphers by its IANA name (TLS_ECDHE_RSA_WITH_...);
+** mbedTLS spells the same names with '-' for '_'. 0: unknown here. */
+static int suite_id(const char *name, size_t n) {
+  char m[128];
+  size_t i;
+  int id;
+  if (n == 0 || n >= sizeof m) return 0;
+  for (i = 0; i < n; i++) m[i] = name[i] == '_' ? '-' : name[i];
+  m[n] = '\0';
+  id = mbedtls_ssl_get_ciphersuite_id(m);
+  return id != 0 && mbedtls_ssl_ciphersuite_from_id(id) ? id : 0;
+}
+
+/* cf->suites from tls.ciphers (names separated by ':'), or the default. */
+static int set_suites(chc_tls_conf *cf, const char *list, chc_error *e) {
+  size_t n = 0, cap = NDEFAULT_SUITES + 1, i;
+  const char *p;
+  if (list)
+    for (p = list, cap = 2; *p; p++) cap += *p == ':';
+  cf->suites = calloc(cap, sizeof *cf->suites);
+  if (cf->suites == NULL) {
+    chc_seterr(e, CHC_ETLS, "out of memory");
+    return -1;
+  }
+  if (list == NULL) {
+    for (i = 0; i < NDEFAULT_SUITES; i++)
+      if (mbedtls_ssl_ciphersuite_from_id(DEFAULT_SUITES[i]))
+        cf->suites[n++] = DEFAULT_SUITES[i];
+  } else {
+    for (p = list;;) {
+      size_t len = strcspn(p, ":");
+      int id = suite_id(p, len);
+      if (id == 0) {
+        chc_seterr(e, CHC_ETLS, "tls.ciphers: unknown cipher suite '%.*s' "
+                   "(IANA names such as "
+                   "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, among the TLS "
+                   "1.2 suites of mbedTLS %s)", (int)(len > 100 ? 100 : len),
+                   p, MBEDTLS_VERSION_STRING);
+        return -1;
+      }
+      cf->suites[n++] = id;
+      if (p[len] == '\0') break;
+      p += len + 1;
+    }
+  }
+  if (n == 0) {
+    chc_seterr(e, CHC_ETLS, "no TLS cipher suite available");
+    return -1;
+  }
+  mbedtls_ssl_conf_ciphersuites(&cf->conf, cf->suites);
+  return 0;
+}
 
 void chc_tls_opts_default(chc_tls_opts *o) {
   memset(o, 0, sizeof *o);
@@ -280,15 +355,20 @@ chc_tls_conf *chc_tls_conf_new(chc_loop *lp, const chc_tls_opts *o,
   mbedtls_ssl_conf_min_version(&cf->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_curves(&cf->conf, GROUPS);
+  /* DHE below 2048 bits is weak (Logjam); mbedTLS would take 1024 */
+  mbedtls_ssl_conf_dhm_min_bitlen(&cf->conf, 2048);
+  if (set_suites(cf, o->ciphers, e) < 0) goto fail;
   mbedtls_ssl_conf_session_tickets(&cf->conf,
                                    MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
   cf->verify = o->verify;
   mbedtls_ssl_conf_authmode(&cf->conf, o->verify ? MBEDTLS_SSL_VERIFY_REQUIRED
                                                  : MBEDTLS_SSL_VERIFY_NONE);
   /* the files are read even with verify = false: a typo is still a typo */
-  if (o->ca_file && load_certs(&cf->ca, "ca_file", o->ca_file, e) < 0)
-    goto fail;
-  if (o->ca_path && load_ca_path(&cf->ca, o->ca_path, e) < 0) goto fail;
+  chc_tls_allow_name_constraints(1); /* CAs: checked by the callback */
+  r = (o->ca_file && load_certs(&cf->ca, "ca_file", o->ca_file, e) < 0) ||
+      (o->ca_path && load_ca_path(&cf->ca, o->ca_path, e) < 0);
+  chc_tls_allow_name_constraints(0);
+  if (r) goto fail;
   if (o->ca_file || o->ca_path) {
     mbedtls_ssl_conf_ca_chain(&cf->conf, &cf->ca, NULL);
   } else if (o->verify) {
@@ -326,6 +406,7 @@ void chc_tls_conf_free(chc_tls_conf *cf) {
     mbedtls_ssl_session_free(&cf->sess[i].s);
   }
   free(cf->sess);
+  free(cf->suites);
   free(cf->server_name);
   mbedtls_ssl_config_free(&cf->conf);
   mbedtls_x509_crt_free(&cf->ca);
@@ -337,23 +418,15 @@ void chc_tls_conf_free(chc_tls_conf *cf) {
 
 unsigned chc_tls_conf_id(const chc_tls_conf *cf) { return cf->id; }
 
-/* IPv4 or IPv6 literal: 4 or 16 bytes in ip, else 0. */
-static size_t ip_literal(const char *host, unsigned char ip[16]) {
-  char tmp[64];
-  const char *pct = strchr(host, '%'); /* IPv6 zone: not part of the SAN */
-  size_t n = pct ? (size_t)(pct - host) : strlen(host);
-  if (n >= sizeof tmp) return 0;
-  memcpy(tmp, host, n);
-  tmp[n] = '\0';
-  if (inet_pton(AF_INET, tmp, ip) == 1) return 4;
-  if (inet_pton(AF_INET6, tmp, ip) == 1) return 16;
-  return 0;
+/* The name the certificate must be valid for: server_name, else the host. */
+static const char *ref_name(const chc_tls_conf *cf, const char *host) {
+  return cf->server_name ? cf->server_name : host;
 }
 
 const char *chc_tls_conf_sni(const chc_tls_conf *cf, const char *host) {
   unsigned char ip[16];
-  if (cf->server_name) return cf->server_name;
-  return ip_literal(host, ip) ? "" : host;
+  const char *ref = ref_name(cf, host);
+  return chc_tls_ip_literal(ref, ip) ? "" : ref;
 }
 
 static sess_entry *sess_find(chc_tls_conf *cf, const char *key) {
@@ -410,12 +483,11 @@ struct chc_tls {
       eof_clean : 1, resumed : 1, offered : 1;
   size_t wpend;         /* length of a write that returned WANT_*, or 0 */
   int rfail;            /* sticky result of a failed read (0: none) */
-  size_t iplen;         /* IP literal host: check its iPAddress SAN */
-  unsigned char ip[16];
+  chc_tls_check check;  /* the checks added to mbedTLS's (tls_verify.c) */
   unsigned char master[48]; /* of the session offered for resumption */
   char *cache_key;
   char name[256];       /* the name (or address) checked, for messages */
-  char err[200];
+  char err[400];
 };
 
 static int bio_send(void *ud, const unsigned char *buf, size_t len) {
@@ -448,77 +520,6 @@ static int bio_recv(void *ud, unsigned char *buf, size_t len) {
   return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
-/*
-** Does the certificate list `ip` among its iPAddress subjectAltNames?
-** mbedTLS 2.28 keeps only dNSName and otherName entries of the SAN, so the
-** extension is read from the raw DER here. Anything malformed: no.
-**   Extensions ::= SEQUENCE OF SEQUENCE { extnID OID, critical BOOLEAN
-**                  DEFAULT FALSE, extnValue OCTET STRING }
-**   GeneralNames ::= SEQUENCE OF GeneralName; iPAddress is [7] IMPLICIT
-**                  OCTET STRING (4 or 16 bytes)
-*/
-static int cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip,
-                       size_t iplen) {
-  static const unsigned char SAN_OID[] = {0x55, 0x1d, 0x11}; /* 2.5.29.17 */
-  unsigned char *p = crt->v3_ext.p, *end;
-  size_t len;
-  if (p == NULL || crt->v3_ext.len == 0) return 0;
-  end = p + crt->v3_ext.len;
-  if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
-                                              MBEDTLS_ASN1_SEQUENCE) != 0)
-    return 0;
-  end = p + len;
-  while (p < end) {
-    unsigned char *ext_end, *oid;
-    size_t oid_len;
-    int crit;
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
-                                                MBEDTLS_ASN1_SEQUENCE) != 0)
-      return 0;
-    ext_end = p + len;
-    if (mbedtls_asn1_get_tag(&p, ext_end, &oid_len, MBEDTLS_ASN1_OID) != 0)
-      return 0;
-    oid = p;
-    p += oid_len;
-    if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-        mbedtls_asn1_get_bool(&p, ext_end, &crit) != 0)
-      return 0;
-    if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) !=
-        0)
-      return 0;
-    if (oid_len == sizeof SAN_OID && memcmp(oid, SAN_OID, oid_len) == 0) {
-      unsigned char *q = p, *qend = p + len;
-      size_t glen;
-      if (mbedtls_asn1_get_tag(&q, qend, &glen, MBEDTLS_ASN1_CONSTRUCTED |
-                                                    MBEDTLS_ASN1_SEQUENCE) != 0)
-        return 0;
-      qend = q + glen;
-      while (q < qend) {
-        unsigned char tag = *q++;
-        if (mbedtls_asn1_get_len(&q, qend, &glen) != 0) return 0;
-        if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && glen == iplen &&
-            memcmp(q, ip, iplen) == 0)
-          return 1;
-        q += glen;
-      }
-      return 0;
-    }
-    p = ext_end;
-  }
-  return 0;
-}
-
-/* Called for each certificate of the chain (depth 0: the server's). For an
-** IP literal host no name is set, so mbedTLS checks none: the address is
-** checked here, and a missing match fails like a wrong name. */
-static int verify_ip(void *ud, mbedtls_x509_crt *crt, int depth,
-                     uint32_t *flags) {
-  chc_tls *t = ud;
-  if (depth == 0 && !cert_has_ip(crt, t->ip, t->iplen))
-    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-  return 0;
-}
-
 chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio, const char *host,
                      const char *cache_key, chc_error *e) {
   chc_tls *t;
@@ -547,11 +548,15 @@ chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio, const char *host,
     r = mbedtls_ssl_set_hostname(&t->ssl, name);
     if (r != 0) goto fail;
     snprintf(t->name, sizeof t->name, "%s", name);
+    t->check.name = t->name;
   } else {
-    t->iplen = ip_literal(host, t->ip);
-    snprintf(t->name, sizeof t->name, "%s", host);
-    if (cf->verify) mbedtls_ssl_set_verify(&t->ssl, verify_ip, t);
+    /* an address (the host's, or server_name's): no SNI, and the
+    ** iPAddress entries are checked (tls_verify.c) */
+    name = ref_name(cf, host);
+    t->check.iplen = chc_tls_ip_literal(name, t->check.ip);
+    snprintf(t->name, sizeof t->name, "%s", name);
   }
+  if (cf->verify) mbedtls_ssl_set_verify(&t->ssl, chc_tls_verify_cb, &t->check);
   if (cache_key) {
     sess_entry *se = sess_find(cf, cache_key);
     t->cache_key = strdup(cache_key);
@@ -640,19 +645,34 @@ static void verify_reason(chc_tls *t, uint32_t flags, char *out, size_t n) {
   if (flags & MBEDTLS_X509_BADCERT_FUTURE) ADD(" not yet valid;");
   if (flags & MBEDTLS_X509_BADCERT_REVOKED) ADD(" revoked;");
   if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
-    if (t->iplen)
+    if (t->check.name == NULL)
       ADD(" name mismatch (the certificate has no IP address entry for %s);",
           t->name);
+    else if (t->check.nosan)
+      ADD(" name mismatch (the certificate has no subjectAltName, and its "
+          "CN is not used (RFC 9525): not valid for '%s');", t->name);
     else
       ADD(" name mismatch (the certificate is not valid for '%s');", t->name);
   }
+  if ((flags & MBEDTLS_X509_BADCERT_OTHER) && t->check.why[0])
+    ADD(" %s;", t->check.why);
+  if (flags & MBEDTLS_X509_BADCERT_EXT_KEY_USAGE)
+    ADD(" the certificate's extendedKeyUsage does not allow TLS server "
+        "authentication (serverAuth);");
+  if (flags & MBEDTLS_X509_BADCERT_KEY_USAGE)
+    ADD(" the certificate's keyUsage does not allow the key exchange of the "
+        "suite chosen (%s: %s);", mbedtls_ssl_get_ciphersuite(&t->ssl),
+        "ECDHE and DHE need digitalSignature, RSA keyEncipherment");
   if (flags & MBEDTLS_X509_BADCERT_MISSING) ADD(" no certificate;");
   flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_NOT_TRUSTED |
                        MBEDTLS_X509_BADCERT_EXPIRED |
                        MBEDTLS_X509_BADCERT_FUTURE |
                        MBEDTLS_X509_BADCERT_REVOKED |
                        MBEDTLS_X509_BADCERT_CN_MISMATCH |
+                       MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+                       MBEDTLS_X509_BADCERT_KEY_USAGE |
                        MBEDTLS_X509_BADCERT_MISSING);
+  if (t->check.why[0]) flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_OTHER;
   if (flags && k < n) {
     /* the rest in mbedTLS's words, one line per flag */
     char info[256], *c;
@@ -684,6 +704,7 @@ static int peek_alert(const chc_tls *t) {
 /* A sentence for a failed call r (also kept for chc_tls_errmsg). */
 static void describe(chc_tls *t, int r, char *out, size_t n) {
   char m[120];
+  uint32_t vr;
   int a;
   t->broken = 1;
   if (!t->done && (r == MBEDTLS_ERR_NET_RECV_FAILED ||
@@ -692,8 +713,21 @@ static void describe(chc_tls *t, int r, char *out, size_t n) {
       (a = peek_alert(t)) >= 0) {
     snprintf(out, n, "the server sent a fatal alert: %s (%d)", alert_name(a),
              a);
-  } else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+  } else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
+             (r == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
+              (vr = mbedtls_ssl_get_verify_result(&t->ssl)) != 0 &&
+              vr != UINT32_MAX)) {
+    /* the second: mbedTLS's usage check of the server's certificate (key
+    ** usage for the suite, extendedKeyUsage) fails that way, with the
+    ** reason in the verify flags */
     verify_reason(t, mbedtls_ssl_get_verify_result(&t->ssl), out, n);
+  } else if (r == MBEDTLS_ERR_X509_INVALID_EXTENSIONS +
+                      MBEDTLS_ERR_ASN1_UNEXPECTED_TAG) {
+    /* what mbedTLS's parser says of a critical extension it does not know,
+    ** nameConstraints among them when tls_verify.c's hook is not in use */
+    snprintf(out, n, "a certificate of the server's chain has a critical "
+             "extension mbedTLS %s cannot parse (nameConstraints, say) "
+             "(mbedTLS -0x%04x)", MBEDTLS_VERSION_STRING, (unsigned)-r);
   } else if (r == MBEDTLS_ERR_SSL_CONN_EOF) {
     snprintf(out, n, "the server closed the connection");
   } else if ((r == MBEDTLS_ERR_NET_RECV_FAILED ||
@@ -725,7 +759,9 @@ int chc_tls_handshake(chc_tls *t, chc_error *e) {
     int r, w;
     t->blocked = 0;
     t->sys_errno = 0;
+    chc_tls_allow_name_constraints(1); /* checked by chc_tls_verify_cb */
     r = mbedtls_ssl_handshake(&t->ssl);
+    chc_tls_allow_name_constraints(0);
     if (r == 0) break;
     if ((w = wanted(t, r, &spins)) != 0) return w;
     if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)

@@ -34,6 +34,7 @@ typedef struct chc_tls_opts {
   const char *server_name;          /* SNI and name checked, not the host */
   int min_version;                  /* minor: 2 = TLS 1.2, 3 = TLS 1.3 */
   int alpn_h2, alpn_h1;             /* ALPN offers, in that order */
+  const char *ciphers; /* IANA suite names, ':'-separated; NULL: default */
 } chc_tls_opts;
 
 #define CHC_TLS_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -46,12 +47,13 @@ void chc_tls_opts_default(chc_tls_opts *o); /* verify, TLS 1.2, http/1.1 */
 /* Parses the certificates and keys now: an unreadable or invalid file, a
 ** key that does not match its certificate or an unavailable min_version
 ** give NULL with e set (code CHC_ETLS, the message names the option and
-** the file). Owned by one pool; used on the loop's thread only. */
+** the file), as does an unknown or unavailable suite in ciphers. Owned by one pool; used on the loop's thread only. */
 chc_tls_conf *chc_tls_conf_new(chc_loop *lp, const chc_tls_opts *o,
                                chc_error *e);
 void chc_tls_conf_free(chc_tls_conf *cf);
 /* The SNI name for a host under this configuration: server_name if set,
-** else the host, or "" for an IP literal (no SNI is sent for those). */
+** else the host, or "" when that is an IP literal (no SNI is sent for
+** those: the address is checked against iPAddress entries instead). */
 const char *chc_tls_conf_sni(const chc_tls_conf *cf, const char *host);
 /* A number that tells configurations apart (part of a pool's origin key). */
 unsigned chc_tls_conf_id(const chc_tls_conf *cf);

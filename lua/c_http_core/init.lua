@@ -215,7 +215,8 @@ Pool.__close = pool_methods.close
 -- @treturn Pool
 -- @raise on an invalid or unknown option, and on a TLS file that cannot be
 --   used (unreadable, not a certificate, a key that does not match its
---   certificate), or `tls.min_version = "1.3"` (this build has no TLS 1.3)
+--   certificate), `tls.min_version = "1.3"` (this build has no TLS 1.3),
+--   or a `tls.ciphers` name this build does not know
 function http.Pool(opts)
   local o = pool_options(opts)
   local ok, c = pcall(core.Pool, o)

@@ -122,7 +122,7 @@ local POOL_OPTIONS = {
 local TLS_OPTIONS = {
   verify = "boolean", ca_file = "string", ca_path = "string",
   cert_file = "string", key_file = "string", server_name = "string",
-  min_version = "string",
+  min_version = "string", ciphers = "table",
 }
 local TLS_VERSIONS = { ["1.2"] = true, ["1.3"] = true }
 
@@ -148,6 +148,23 @@ local function opt_boolean(opts, name, default)
   return v
 end
 
+-- tls.ciphers: a non-empty list of IANA suite names, handed to C joined by
+-- ':' (C tells the names it does not know, naming them)
+local function check_ciphers(list)
+  local n = #list
+  if n == 0 then misuse("tls.ciphers must be a non-empty list of names") end
+  for k, v in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      misuse("tls.ciphers must be a list (a sequence) of suite names")
+    end
+    if type(v) ~= "string" or v == "" or find(v, "[:%z]") then
+      misuse(format("tls.ciphers[%d] must be a cipher suite name, got %s",
+                    k, type(v) == "string" and ('"' .. v .. '"') or type(v)))
+    end
+  end
+  return table.concat(list, ":")
+end
+
 local function check_tls(t)
   local out = { verify = true }
   if t == nil then return out end
@@ -158,7 +175,7 @@ local function check_tls(t)
     local want = TLS_OPTIONS[k]
     if not want then
       misuse(format("unknown tls option '%s' (verify, ca_file, ca_path, " ..
-                    "cert_file, key_file, server_name, min_version)",
+                    "cert_file, key_file, server_name, min_version, ciphers)",
                     tostring(k)))
     end
     if type(v) ~= want then
@@ -168,6 +185,7 @@ local function check_tls(t)
       misuse(format('tls.min_version must be "1.2" or "1.3", got "%s"', v))
     end
     out[k] = v
+    if k == "ciphers" then out[k] = check_ciphers(v) end
   end
   return out
 end

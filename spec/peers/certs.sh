@@ -17,6 +17,7 @@
 set -eu
 
 DIR=${1:?usage: certs.sh DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$DIR"
 cd "$DIR"
 SSL=${OPENSSL:-openssl}
@@ -61,32 +62,9 @@ leaf noip 127.0.0.1 "DNS:localhost"
 leaf client "test client" "" clientAuth
 leaf client-other "other client" "" clientAuth other-ca
 
-# An expired certificate: `openssl x509 -req` cannot backdate, `openssl ca`
-# can (-startdate/-enddate), with a minimal CA setup of its own.
-mkdir -p ca.db
-: > ca.db/index.txt
-echo 1000 > ca.db/serial
-cat > ca.cnf <<EOF
-[ ca ]
-default_ca = test_ca
-[ test_ca ]
-database = $DIR/ca.db/index.txt
-new_certs_dir = $DIR/ca.db
-serial = $DIR/ca.db/serial
-certificate = $DIR/ca.pem
-private_key = $DIR/ca.key
-default_md = sha256
-policy = any
-unique_subject = no
-[ any ]
-commonName = supplied
-organizationName = optional
-EOF
+# An expired certificate (dated_cert.sh: `openssl x509 -req` cannot backdate)
 ext expired "DNS:localhost,IP:127.0.0.1,IP:::1" serverAuth
-$SSL req -new $CURVE -keyout expired.key -out expired.csr \
-    -subj "/O=c_http_core tests/CN=localhost" 2>/dev/null
-$SSL ca -batch -config ca.cnf -notext -startdate 20200101000000Z \
-    -enddate 20200102000000Z -extfile expired.ext -in expired.csr \
-    -out expired.pem 2>/dev/null
+sh "$HERE/dated_cert.sh" ca expired expired.ext 20200101000000Z \
+    20200102000000Z
 
 rm -f ./*.csr ./*.ext

@@ -114,6 +114,7 @@ static void opt_tls(lua_State *L, int t, chc_tls_opts *to) {
   to->cert_file = opt_tls_str(L, t, "cert_file");
   to->key_file = opt_tls_str(L, t, "key_file");
   to->server_name = opt_tls_str(L, t, "server_name");
+  to->ciphers = opt_tls_str(L, t, "ciphers"); /* names joined by ':' */
   mv = opt_tls_str(L, t, "min_version");
   if (mv && strcmp(mv, "1.3") == 0)
     to->min_version = 3; /* refused by chc_tls_conf_new, with the reason */

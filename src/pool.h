@@ -88,6 +88,8 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
 
 /* Observers. */
 int chc_stream_has_head(const chc_stream *s);
+/* 1 when the connection had served another exchange before this one. */
+int chc_stream_reused(const chc_stream *s);
 const chc_error *chc_stream_error(const chc_stream *s); /* NULL if none */
 int chc_stream_status(const chc_stream *s);
 const char *chc_stream_reason(const chc_stream *s);

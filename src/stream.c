@@ -382,3 +382,5 @@ void chc_stream_release(chc_stream *s) {
 }
 
 /* }=================================================================== */
+
+int chc_stream_reused(const chc_stream *s) { return s->reused; }

@@ -402,7 +402,8 @@ static int resp_head(lua_State *L) {
   lua_pushinteger(L, chc_stream_status(u->s));
   lua_pushstring(L, chc_stream_reason(u->s));
   lua_pushstring(L, chc_stream_version(u->s));
-  return 3;
+  lua_pushboolean(L, chc_stream_reused(u->s));
+  return 4;
 }
 
 /* resp:headers() -> flat list {n1, v1, n2, v2, ...}; it still answers

@@ -1,0 +1,180 @@
+-- Issue 20: the conveniences real programs needed (DESIGN.md, "Conveniences
+-- every program needed"): http.map, response metadata, deadlines and
+-- err.timeout, files as bodies, the HTTP/2-only hint, headers by name.
+local H = require "helper"
+local http = require "c_http_core"
+
+describe("http.map", function()
+  it("caps concurrency and returns results in order", function()
+    local pool = http.Pool{ max_connections = 2, timeout = { pool = 0.5 } }
+    local live, peak = 0, 0
+    local list = {}
+    for i = 1, 30 do list[i] = i end
+    local out = http.map(list, function(n, i)
+      live = live + 1
+      if live > peak then peak = live end
+      local resp = assert(pool:request("GET", H.raw .. "/hello"))
+      local body = resp:read()
+      live = live - 1
+      return body .. n .. ":" .. i
+    end, { concurrency = 2 })
+    assert.equals(30, #out)
+    for i = 1, 30 do assert.equals("hello" .. i .. ":" .. i, out[i]) end
+    assert.equals(2, peak)
+    pool:close()
+  end)
+
+  it("works inside a task, and raises the first error after cancelling", function()
+    local started = 0
+    local ok, err = pcall(http.run, function()
+      return http.map({ 1, 2, 3, 4, 5, 6 }, function(n)
+        started = started + 1
+        if n == 2 then error("boom at 2", 0) end
+        http.sleep(0.05)
+        return n
+      end, { concurrency = 2 })
+    end)
+    assert.is_false(ok)
+    assert.matches("boom at 2", tostring(err))
+    assert.is_true(started <= 3, "started " .. started)
+    assert.same({}, http.map({}, function() end))
+  end)
+
+  it("raises on misuse at the caller", function()
+    assert.has_error(function() http.map({}, print, { concurrency = 0 }) end,
+      "concurrency must be a positive integer, got 0")
+    assert.has_error(function() http.map({}, print, { workers = 1 }) end)
+    assert.has_error(function() http.map("x", print) end)
+  end)
+end)
+
+describe("response metadata", function()
+  it("has url, request, elapsed and reused", function()
+    local pool = http.Pool()
+    local u = H.raw .. "/hello"
+    local r1 = assert(pool:request("GET", u, { headers = { ["X-A"] = "1" } }))
+    assert.equals(u, r1.url)
+    assert.is_false(r1.reused)
+    assert.is_true(r1.elapsed >= 0 and r1.elapsed < 10)
+    assert.equals("GET", r1.request.method)
+    assert.equals(u, r1.request.url)
+    assert.equals("1", r1.request.headers:get("x-a"))
+    r1:read()
+    local req = http.Request{ method = "GET", url = u }
+    local r2 = assert(pool:request(req))
+    assert.equals(req, r2.request)
+    assert.is_true(r2.reused)
+    r2:read()
+    pool:close()
+  end)
+
+  it("marks HTTP/2 streams sharing a connection as reused", function()
+    local pool = http.Pool{ http1 = false, http2 = true }
+    local r1 = assert(pool:request("GET", H.nghttpd .. "/1k"))
+    assert.is_false(r1.reused)
+    r1:read()
+    local r2 = assert(pool:request("GET", H.nghttpd .. "/1k"))
+    assert.is_true(r2.reused)
+    r2:read()
+    pool:close()
+  end)
+end)
+
+describe("deadlines", function()
+  it("a negative total is an expired deadline, not misuse", function()
+    local deadline = http.now() - 1
+    local resp, err = http.request("GET", H.raw .. "/hello",
+                                   { timeout = { total = deadline - http.now() } })
+    assert.is_nil(resp)
+    assert.is_true(http.is_error(err, "TimeoutError"), tostring(err))
+    assert.equals("total", err.timeout)
+  end)
+
+  it("err.timeout names the limit that fired (HTTP/1.1)", function()
+    local _, err = http.request("GET", H.raw .. "/stall-head?s=5",
+                                { timeout = 0.2 })
+    assert.equals("ReadTimeout", err.kind)
+    assert.equals("read", err.timeout)
+    _, err = http.request("GET", H.raw .. "/stall-head?s=5",
+                          { timeout = { total = 0.2 } })
+    assert.equals("total", err.timeout)
+    local pool = http.Pool{ max_connections = 1, timeout = { pool = 0.1 } }
+    local held = assert(pool:request("GET", H.raw .. "/stall-body?s=5"))
+    _, err = pool:request("GET", H.raw .. "/hello")
+    assert.equals("PoolTimeout", err.kind)
+    assert.equals("pool", err.timeout)
+    held:close()
+    pool:close()
+  end)
+
+  it("err.timeout on HTTP/2 too", function()
+    local pool = http.Pool{ http1 = false, http2 = true }
+    local _, err = pool:request("GET", H.h2peer .. "/stall-head",
+                                { timeout = { total = 0.2 } })
+    assert.is_true(http.is_error(err, "TimeoutError"), tostring(err))
+    assert.equals("total", err.timeout)
+    pool:close()
+  end)
+end)
+
+describe("files as request bodies", function()
+  it("sends a file with its Content-Length from the size", function()
+    local name = H.tmpname("body")
+    local data = H.pattern(300000)
+    local f = assert(io.open(name, "wb")); f:write(data); f:close()
+    f = assert(io.open(name, "rb"))
+    local resp = assert(http.request("POST", H.raw .. "/upload-sha256",
+                                     { body = f }))
+    assert.equals("300000 " .. H.sha256(data), resp:read())
+    assert.equals("0", resp.headers:get("x-got-chunked"))
+    f:close()
+    -- from the current position on
+    f = assert(io.open(name, "rb")); f:seek("set", 1000)
+    resp = assert(http.request("POST", H.raw .. "/upload-sha256", { body = f }))
+    assert.equals("299000 " .. H.sha256(data:sub(1001)), resp:read())
+    f:close()
+    os.remove(name)
+  end)
+
+  it("sends a pipe (no size) chunked", function()
+    local f = assert(io.popen("printf abcdef", "r"))
+    local resp = assert(http.request("POST", H.raw .. "/upload-sha256",
+                                     { body = f }))
+    assert.equals("6 " .. H.sha256("abcdef"), resp:read())
+    assert.equals("1", resp.headers:get("x-got-chunked"))
+    f:close()
+  end)
+
+  it("rejects a closed file at the caller", function()
+    local f = io.tmpfile(); f:close()
+    assert.has_error(function()
+      http.request("POST", H.raw .. "/upload-sha256", { body = f })
+    end, "body must be nil, a string, a function or an open file, got closed file")
+  end)
+end)
+
+describe("error hints", function()
+  it("names http1 = false when an h2c-only port answers HTTP/1.1", function()
+    local pool = http.Pool{ http2 = true }
+    local resp, err = pool:request("GET", H.nghttpd .. "/1k")
+    assert.is_nil(resp)
+    assert.equals("RemoteProtocolError", err.kind)
+    assert.matches("HTTP/2 SETTINGS frame", err.message, 1, true)
+    assert.matches("http1 = false", err.message, 1, true)
+    pool:close()
+  end)
+end)
+
+describe("headers by name", function()
+  it("h[name] is h:get(name); h[i] stays the pair", function()
+    local resp = assert(http.request("GET", H.raw .. "/hello"))
+    resp:read()
+    assert.equals("text/plain", resp.headers["content-type"])
+    assert.equals("text/plain", resp.headers["Content-Type"])
+    assert.is_nil(resp.headers["x-none"])
+    assert.equals("table", type(resp.headers[1]))
+    local h = http.Headers{ { "A", "1" } }
+    assert.equals("1", h.a)
+    assert.equals("function", type(h.get))
+  end)
+end)

@@ -262,6 +262,14 @@ Pool.__close = pool_methods.close
 --   used (unreadable, not a certificate, a key that does not match its
 --   certificate), or `tls.min_version = "1.3"` (this build has no TLS 1.3)
 function http.Pool(opts)
+  if type(opts) == "table" and opts.mock ~= nil then
+    -- the mock transport (c_http_core.mock): the other options are checked
+    -- as for a real pool, and kept for pool.options
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "mock" then rest[k] = v end end
+    local c = require("c_http_core.mock").new(opts.mock)
+    return setmetatable({ _core = c, options = pool_options(rest) }, Pool)
+  end
   local o = pool_options(opts)
   local ok, c = pcall(core.Pool, o)
   if not ok then misuse(c) end
@@ -420,6 +428,7 @@ http.loop = core.loop
 http.Request = request.new
 http.Headers = headers.new
 http.is_error = errors.is_error
+http.Error = errors.new   -- http.Error(kind, message): e.g. for mock handlers
 http.errors = errors.kinds
 
 return http

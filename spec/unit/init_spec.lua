@@ -55,6 +55,7 @@ describe("c_http_core (over a fake core)", function()
                  cancel = function() fake.cancelled = true end }
       end,
       sleep = function() end,
+      now = function() return 0 end,
       loop = function() return "loop" end,
     }
     package.loaded["c_http_core.core"] = core

@@ -185,7 +185,11 @@ local function file_body(hdrs, f)
   end
   if size and not framed then h[#h + 1] = { "Content-Length", tostring(size - here) } end
   local read = f.read
-  return h, function() return read(f, FILE_BLOCK) end
+  return h, function()
+    local chunk, err = read(f, FILE_BLOCK)
+    if err then error(err, 0) end   -- a read error fails the request
+    return chunk
+  end
 end
 
 local function send(self, method, u, hdrs, body, timeout, target, args)

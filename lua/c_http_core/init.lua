@@ -164,11 +164,10 @@ local function request_timeout(t)
   return check_timeout(t)
 end
 
--- body = an open Lua file: read from its current position in blocks; when
--- the file can seek, the rest of it is the Content-Length (unless the
--- caller gave one, or Transfer-Encoding). The caller owns the handle.
-local FILE_BLOCK = 65536
-
+-- body = an open Lua file: the core reads it from its current position in
+-- blocks; when the file can seek, the rest of it is the Content-Length
+-- (unless the caller gave one, or Transfer-Encoding). The caller owns the
+-- handle.
 local function file_body(hdrs, f)
   local here = f:seek("cur")
   local size = here and f:seek("end")
@@ -184,12 +183,7 @@ local function file_body(hdrs, f)
     end
   end
   if size and not framed then h[#h + 1] = { "Content-Length", tostring(size - here) } end
-  local read = f.read
-  return h, function()
-    local chunk, err = read(f, FILE_BLOCK)
-    if err then error(err, 0) end   -- a read error fails the request
-    return chunk
-  end
+  return h, f
 end
 
 local function send(self, method, u, hdrs, body, timeout, target, args)

@@ -143,6 +143,10 @@ end
 
 function Core:request(method, scheme, host, port, target, hdrs, body, timeout)
   if self.closed then return nil, errors.new("Closed", "the pool is closed") end
+  if io.type(body) == "file" then   -- the handler reads it as a producer
+    local f = body
+    body = function() return f:read(65536) end
+  end
   self.n = self.n + 1
   local req = request.new { method = method, body = body, timeout = timeout,
                             url = url_of(scheme, host, port, target),

@@ -6,6 +6,7 @@
 ** (string, or the producer function), 2 = the Pool userdata (the pool must
 ** outlive its streams). :close(), __close and __gc share resp_close (B5).
 */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -467,8 +468,40 @@ static int producer_took(lua_State *L, lresp *u, int status) {
   return 0;
 }
 
+/* A file body's block: read from C, so no Lua string per block. */
+#define FILE_BLOCK 65536
+
+/* One block of a file body (the task's stack: [resp, file, buffer]).
+** Returns 1 to stop (end of file, an error, or the stream gone). */
+static int file_step(lua_State *L, lresp *u) {
+  luaL_Stream *fs = (luaL_Stream *)lua_touserdata(L, 2);
+  char *buf;
+  size_t n;
+  if (lua_gettop(L) < 3) {
+    lua_settop(L, 2);
+    lua_newuserdatauv(L, FILE_BLOCK, 0);
+  }
+  buf = lua_touserdata(L, 3);
+  if (fs->closef == NULL) {
+    producer_fail(u, "the request body file was closed while it was sent");
+    return 1;
+  }
+  n = fread(buf, 1, FILE_BLOCK, fs->f);
+  if (n > 0) return chc_stream_write(u->s, buf, n) < 0;
+  if (ferror(fs->f)) {
+    char msg[CHC_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "reading the request body file failed: %s",
+             strerror(errno));
+    producer_fail(u, msg);
+    return 1;
+  }
+  chc_stream_write_end(u->s);
+  return 1;
+}
+
 /*
-** The producer task: [resp, fn]. Loops: wait until the stream can take
+** The producer task: [resp, fn] (or [resp, file, buffer] for a file
+** body, read by file_step). Loops: wait until the stream can take
 ** bytes, call fn (which may itself wait: it runs through lua_pcallk with
 ** this function as continuation), write the chunk.
 */
@@ -490,8 +523,12 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (++u->burst > PRODUCER_BURST) { /* a bare yield: ready again at once */
       u->burst = 0;
-      lua_settop(L, 2);
+      if (!lua_isuserdata(L, 2)) lua_settop(L, 2);
       return lua_yieldk(L, 0, P_WAITED, producer_k);
+    }
+    if (lua_isuserdata(L, 2)) {
+      if (file_step(L, u)) return 0;
+      continue;
     }
     lua_settop(L, 2);
     lua_pushvalue(L, 2);
@@ -567,6 +604,7 @@ static int pool_request(lua_State *L) {
   lua_Integer port = luaL_checkinteger(L, 5);
   const char *target = luaL_checkstring(L, 6);
   int bt = lua_type(L, 8);
+  int producer = bt == LUA_TFUNCTION;
   chc_lloop *ll = pu->ll;
   chc_request rq;
   chc_error e = {CHC_OK, ""};
@@ -575,9 +613,15 @@ static int pool_request(lua_State *L) {
   if (pu->p == NULL)
     return chc_return_err(L, CHC_ECLOSED, "the pool is closed");
   if (port < 1 || port > 65535) luaL_argerror(L, 5, "port out of range");
-  if (bt != LUA_TNIL && bt != LUA_TNONE && bt != LUA_TSTRING &&
-      bt != LUA_TFUNCTION)
-    luaL_argerror(L, 8, "body must be nil, a string or a function");
+  if (bt == LUA_TUSERDATA) { /* an open Lua file, read from C */
+    luaL_Stream *fs = luaL_testudata(L, 8, LUA_FILEHANDLE);
+    if (fs == NULL || fs->closef == NULL)
+      luaL_argerror(L, 8, "body must be nil, a string, a function or an open file");
+    producer = 1;
+  } else if (bt != LUA_TNIL && bt != LUA_TNONE && bt != LUA_TSTRING &&
+             bt != LUA_TFUNCTION) {
+    luaL_argerror(L, 8, "body must be nil, a string, a function or an open file");
+  }
   memset(&rq, 0, sizeof rq);
   rq.method = method;
   rq.https = strcmp(scheme, "https") == 0;
@@ -595,7 +639,7 @@ static int pool_request(lua_State *L) {
   if (bt == LUA_TSTRING) {
     rq.body_kind = CHC_BODY_BYTES;
     rq.body = lua_tolstring(L, 8, &rq.body_len);
-  } else if (bt == LUA_TFUNCTION) {
+  } else if (producer) {
     rq.body_kind = CHC_BODY_STREAM;
   }
   u = lua_newuserdatauv(L, sizeof *u, 2);
@@ -613,11 +657,11 @@ static int pool_request(lua_State *L) {
     u->closed = 1;
     return chc_return_err(L, e.code, e.msg);
   }
-  if (bt == LUA_TFUNCTION) {
+  if (producer) {
     int top = lua_gettop(L);
     lua_pushcfunction(L, producer_main);
     lua_pushvalue(L, top);  /* resp */
-    lua_pushvalue(L, 8);    /* fn */
+    lua_pushvalue(L, 8);    /* fn or file */
     chc_spawn(L, 2);
     lua_pop(L, 1); /* the producer task is anchored by the loop */
   }

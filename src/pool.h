@@ -120,6 +120,12 @@ int chc_stream_write_end(chc_stream *s);
 /* The producer failed: abort the request with this error. */
 void chc_stream_abort(chc_stream *s, int code, const char *msg);
 
+/* Request body bytes that went to the socket so far (never more than did:
+** bytes still queued on the connection count as not sent); *total gets
+** the body's length, or -1 when unknown. For progress reports. */
+unsigned long long chc_stream_body_written(const chc_stream *s,
+                                           long long *total);
+
 /* The caller is done with the stream: the connection goes back to the pool
 ** when the exchange is complete, otherwise it is discarded (or a waiting
 ** request is dequeued). Never waits; never calls notify. */

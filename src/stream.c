@@ -384,3 +384,22 @@ void chc_stream_release(chc_stream *s) {
 /* }=================================================================== */
 
 int chc_stream_reused(const chc_stream *s) { return s->reused; }
+
+unsigned long long chc_stream_body_written(const chc_stream *s,
+                                           long long *total) {
+  unsigned long long accepted = s->body_kind == CHC_BODY_BYTES
+                                    ? (unsigned long long)s->body_len
+                                    : s->sent;
+  size_t pend;
+  *total = s->body_kind == CHC_BODY_BYTES ? (long long)s->body_len
+                                          : s->declared;
+  if (s->req_done) return accepted;
+  if (s->c == NULL) return 0;
+  pend = s->c->wbuf.len;
+  if (s->c->ops == &h1_ops) {
+    if (s->c->h1) pend += s->c->h1->wbody_len;
+  } else if (s->h2 && s->h2->st) {
+    pend += chc_h2_stream_queued(s->h2->st);
+  }
+  return accepted > pend ? accepted - pend : 0;
+}

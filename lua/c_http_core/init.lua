@@ -134,7 +134,8 @@ local Pool = { __name = "c_http_core.Pool" }
 local pool_methods = {}
 Pool.__index = pool_methods
 
-local REQUEST_OPTIONS = { headers = true, body = true, timeout = true }
+local REQUEST_OPTIONS = { headers = true, body = true, timeout = true,
+                          on_progress = true }
 
 -- Hot-path caches (bounded; reset when full): parsed URLs, and the timeout
 -- table of a plain number. Their tables are internal and never modified.
@@ -186,11 +187,12 @@ local function file_body(hdrs, f)
   return h, f
 end
 
-local function send(self, method, u, hdrs, body, timeout, target, args)
+local function send(self, method, u, hdrs, body, timeout, target, args,
+                    on_progress)
   if io_type(body) == "file" then hdrs, body = file_body(hdrs, body) end
   local t0 = now()
   local r, err = self._core:request(method, u.scheme, u.host, u.port, u.target,
-                                    hdrs, body, timeout)
+                                    hdrs, body, timeout, on_progress)
   if not r then return nil, err end
   local resp = new_response(r)
   resp.elapsed = now() - t0   -- seconds from the call to the head
@@ -220,23 +222,27 @@ function pool_methods:request(method, target, opts)
   method = check_method(method)
   local u, err = parse_cached(target)
   if not u then return nil, err end
-  local hdrs, body, timeout
+  local hdrs, body, timeout, on_progress
   if opts ~= nil then
     if type(opts) ~= "table" then
       misuse(format("request options must be a table, got %s", type(opts)))
     end
     for k in pairs(opts) do
       if not REQUEST_OPTIONS[k] then
-        misuse(format("unknown request option '%s' (headers, body, timeout)",
-                      tostring(k)))
+        misuse(format("unknown request option '%s' (headers, body, timeout, " ..
+                      "on_progress)", tostring(k)))
       end
     end
     hdrs = headers_normalize(opts.headers or nil)
     body = check_body(opts.body)
     timeout = request_timeout(opts.timeout)
+    on_progress = opts.on_progress
+    if on_progress ~= nil and type(on_progress) ~= "function" then
+      misuse(format("on_progress must be a function, got %s", type(on_progress)))
+    end
   end
   return send(self, method, u, hdrs, body, timeout, target,
-              { method, target, opts })
+              { method, target, opts }, on_progress)
 end
 
 --- Close every connection of the pool; idempotent.

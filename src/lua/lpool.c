@@ -28,6 +28,8 @@ typedef struct lresp {
   chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
   unsigned burst;  /* producer chunks since it last let others run */
+  int progress;    /* an on_progress function is uservalue 3 */
+  unsigned long long reported; /* body bytes on_progress was last told */
 } lresp;
 
 /* {===================================================================
@@ -500,6 +502,28 @@ static int file_step(lua_State *L, lresp *u) {
 }
 
 /*
+** Calls on_progress(written, total) when more request body bytes went to
+** the socket since the last call. Runs only at safe points (the producer
+** task between blocks, the requester when the head came), never from an
+** engine callback. Returns the lua_pcall status (the error on the stack).
+*/
+static int progress(lua_State *L, lresp *u, int ridx) {
+  unsigned long long w;
+  long long total;
+  if (!u->progress || u->s == NULL) return LUA_OK;
+  w = chc_stream_body_written(u->s, &total);
+  if (w <= u->reported) return LUA_OK;
+  u->reported = w;
+  lua_getiuservalue(L, ridx, 3);
+  lua_pushinteger(L, (lua_Integer)w);
+  if (total >= 0)
+    lua_pushinteger(L, (lua_Integer)total);
+  else
+    lua_pushnil(L);
+  return lua_pcall(L, 2, 0, 0);
+}
+
+/*
 ** The producer task: [resp, fn] (or [resp, file, buffer] for a file
 ** body, read by file_step). Loops: wait until the stream can take
 ** bytes, call fn (which may itself wait: it runs through lua_pcallk with
@@ -515,6 +539,14 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
   for (;;) {
     int w;
     if (u->s == NULL) return 0;
+    if (u->progress && progress(L, u, 1) != LUA_OK) {
+      const char *m = lua_tostring(L, -1);
+      char msg[CHC_ERRMSG_MAX];
+      snprintf(msg, sizeof msg, "the on_progress function failed: %s",
+               m ? m : "(error object)");
+      producer_fail(u, msg);
+      return 0;
+    }
     w = chc_stream_writable(u->s);
     if (w < 0) return 0;
     if (w == 0) {
@@ -553,7 +585,14 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, resp_release, u);
   if (u->s == NULL) return closed_err(L);
-  if (chc_stream_has_head(u->s)) return 1;
+  if (chc_stream_has_head(u->s)) {
+    /* the last report: the body usually went out whole before the head */
+    if (u->progress && progress(L, u, lua_absindex(L, -1)) != LUA_OK) {
+      resp_release(u);
+      return lua_error(L);
+    }
+    return 1;
+  }
   if (chc_stream_error(u->s)) {
     const chc_error *e = chc_stream_error(u->s);
     int code = e->code;
@@ -642,7 +681,7 @@ static int pool_request(lua_State *L) {
   } else if (producer) {
     rq.body_kind = CHC_BODY_STREAM;
   }
-  u = lua_newuserdatauv(L, sizeof *u, 2);
+  u = lua_newuserdatauv(L, sizeof *u, 3);
   memset(u, 0, sizeof *u);
   u->magic = LRESP_MAGIC;
   u->ll = ll;
@@ -652,6 +691,11 @@ static int pool_request(lua_State *L) {
   lua_setiuservalue(L, -2, 1); /* anchors the borrowed body */
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 2); /* the pool outlives the stream */
+  if (lua_type(L, 10) == LUA_TFUNCTION) {
+    lua_pushvalue(L, 10);
+    lua_setiuservalue(L, -2, 3);
+    u->progress = 1;
+  }
   u->s = chc_pool_request(pu->p, &rq, resp_notify, u, &e);
   if (u->s == NULL) {
     u->closed = 1;

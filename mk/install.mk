@@ -12,6 +12,7 @@
 
 VERSION  := $(shell sed -n 's/^http\.VERSION = "\(.*\)"$$/\1/p' lua/c_http_core/init.lua)
 SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+CFLAGS_ALL += -DCHC_VERSION='"$(VERSION)"' 
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include

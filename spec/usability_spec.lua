@@ -270,3 +270,53 @@ describe("on_progress", function()
     end, "on_progress must be a function, got number")
   end)
 end)
+
+describe("http.semaphore", function()
+  it("bounds the tasks inside it; with() releases on error too", function()
+    local sem = http.semaphore(2)
+    local live, peak, done = 0, 0, 0
+    http.run(function()
+      local tasks = {}
+      for i = 1, 8 do
+        tasks[i] = http.spawn(function()
+          return sem:with(function(x)
+            live = live + 1
+            if live > peak then peak = live end
+            http.sleep(0.02)
+            live = live - 1
+            if x == 3 then error("task 3 fails", 0) end
+            done = done + 1
+            return x * 10
+          end, i)
+        end)
+      end
+      for i = 1, 8 do
+        local ok, v = pcall(tasks[i].join, tasks[i])
+        if i == 3 then assert.is_false(ok); assert.matches("^task 3 fails", v)
+        else assert.equals(i * 10, v) end
+      end
+    end)
+    assert.equals(2, peak)
+    assert.equals(7, done)
+    assert.equals(2, sem:available())
+  end)
+
+  it("works from the main chunk, and a cancelled waiter loses no permit", function()
+    local sem = http.semaphore(1)
+    sem:acquire()
+    local waiter = http.spawn(function() sem:acquire(); return "got" end)
+    http.sleep(0.02)
+    assert.is_true(waiter:cancel())
+    assert.has_error(function() waiter:join() end)
+    sem:release()
+    assert.equals(1, sem:available())
+    local t = http.spawn(function() sem:acquire(); sem:release(); return "ok" end)
+    assert.equals("ok", t:join())
+    sem:acquire()
+    sem:release()
+    assert.has_error(function() sem:release() end,
+                     "semaphore released more often than acquired")
+    assert.has_error(function() http.semaphore(0) end,
+                     "semaphore expects a positive integer, got 0")
+  end)
+end)

@@ -23,6 +23,7 @@ local type, pairs, setmetatable, rawget, rawset, tostring, error =
 local format, lower = string.format, string.lower
 local mtype = math.type
 local io_type = io.type
+local pack, unpack = table.pack, table.unpack
 local now = core.now
 local misuse = errors.misuse
 local check_method, check_body, check_timeout, pool_options =
@@ -415,6 +416,31 @@ function http.map(list, fn, opts)
   for w = 1, conc do pcall(tasks[w].join, tasks[w]) end
   if failed then error(failure, 0) end
   return results
+end
+
+--- A counting semaphore of `n` permits, for bounding concurrency by hand:
+-- `sem:acquire()` takes a permit, waiting while none is free (a task
+-- yields; the main chunk drives the loop); `sem:release()` gives it back;
+-- `sem:with(fn, ...)` runs `fn(...)` holding a permit and releases it
+-- however `fn` ends (its results are returned, its error raised);
+-- `sem:available()` is the number of free permits.
+-- @tparam integer n at least 1
+local function sem_with(self, fn, ...)
+  self:acquire()
+  local res = pack(pcall(fn, ...))
+  self:release()
+  if not res[1] then error(res[2], 0) end
+  return unpack(res, 2, res.n)
+end
+
+function http.semaphore(n)
+  if mtype(n) ~= "integer" or n < 1 then
+    misuse(format("semaphore expects a positive integer, got %s", tostring(n)))
+  end
+  local sem = core.semaphore(n)
+  local methods = getmetatable(sem).__index
+  if methods.with == nil then methods.with = sem_with end
+  return sem
 end
 
 --- Wait `seconds` (yields inside a task; drives the loop outside one).

@@ -136,6 +136,24 @@ describe("files as request bodies", function()
     os.remove(name)
   end)
 
+  it("sends a fixed-length file on plain HTTP/1.1 with sendfile", function()
+    local core = require "c_http_core.core"
+    local name = H.tmpname("sendfile")
+    local data = H.pattern(5000000)
+    local f = assert(io.open(name, "wb")); f:write(data); f:close()
+    f = assert(io.open(name, "rb"))
+    assert.equals(100, #f:read(100))          -- a FILE with buffered bytes
+    local before = core.stats().sendfile_bytes
+    local resp = assert(http.request("POST", H.raw .. "/upload-sha256", { body = f }))
+    assert.equals("4999900 " .. H.sha256(data:sub(101)), resp:read())
+    assert.equals("0", resp.headers["x-got-chunked"])
+    local sent = core.stats().sendfile_bytes - before
+    assert.is_true(sent > 0 and sent <= 4999900, tostring(sent))
+    assert.equals(5000000, f:seek("cur"))     -- the position followed
+    f:close()
+    os.remove(name)
+  end)
+
   it("sends a file over HTTP/2, read from C in blocks", function()
     local name = H.tmpname("body2")
     local data = H.pattern(1000000)

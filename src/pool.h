@@ -120,6 +120,14 @@ int chc_stream_write_end(chc_stream *s);
 /* The producer failed: abort the request with this error. */
 void chc_stream_abort(chc_stream *s, int code, const char *msg);
 
+/* A fixed-length producer body from a file: sends up to n bytes of fd
+** from off straight to the socket (HTTP/1.1 over plain TCP, nothing
+** queued). Returns the bytes sent (counted as written), 0 when the socket
+** is full, -1 when it cannot go that way now (use chc_stream_write), -2
+** on a write error (chc_stream_error). Never more than the Content-Length
+** left. */
+long long chc_stream_sendfile(chc_stream *s, int fd, long long off, size_t n);
+
 /* Request body bytes that went to the socket so far (never more than did:
 ** bytes still queued on the connection count as not sent); *total gets
 ** the body's length, or -1 when unknown. For progress reports. */

@@ -403,3 +403,18 @@ unsigned long long chc_stream_body_written(const chc_stream *s,
   }
   return accepted > pend ? accepted - pend : 0;
 }
+
+long long chc_stream_sendfile(chc_stream *s, int fd, long long off,
+                              size_t n) {
+  unsigned long long left;
+  long long w;
+  if (s->declared < 0 || s->c == NULL || s->c->ops != &h1_ops ||
+      chc_stream_writable(s) <= 0)
+    return -1;
+  left = (unsigned long long)s->declared - s->sent;
+  if (left == 0) return -1;
+  if (n > left) n = (size_t)left;
+  w = h1_sendfile(s, fd, off, n);
+  if (w > 0) s->sent += (unsigned long long)w;
+  return w;
+}

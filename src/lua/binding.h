@@ -39,6 +39,7 @@ typedef struct chc_lloop {
   chc_hlist hlc[16]; /* emptied header lists kept for reuse (lpool.c) */
   int nhlc;
   int intr;          /* a signal hook raised during a main-thread wait */
+  unsigned long long sendfile_bytes; /* file body bytes sent by sendfile */
 } chc_lloop;
 
 struct chc_task {

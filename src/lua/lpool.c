@@ -474,20 +474,34 @@ static int producer_took(lua_State *L, lresp *u, int status) {
 #define FILE_BLOCK 65536
 
 /* One block of a file body (the task's stack: [resp, file, buffer]).
-** Returns 1 to stop (end of file, an error, or the stream gone). */
+** A fixed-length body on plain HTTP/1.1 goes by sendfile while the socket
+** takes it (the FILE's position follows); otherwise, and while the socket
+** is full, blocks are read into the buffer and written. Returns 1 to stop
+** (end of file, an error, or the stream gone). */
 static int file_step(lua_State *L, lresp *u) {
   luaL_Stream *fs = (luaL_Stream *)lua_touserdata(L, 2);
   char *buf;
   size_t n;
+  long long off, w;
+  if (fs->closef == NULL) {
+    producer_fail(u, "the request body file was closed while it was sent");
+    return 1;
+  }
+  off = ftello(fs->f);
+  w = off < 0 ? -1 : chc_stream_sendfile(u->s, fileno(fs->f), off,
+                                         4 * FILE_BLOCK);
+  if (w == -2) return 1;
+  if (w > 0) {
+    u->ll->sendfile_bytes += (unsigned long long)w;
+    if (fseeko(fs->f, (off_t)(off + w), SEEK_SET) == 0) return 0;
+    producer_fail(u, "cannot move the request body file's position");
+    return 1;
+  }
   if (lua_gettop(L) < 3) {
     lua_settop(L, 2);
     lua_newuserdatauv(L, FILE_BLOCK, 0);
   }
   buf = lua_touserdata(L, 3);
-  if (fs->closef == NULL) {
-    producer_fail(u, "the request body file was closed while it was sent");
-    return 1;
-  }
   n = fread(buf, 1, FILE_BLOCK, fs->f);
   if (n > 0) return chc_stream_write(u->s, buf, n) < 0;
   if (ferror(fs->f)) {
@@ -739,7 +753,9 @@ static int l_stats(lua_State *L) {
     conns += st.connections;
     idle += st.idle;
   }
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)ll->sendfile_bytes);
+  lua_setfield(L, -2, "sendfile_bytes");
   lua_pushinteger(L, ll->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, conns);

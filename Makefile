@@ -19,12 +19,16 @@ LDLIBS_ALL = $(shell pkg-config --libs libnghttp2 2>/dev/null) \
             $(EXTRA_LDFLAGS)
 
 BUILD    ?= build
+# luarocks passes these (rockspecs/): Lua's headers and the flag for a module
+LIBFLAG  ?= -shared
+CFLAGS_ALL += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/tls.c src/h2.c src/h2_req.c src/conn.c src/conn_tls.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
 CORE_SRC += src/tls_verify.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
+BIND_SRC += src/lua/lsem.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -43,7 +47,7 @@ all: $(SO) $(LIBA)
 
 $(SO): $(ALL_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL) $(SANFLAGS)
+	$(CC) $(LIBFLAG) -o $@ $^ $(LDLIBS_ALL) $(SANFLAGS)
 
 $(LIBA): $(ALL_OBJ)
 	@mkdir -p $(dir $@)
@@ -73,6 +77,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
             lua-busted zlib1g-dev nginx nghttp2-server nghttp2-client \
             pkg-config openssl ca-certificates python3 gcc make valgrind \
             nodejs curl
+DEB_PKGS += luarocks
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -119,6 +124,8 @@ embed: $(EMBED_BIN)
 $(BUILD)/embed/%: examples/embed/%.c src/chc.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(EMBED_CFLAGS) $(SANFLAGS) -Werror -o $@ $< $(EMBED_LIBS) $(SANFLAGS)
+
+include mk/install.mk
 
 lint:
 	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok

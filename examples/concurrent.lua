@@ -1,12 +1,11 @@
--- concurrent.lua: many requests at once on one thread, with http.run and
--- http.spawn.
+-- concurrent.lua: many requests at once on one thread, with http.map.
 --
 --   lua5.4 examples/concurrent.lua URL [REQUESTS] [CONNECTIONS]  (50 and 10)
 --
 -- Each request runs in a task (a coroutine). A task that waits for the
--- network yields, and the others run meanwhile. The pool caps the number of
--- connections: here 50 tasks share at most 10 keep-alive connections, taking
--- turns (first come, first served) for a free one.
+-- network yields, and the others run meanwhile. http.map keeps at most
+-- CONNECTIONS requests in flight, so none of them waits long in the pool
+-- for a connection: 50 requests share 10 keep-alive connections.
 
 -- From a checkout without LUA_PATH/LUA_CPATH: use ../lua and ../build.
 local root = (arg[0]:match("^(.*)/") or ".") .. "/.."
@@ -39,22 +38,21 @@ local function get()
 end
 
 local t0 = http.now()
-local ok, failed = http.run(function()
-  local tasks = {}
-  for i = 1, n do tasks[i] = http.spawn(get) end
-  local good, bad = 0, 0
-  for i, task in ipairs(tasks) do
-    local status, err = task:join()         -- get's results
-    if status and status < 400 then
-      good = good + 1
-    else
-      bad = bad + 1
-      io.stderr:write(("request %d: %s\n"):format(i, err or "status " .. tostring(status)))
-    end
-  end
-  return good, bad
-end)
+local list = {}
+for i = 1, n do list[i] = i end
+-- results[i]: { status } or { nil, err } of request i, in order
+local results = http.map(list, function() return { get() } end,
+                         { concurrency = conns })
 local elapsed = http.now() - t0
+local ok, failed = 0, 0
+for i, r in ipairs(results) do
+  if r[1] and r[1] < 400 then
+    ok = ok + 1
+  else
+    failed = failed + 1
+    io.stderr:write(("request %d: %s\n"):format(i, r[2] or "status " .. tostring(r[1])))
+  end
+end
 
 print(("%d requests (%d ok, %d failed) over %d connections in %.3f s: %.0f requests/s"):format(
   n, ok, failed, pool:stats().connections, elapsed, n / elapsed))

@@ -40,7 +40,6 @@ end
 
 local http = require "c_http_core"
 
-local CHUNK = 64 * 1024          -- request body pieces read from a file
 
 local function die(msg, code)
   io.stderr:write("fetch: ", tostring(msg), "\n")
@@ -114,24 +113,18 @@ end
 -- {==================================================================
 -- Request body and progress
 
--- A body for -d: the string itself, or for @FILE / @- a producer function.
--- The transport calls it each time it can take more bytes and stops at nil,
--- so a file of any size is sent without being read whole. (Reading stdin
--- blocks the event loop while it waits; fine for a one-request tool.)
+-- A body for -d: the string itself, or for @FILE / @- the open file. The
+-- library reads a file body in blocks as the transport takes them (a file
+-- of any size is never read whole) and sends Content-Length when the file
+-- can seek. The file is ours to close: the process exit does it. (Reading
+-- stdin blocks the event loop while it waits; fine for a one-request tool.)
 local function request_body(data)
   if data == nil or data:sub(1, 1) ~= "@" then return data end
   local path = data:sub(2)
-  local f, err = io.stdin, nil
-  if path ~= "-" then
-    f, err = io.open(path, "rb")
-    if not f then die(err, 2) end
-  end
-  return function()
-    local chunk, rerr = f:read(CHUNK)
-    if rerr then error(path .. ": " .. rerr, 0) end  -- fails the request
-    if chunk == nil and f ~= io.stdin then f:close() end
-    return chunk
-  end
+  if path == "-" then return io.stdin end
+  local f, err = io.open(path, "rb")
+  if not f then die(err, 2) end
+  return f
 end
 
 
@@ -209,6 +202,8 @@ local resp, err = pool:request(req)
 if not resp then die(err, exit_code(err)) end
 
 if o.verbose then
+  io.stderr:write(("* head after %.3f s on a %s connection\n"):format(
+    resp.elapsed, resp.reused and "reused" or "new"))
   io.stderr:write(("< %s %d %s\n"):format(resp.version, resp.status, resp.reason))
   for _, h in ipairs(resp.headers) do io.stderr:write("< ", h[1], ": ", h[2], "\n") end
   io.stderr:write("<\n")
@@ -226,7 +221,7 @@ if o.output and o.output ~= "-" then
 end
 
 local show = o.progress or (o.output and o.output ~= "-" and stderr_is_tty())
-local progress = show and progress_bar(tonumber(resp.headers:get("content-length")))
+local progress = show and progress_bar(tonumber(resp.headers["content-length"]))
 
 -- Stream the body chunk by chunk. The iterator raises the error object on a
 -- failure mid-body (a timeout, a truncated body): it never ends silently.

@@ -59,6 +59,7 @@ describe("examples/fetch.lua", function()
     assert.is_truthy(err:find("> GET " .. H.nginx .. "/small\n", 1, true), err)
     assert.is_truthy(err:find("< HTTP/1.1 200 OK\n", 1, true), err)
     assert.is_truthy(err:find("< Content-Length: 13\n", 1, true), err)
+    assert.is_truthy(err:find("\n%* head after %d+%.%d+ s on a new connection\n"), err)
   end)
 
   it("sends headers and a method", function()

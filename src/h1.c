@@ -713,6 +713,18 @@ static ssize_t feed_error(chc_h1_resp *r) {
 }
 
 /*
+** An HTTP/2-only server answers an HTTP/1.1 request with its SETTINGS frame
+** (RFC 9113 3.4): a 9-byte frame header of type 0x4 on stream 0. Seeing one
+** where a status line should be means the pool asked the wrong protocol.
+*/
+static int h2_settings_frame(const char *at, const char *end) {
+  const unsigned char *u = (const unsigned char *)at;
+  if (end - at < 9) return 0;
+  return u[3] == 0x04 && (u[5] & 0x7f) == 0 && u[6] == 0 && u[7] == 0 &&
+         u[8] == 0;
+}
+
+/*
 ** Runs llhttp over [at, end) through its pauses. Returns where it stopped:
 ** end, the end of the message, or the start of a chunk-size line
 ** (r->size_line); NULL on an error (r->err set).
@@ -723,6 +735,11 @@ static const char *run(chc_h1_resp *r, const char *at, const char *end) {
     const char *pos;
     if (en == HPE_OK) return end;
     if (en != HPE_PAUSED) {
+      if (r->state == H1_STATUS && h2_settings_frame(at, end))
+        chc_seterr(&r->err, CHC_EREMOTE_PROTO,
+                   "the server answered with an HTTP/2 SETTINGS frame, not "
+                   "HTTP/1.1: it speaks only HTTP/2 (h2c) on this port; make "
+                   "the pool with http2 = true, http1 = false");
       parse_error(r, en);
       return NULL;
     }

@@ -9,9 +9,12 @@
 ** the read buffer; chunk framing is removed in place.
 */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/sendfile.h>
 
 #include "pool_int.h"
 
@@ -596,3 +599,52 @@ const proto_ops h1_ops = {h1_start,     h1_on_io,    h1_teardown,
                           h1_peek,      h1_consume,  h1_writable,
                           h1_write,     h1_write_end, h1_cancel,
                           h1_release,   h1_buffered};
+
+/*
+** A fixed-length body from a file on a plain connection with nothing
+** queued goes from the page cache to the socket (sendfile), never through
+** our memory. sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked around it
+** and one it raised is taken back, so a peer that closed gets EPIPE as
+** with send(). What the socket does not take stays in the file: the
+** caller goes on from there (through the write buffer while the socket
+** is full).
+*/
+long long h1_sendfile(chc_stream *s, int fd, long long off, size_t n) {
+  pconn *c = s->c;
+  sigset_t pipe_set, old, pending;
+  off_t o = (off_t)off;
+  ssize_t w;
+  int err, was_pending;
+  if (c == NULL || c->h1 == NULL || s->h1.chunked || !conn_is_plain(c->t) ||
+      wpending(c) > 0 || !c->t->writable)
+    return -1;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  was_pending = sigismember(&pending, SIGPIPE);
+  do w = sendfile(c->t->io.fd, fd, &o, n);
+  while (w < 0 && errno == EINTR);
+  err = errno;
+  if (w < 0 && err == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (w < 0) {
+    if (err == EAGAIN) {
+      c->t->writable = 0;
+      pool_timer(c, T_WRITE, s->to.write);
+      return 0;
+    }
+    if (err == EINVAL || err == ENOSYS) return -1; /* not a file it takes */
+    write_failed(c, err);
+    return -2;
+  }
+  if (w == 0) return -1; /* the file ended: the buffered path says how */
+  if ((size_t)w < n) {
+    c->t->writable = 0;
+    pool_timer(c, T_WRITE, s->to.write);
+  }
+  return (long long)w;
+}

@@ -50,6 +50,9 @@ void h1_begin(struct pconn *c);
 ** buffer is copied out first). */
 void h1_detach(struct chc_stream *s);
 void h1conn_free(h1conn *h);
+/* Sends up to n bytes of file fd from off with sendfile(2): see
+** chc_stream_sendfile (pool.h) for when and what it returns. */
+long long h1_sendfile(struct chc_stream *s, int fd, long long off, size_t n);
 /* The write deadline of c passed: 1 when the complete response was
 ** already there (it stands; the upload ends), 0 to fail as usual. */
 int h1_write_timed_out(struct pconn *c);

@@ -286,6 +286,8 @@ void chc_h2_stream_consume(chc_h2_stream *st, size_t n);
 int chc_h2_stream_writable(const chc_h2_stream *st);
 int chc_h2_stream_write(chc_h2_stream *st, const void *p, size_t n);
 int chc_h2_stream_write_end(chc_h2_stream *st);
+/* Producer bytes queued and not yet framed (for progress reports). */
+size_t chc_h2_stream_queued(const chc_h2_stream *st);
 
 /* The caller abandons the exchange: RST_STREAM(CANCEL) unless the stream
 ** already closed, the buffered body is dropped (its window given back),

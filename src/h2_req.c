@@ -543,3 +543,5 @@ void chc_h2_stream_release(chc_h2_stream *st) {
 }
 
 /* }=================================================================== */
+
+size_t chc_h2_stream_queued(const chc_h2_stream *st) { return st->up.len; }

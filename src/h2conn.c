@@ -199,6 +199,7 @@ static void h2_submit(pconn *c, chc_stream *s) {
   if (c->state == C_IDLE) pool_conn_activate(c);
   s->c = c;
   s->state = S_ACTIVE;
+  s->reused = c->reused || c->h2->nactive > 0; /* sharing counts */
   x->done = 0;
   s->req_done = 0;
   chc_list_insert_tail(&c->h2->streams, &x->cnode);

@@ -327,6 +327,7 @@ void pool_bind(pconn *c, chc_stream *s) {
   s->c = c;
   s->state = S_ACTIVE;
   s->attempts++;
+  s->reused = c->reused;
 }
 
 static int replayable(const chc_stream *s) {

@@ -88,6 +88,8 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
 
 /* Observers. */
 int chc_stream_has_head(const chc_stream *s);
+/* 1 when the connection had served another exchange before this one. */
+int chc_stream_reused(const chc_stream *s);
 const chc_error *chc_stream_error(const chc_stream *s); /* NULL if none */
 int chc_stream_status(const chc_stream *s);
 const char *chc_stream_reason(const chc_stream *s);
@@ -117,6 +119,20 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n);
 int chc_stream_write_end(chc_stream *s);
 /* The producer failed: abort the request with this error. */
 void chc_stream_abort(chc_stream *s, int code, const char *msg);
+
+/* A fixed-length producer body from a file: sends up to n bytes of fd
+** from off straight to the socket (HTTP/1.1 over plain TCP, nothing
+** queued). Returns the bytes sent (counted as written), 0 when the socket
+** is full, -1 when it cannot go that way now (use chc_stream_write), -2
+** on a write error (chc_stream_error). Never more than the Content-Length
+** left. */
+long long chc_stream_sendfile(chc_stream *s, int fd, long long off, size_t n);
+
+/* Request body bytes that went to the socket so far (never more than did:
+** bytes still queued on the connection count as not sent); *total gets
+** the body's length, or -1 when unknown. For progress reports. */
+unsigned long long chc_stream_body_written(const chc_stream *s,
+                                           long long *total);
 
 /* The caller is done with the stream: the connection goes back to the pool
 ** when the exchange is complete, otherwise it is discarded (or a waiting

@@ -128,6 +128,7 @@ struct chc_stream {
   int state;
   int no_body, idempotent, h2_capable;
   int retries_left, attempts;
+  int reused; /* served on a connection that had served before */
   /* request progress */
   long long declared; /* producer body length from the caller's
                       ** Content-Length, -1 if none */

@@ -382,3 +382,39 @@ void chc_stream_release(chc_stream *s) {
 }
 
 /* }=================================================================== */
+
+int chc_stream_reused(const chc_stream *s) { return s->reused; }
+
+unsigned long long chc_stream_body_written(const chc_stream *s,
+                                           long long *total) {
+  unsigned long long accepted = s->body_kind == CHC_BODY_BYTES
+                                    ? (unsigned long long)s->body_len
+                                    : s->sent;
+  size_t pend;
+  *total = s->body_kind == CHC_BODY_BYTES ? (long long)s->body_len
+                                          : s->declared;
+  if (s->req_done) return accepted;
+  if (s->c == NULL) return 0;
+  pend = s->c->wbuf.len;
+  if (s->c->ops == &h1_ops) {
+    if (s->c->h1) pend += s->c->h1->wbody_len;
+  } else if (s->h2 && s->h2->st) {
+    pend += chc_h2_stream_queued(s->h2->st);
+  }
+  return accepted > pend ? accepted - pend : 0;
+}
+
+long long chc_stream_sendfile(chc_stream *s, int fd, long long off,
+                              size_t n) {
+  unsigned long long left;
+  long long w;
+  if (s->declared < 0 || s->c == NULL || s->c->ops != &h1_ops ||
+      chc_stream_writable(s) <= 0)
+    return -1;
+  left = (unsigned long long)s->declared - s->sent;
+  if (left == 0) return -1;
+  if (n > left) n = (size_t)left;
+  w = h1_sendfile(s, fd, off, n);
+  if (w > 0) s->sent += (unsigned long long)w;
+  return w;
+}

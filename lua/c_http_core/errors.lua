@@ -96,6 +96,17 @@ end
 
 M.Error = Error
 
+-- err.timeout: which limit fired. The kind names the phase; the core words
+-- every total-deadline error "total timeout of ... exceeded while ..." (one
+-- place, pool.c's on_total_timeout, for HTTP/1.1 and HTTP/2 alike).
+local TIMEOUT_OF = { ConnectTimeout = "connect", ReadTimeout = "read",
+                     WriteTimeout = "write", PoolTimeout = "pool" }
+
+local function timeout_field(kind, msg)
+  if msg:find("total timeout", 1, true) == 1 then return "total" end
+  return TIMEOUT_OF[kind]
+end
+
 --- Build an error object.
 -- @tparam string kind one of the kinds (not a group name)
 -- @tparam[opt] string message human-readable detail (a default per kind)
@@ -107,8 +118,10 @@ function M.new(kind, message)
     M.misuse(("unknown error kind '%s'"):format(tostring(kind)))
   end
   if message == nil then message = DEFAULT_MESSAGE[kind] end
-  return setmetatable({ kind = kind, message = tostring(message),
-                        group = group or nil }, Error)
+  message = tostring(message)
+  return setmetatable({ kind = kind, message = message, group = group or nil,
+                        timeout = TIMEOUT_OF[kind] and timeout_field(kind, message) },
+                      Error)
 end
 
 --- The error factory handed to the C binding (`core.set_error_factory`).
@@ -124,8 +137,10 @@ function M.from_core(kind, message)
     return setmetatable({ kind = tostring(kind), message = tostring(message or "") },
                         Error)
   end
-  return setmetatable({ kind = kind, message = tostring(message or DEFAULT_MESSAGE[kind]),
-                        group = group or nil }, Error)
+  local msg = tostring(message or DEFAULT_MESSAGE[kind])
+  return setmetatable({ kind = kind, message = msg, group = group or nil,
+                        timeout = TIMEOUT_OF[kind] and timeout_field(kind, msg) },
+                      Error)
 end
 
 --- Is `v` an error object built by this module?

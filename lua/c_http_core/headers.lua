@@ -27,8 +27,17 @@ errors.own_source()
 
 local Headers = { __name = "c_http_core.Headers" }
 local methods = {}
-Headers.__index = methods
 M.Headers = Headers
+
+-- h[i] is the i-th {name, value} pair (a plain field, never reaching here);
+-- h["content-type"] is h:get("content-type"), case-insensitive. Method names
+-- win over header names: use h:get("get") for a header called "get".
+function Headers.__index(self, k)
+  local m = methods[k]
+  if m ~= nil then return m end
+  if type(k) == "string" then return methods.get(self, k) end
+  return nil
+end
 
 -- {==================================================================
 -- Validation (RFC 9110 §5.1 token names; values without CR, LF, NUL or

@@ -20,8 +20,11 @@ local options = require "c_http_core.options"
 
 local type, pairs, setmetatable, rawget, rawset, tostring, error =
       type, pairs, setmetatable, rawget, rawset, tostring, error
-local format = string.format
+local format, lower = string.format, string.lower
 local mtype = math.type
+local io_type = io.type
+local pack, unpack = table.pack, table.unpack
+local now = core.now
 local misuse = errors.misuse
 local check_method, check_body, check_timeout, pool_options =
       options.check_method, options.check_body, options.check_timeout,
@@ -51,6 +54,16 @@ function Response.__index(self, k)
     local h = from_flat(self._core:headers())
     rawset(self, "headers", h)
     return h
+  elseif k == "request" then
+    -- The Request it answers, built on first access for pool:request(m, u,
+    -- opts) calls (a Request given as is is stored as is).
+    local a = rawget(self, "_args")
+    if not a then return nil end
+    local o = a[3] or {}
+    local req = request.new { method = a[1], url = a[2], headers = o.headers,
+                              body = o.body, timeout = o.timeout }
+    rawset(self, "request", req)
+    return req
   elseif k == "trailers" then
     -- core returns nil until the body has ended; only a result is cached.
     local flat = self._core:trailers()
@@ -62,10 +75,12 @@ function Response.__index(self, k)
   return nil
 end
 
+-- r: the core's response, or any object with its methods (head, headers,
+-- chunk, read, trailers, close): the mock transport gives one of its own.
 local function new_response(r)
-  local status, reason, version = r:head()
+  local status, reason, version, reused = r:head()
   return setmetatable({ status = status, reason = reason, version = version,
-                        _core = r }, Response)
+                        reused = reused, _core = r }, Response)
 end
 
 --- The whole (rest of the) body.
@@ -120,7 +135,8 @@ local Pool = { __name = "c_http_core.Pool" }
 local pool_methods = {}
 Pool.__index = pool_methods
 
-local REQUEST_OPTIONS = { headers = true, body = true, timeout = true }
+local REQUEST_OPTIONS = { headers = true, body = true, timeout = true,
+                          on_progress = true }
 
 -- Hot-path caches (bounded; reset when full): parsed URLs, and the timeout
 -- table of a plain number. Their tables are internal and never modified.
@@ -150,11 +166,40 @@ local function request_timeout(t)
   return check_timeout(t)
 end
 
-local function send(self, method, u, hdrs, body, timeout)
+-- body = an open Lua file: the core reads it from its current position in
+-- blocks; when the file can seek, the rest of it is the Content-Length
+-- (unless the caller gave one, or Transfer-Encoding). The caller owns the
+-- handle.
+local function file_body(hdrs, f)
+  local here = f:seek("cur")
+  local size = here and f:seek("end")
+  if size then f:seek("set", here) end
+  local h = {}
+  local framed = false
+  if hdrs then
+    for i = 1, #hdrs do
+      local p = hdrs[i]
+      h[i] = p
+      local n = lower(p[1])
+      if n == "content-length" or n == "transfer-encoding" then framed = true end
+    end
+  end
+  if size and not framed then h[#h + 1] = { "Content-Length", tostring(size - here) } end
+  return h, f
+end
+
+local function send(self, method, u, hdrs, body, timeout, target, args,
+                    on_progress)
+  if io_type(body) == "file" then hdrs, body = file_body(hdrs, body) end
+  local t0 = now()
   local r, err = self._core:request(method, u.scheme, u.host, u.port, u.target,
-                                    hdrs, body, timeout)
+                                    hdrs, body, timeout, on_progress)
   if not r then return nil, err end
-  return new_response(r)
+  local resp = new_response(r)
+  resp.elapsed = now() - t0   -- seconds from the call to the head
+  resp.url = target
+  if args.url then resp.request = args else resp._args = args end
+  return resp
 end
 
 --- Send a request and wait for the response head.
@@ -173,27 +218,32 @@ function pool_methods:request(method, target, opts)
     if not f then misuse("request expects a method and a URL, or a Request") end
     local u, err = request_target(f)
     if not u then return nil, err end
-    return send(self, f.method, u, f.headers, f.body, f.timeout)
+    return send(self, f.method, u, f.headers, f.body, f.timeout, f.url, method)
   end
   method = check_method(method)
   local u, err = parse_cached(target)
   if not u then return nil, err end
-  local hdrs, body, timeout
+  local hdrs, body, timeout, on_progress
   if opts ~= nil then
     if type(opts) ~= "table" then
       misuse(format("request options must be a table, got %s", type(opts)))
     end
     for k in pairs(opts) do
       if not REQUEST_OPTIONS[k] then
-        misuse(format("unknown request option '%s' (headers, body, timeout)",
-                      tostring(k)))
+        misuse(format("unknown request option '%s' (headers, body, timeout, " ..
+                      "on_progress)", tostring(k)))
       end
     end
     hdrs = headers_normalize(opts.headers or nil)
     body = check_body(opts.body)
     timeout = request_timeout(opts.timeout)
+    on_progress = opts.on_progress
+    if on_progress ~= nil and type(on_progress) ~= "function" then
+      misuse(format("on_progress must be a function, got %s", type(on_progress)))
+    end
   end
-  return send(self, method, u, hdrs, body, timeout)
+  return send(self, method, u, hdrs, body, timeout, target,
+              { method, target, opts }, on_progress)
 end
 
 --- Close every connection of the pool; idempotent.
@@ -218,6 +268,14 @@ Pool.__close = pool_methods.close
 --   certificate), `tls.min_version = "1.3"` (this build has no TLS 1.3),
 --   or a `tls.ciphers` name this build does not know
 function http.Pool(opts)
+  if type(opts) == "table" and opts.mock ~= nil then
+    -- the mock transport (c_http_core.mock): the other options are checked
+    -- as for a real pool, and kept for pool.options
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "mock" then rest[k] = v end end
+    local c = require("c_http_core.mock").new(opts.mock)
+    return setmetatable({ _core = c, options = pool_options(rest) }, Pool)
+  end
   local o = pool_options(opts)
   local ok, c = pcall(core.Pool, o)
   if not ok then misuse(c) end
@@ -303,6 +361,89 @@ function http.run(fn, ...)
   return unwrap(core.run(fn, ...))
 end
 
+--- Call `fn(item, i)` for every item of `list`, at most `concurrency` at a
+-- time (each call in a task of its own), and return the results in the
+-- list's order: `results[i]` is the first value `fn(list[i], i)` returned.
+-- Works inside a task and outside one (then it drives the loop). When a call
+-- raises, no new item is started, the other calls are cancelled, and map
+-- raises that error.
+-- @tparam table list a sequence
+-- @tparam function fn
+-- @tparam[opt] table opts `concurrency` (a positive integer; default: all)
+-- @treturn table the results
+function http.map(list, fn, opts)
+  if type(list) ~= "table" then
+    misuse(format("map expects a list, got %s", type(list)))
+  end
+  if type(fn) ~= "function" then
+    misuse(format("map expects a function, got %s", type(fn)))
+  end
+  local n, conc = #list, nil
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      misuse(format("map options must be a table, got %s", type(opts)))
+    end
+    for k in pairs(opts) do
+      if k ~= "concurrency" then
+        misuse(format("unknown map option '%s' (concurrency)", tostring(k)))
+      end
+    end
+    conc = opts.concurrency
+    if conc ~= nil and (mtype(conc) ~= "integer" or conc < 1) then
+      misuse(format("concurrency must be a positive integer, got %s",
+                    tostring(conc)))
+    end
+  end
+  if conc == nil or conc > n then conc = n end
+  local results, nexti, tasks, failed, failure = {}, 1, {}, false, nil
+  local function worker(me)
+    while nexti <= n do
+      local i = nexti
+      nexti = i + 1
+      local ok, r = pcall(fn, list[i], i)
+      if not ok then
+        if not failed then   -- the first failure stops the others
+          failed, failure, nexti = true, r, n + 1
+          for w = 1, #tasks do
+            if w ~= me then tasks[w]:cancel() end
+          end
+        end
+        return
+      end
+      results[i] = r
+    end
+  end
+  for w = 1, conc do tasks[w] = http.spawn(worker, w) end
+  for w = 1, conc do pcall(tasks[w].join, tasks[w]) end
+  if failed then error(failure, 0) end
+  return results
+end
+
+--- A counting semaphore of `n` permits, for bounding concurrency by hand:
+-- `sem:acquire()` takes a permit, waiting while none is free (a task
+-- yields; the main chunk drives the loop); `sem:release()` gives it back;
+-- `sem:with(fn, ...)` runs `fn(...)` holding a permit and releases it
+-- however `fn` ends (its results are returned, its error raised);
+-- `sem:available()` is the number of free permits.
+-- @tparam integer n at least 1
+local function sem_with(self, fn, ...)
+  self:acquire()
+  local res = pack(pcall(fn, ...))
+  self:release()
+  if not res[1] then error(res[2], 0) end
+  return unpack(res, 2, res.n)
+end
+
+function http.semaphore(n)
+  if mtype(n) ~= "integer" or n < 1 then
+    misuse(format("semaphore expects a positive integer, got %s", tostring(n)))
+  end
+  local sem = core.semaphore(n)
+  local methods = getmetatable(sem).__index
+  if methods.with == nil then methods.with = sem_with end
+  return sem
+end
+
 --- Wait `seconds` (yields inside a task; drives the loop outside one).
 http.sleep = core.sleep
 
@@ -318,6 +459,7 @@ http.loop = core.loop
 http.Request = request.new
 http.Headers = headers.new
 http.is_error = errors.is_error
+http.Error = errors.new   -- http.Error(kind, message): e.g. for mock handlers
 http.errors = errors.kinds
 
 return http

@@ -45,8 +45,9 @@ end
 function M.check_body(b)
   if b == nil or b == false then return nil end
   local t = type(b)
-  if t ~= "string" and t ~= "function" then
-    misuse(format("body must be nil, a string or a function, got %s", t))
+  if t ~= "string" and t ~= "function" and io.type(b) ~= "file" then
+    misuse(format("body must be nil, a string, a function or an open " ..
+                  "file, got %s", io.type(b) or t))
   end
   return b
 end
@@ -102,6 +103,9 @@ function M.check_timeout(t)
       misuse(format("unknown timeout '%s' (connect, read, write, pool, total)",
                     tostring(k)))
     end
+    -- A total computed as `deadline - http.now()` may already be negative:
+    -- that deadline has passed, so the request times out at once.
+    if k == "total" and type(v) == "number" and v < 0 then v = 0 end
     out[k] = limit(v, "timeout." .. k)
   end
   return out

@@ -118,7 +118,7 @@ describe("Request", function()
     raises({ method = "GET", url = 42 }, "URL must be a string")
     raises({ method = "GET", url = "http://h/", headers = { { "A B", "1" } } },
            "invalid header name")
-    raises({ method = "GET", url = "http://h/", body = 42 }, "body must be nil, a string or a function")
+    raises({ method = "GET", url = "http://h/", body = 42 }, "body must be nil, a string, a function or an open file, got number")
     raises({ method = "GET", url = "http://h/", timeout = -1 }, "timeout must be a non-negative")
     raises({ method = "GET", url = "http://h/", timeout = { reed = 1 } }, "unknown timeout 'reed'")
     raises({ method = "GET", url = "http://h/", timeout = "5" }, "timeout must be a number or a table")

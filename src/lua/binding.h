@@ -39,6 +39,7 @@ typedef struct chc_lloop {
   chc_hlist hlc[16]; /* emptied header lists kept for reuse (lpool.c) */
   int nhlc;
   int intr;          /* a signal hook raised during a main-thread wait */
+  unsigned long long sendfile_bytes; /* file body bytes sent by sendfile */
 } chc_lloop;
 
 struct chc_task {
@@ -103,5 +104,6 @@ typedef struct chc_lpool {
 /* Registration, one per file. */
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
+void chc_lsem_open(lua_State *L);   /* semaphore */
 
 #endif

@@ -6,6 +6,10 @@
 #include "../chc.h"
 #include "binding.h"
 
+#ifndef CHC_VERSION /* the Makefile passes http.VERSION (mk/install.mk) */
+#define CHC_VERSION "unknown"
+#endif
+
 struct chc_luasrc {
   const char *name;
   const unsigned char *src;
@@ -17,7 +21,8 @@ CHC_API int luaopen_c_http_core_core(lua_State *L) {
   lua_newtable(L);
   chc_sched_open(L);
   chc_lpool_open(L);
-  lua_pushliteral(L, "0.1.0");
+  chc_lsem_open(L);
+  lua_pushliteral(L, CHC_VERSION);
   lua_setfield(L, -2, "VERSION");
   return 1;
 }

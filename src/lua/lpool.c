@@ -6,6 +6,7 @@
 ** (string, or the producer function), 2 = the Pool userdata (the pool must
 ** outlive its streams). :close(), __close and __gc share resp_close (B5).
 */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ typedef struct lresp {
   chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
   unsigned burst;  /* producer chunks since it last let others run */
+  int progress;    /* an on_progress function is uservalue 3 */
+  unsigned long long reported; /* body bytes on_progress was last told */
 } lresp;
 
 /* {===================================================================
@@ -403,7 +406,8 @@ static int resp_head(lua_State *L) {
   lua_pushinteger(L, chc_stream_status(u->s));
   lua_pushstring(L, chc_stream_reason(u->s));
   lua_pushstring(L, chc_stream_version(u->s));
-  return 3;
+  lua_pushboolean(L, chc_stream_reused(u->s));
+  return 4;
 }
 
 /* resp:headers() -> flat list {n1, v1, n2, v2, ...}; it still answers
@@ -467,8 +471,76 @@ static int producer_took(lua_State *L, lresp *u, int status) {
   return 0;
 }
 
+/* A file body's block: read from C, so no Lua string per block. */
+#define FILE_BLOCK 65536
+
+/* One block of a file body (the task's stack: [resp, file, buffer]).
+** A fixed-length body on plain HTTP/1.1 goes by sendfile while the socket
+** takes it (the FILE's position follows); otherwise, and while the socket
+** is full, blocks are read into the buffer and written. Returns 1 to stop
+** (end of file, an error, or the stream gone). */
+static int file_step(lua_State *L, lresp *u) {
+  luaL_Stream *fs = (luaL_Stream *)lua_touserdata(L, 2);
+  char *buf;
+  size_t n;
+  long long off, w;
+  if (fs->closef == NULL) {
+    producer_fail(u, "the request body file was closed while it was sent");
+    return 1;
+  }
+  off = ftello(fs->f);
+  w = off < 0 ? -1 : chc_stream_sendfile(u->s, fileno(fs->f), off,
+                                         4 * FILE_BLOCK);
+  if (w == -2) return 1;
+  if (w > 0) {
+    u->ll->sendfile_bytes += (unsigned long long)w;
+    if (fseeko(fs->f, (off_t)(off + w), SEEK_SET) == 0) return 0;
+    producer_fail(u, "cannot move the request body file's position");
+    return 1;
+  }
+  if (lua_gettop(L) < 3) {
+    lua_settop(L, 2);
+    lua_newuserdatauv(L, FILE_BLOCK, 0);
+  }
+  buf = lua_touserdata(L, 3);
+  n = fread(buf, 1, FILE_BLOCK, fs->f);
+  if (n > 0) return chc_stream_write(u->s, buf, n) < 0;
+  if (ferror(fs->f)) {
+    char msg[CHC_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "reading the request body file failed: %s",
+             strerror(errno));
+    producer_fail(u, msg);
+    return 1;
+  }
+  chc_stream_write_end(u->s);
+  return 1;
+}
+
 /*
-** The producer task: [resp, fn]. Loops: wait until the stream can take
+** Calls on_progress(written, total) when more request body bytes went to
+** the socket since the last call. Runs only at safe points (the producer
+** task between blocks, the requester when the head came), never from an
+** engine callback. Returns the lua_pcall status (the error on the stack).
+*/
+static int progress(lua_State *L, lresp *u, int ridx) {
+  unsigned long long w;
+  long long total;
+  if (!u->progress || u->s == NULL) return LUA_OK;
+  w = chc_stream_body_written(u->s, &total);
+  if (w <= u->reported) return LUA_OK;
+  u->reported = w;
+  lua_getiuservalue(L, ridx, 3);
+  lua_pushinteger(L, (lua_Integer)w);
+  if (total >= 0)
+    lua_pushinteger(L, (lua_Integer)total);
+  else
+    lua_pushnil(L);
+  return lua_pcall(L, 2, 0, 0);
+}
+
+/*
+** The producer task: [resp, fn] (or [resp, file, buffer] for a file
+** body, read by file_step). Loops: wait until the stream can take
 ** bytes, call fn (which may itself wait: it runs through lua_pcallk with
 ** this function as continuation), write the chunk.
 */
@@ -482,6 +554,14 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
   for (;;) {
     int w;
     if (u->s == NULL) return 0;
+    if (u->progress && progress(L, u, 1) != LUA_OK) {
+      const char *m = lua_tostring(L, -1);
+      char msg[CHC_ERRMSG_MAX];
+      snprintf(msg, sizeof msg, "the on_progress function failed: %s",
+               m ? m : "(error object)");
+      producer_fail(u, msg);
+      return 0;
+    }
     w = chc_stream_writable(u->s);
     if (w < 0) return 0;
     if (w == 0) {
@@ -490,8 +570,12 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (++u->burst > PRODUCER_BURST) { /* a bare yield: ready again at once */
       u->burst = 0;
-      lua_settop(L, 2);
+      if (!lua_isuserdata(L, 2)) lua_settop(L, 2);
       return lua_yieldk(L, 0, P_WAITED, producer_k);
+    }
+    if (lua_isuserdata(L, 2)) {
+      if (file_step(L, u)) return 0;
+      continue;
     }
     lua_settop(L, 2);
     lua_pushvalue(L, 2);
@@ -516,7 +600,14 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, resp_release, u);
   if (u->s == NULL) return closed_err(L);
-  if (chc_stream_has_head(u->s)) return 1;
+  if (chc_stream_has_head(u->s)) {
+    /* the last report: the body usually went out whole before the head */
+    if (u->progress && progress(L, u, lua_absindex(L, -1)) != LUA_OK) {
+      resp_release(u);
+      return lua_error(L);
+    }
+    return 1;
+  }
   if (chc_stream_error(u->s)) {
     const chc_error *e = chc_stream_error(u->s);
     int code = e->code;
@@ -567,6 +658,7 @@ static int pool_request(lua_State *L) {
   lua_Integer port = luaL_checkinteger(L, 5);
   const char *target = luaL_checkstring(L, 6);
   int bt = lua_type(L, 8);
+  int producer = bt == LUA_TFUNCTION;
   chc_lloop *ll = pu->ll;
   chc_request rq;
   chc_error e = {CHC_OK, ""};
@@ -575,9 +667,15 @@ static int pool_request(lua_State *L) {
   if (pu->p == NULL)
     return chc_return_err(L, CHC_ECLOSED, "the pool is closed");
   if (port < 1 || port > 65535) luaL_argerror(L, 5, "port out of range");
-  if (bt != LUA_TNIL && bt != LUA_TNONE && bt != LUA_TSTRING &&
-      bt != LUA_TFUNCTION)
-    luaL_argerror(L, 8, "body must be nil, a string or a function");
+  if (bt == LUA_TUSERDATA) { /* an open Lua file, read from C */
+    luaL_Stream *fs = luaL_testudata(L, 8, LUA_FILEHANDLE);
+    if (fs == NULL || fs->closef == NULL)
+      luaL_argerror(L, 8, "body must be nil, a string, a function or an open file");
+    producer = 1;
+  } else if (bt != LUA_TNIL && bt != LUA_TNONE && bt != LUA_TSTRING &&
+             bt != LUA_TFUNCTION) {
+    luaL_argerror(L, 8, "body must be nil, a string, a function or an open file");
+  }
   memset(&rq, 0, sizeof rq);
   rq.method = method;
   rq.https = strcmp(scheme, "https") == 0;
@@ -595,10 +693,10 @@ static int pool_request(lua_State *L) {
   if (bt == LUA_TSTRING) {
     rq.body_kind = CHC_BODY_BYTES;
     rq.body = lua_tolstring(L, 8, &rq.body_len);
-  } else if (bt == LUA_TFUNCTION) {
+  } else if (producer) {
     rq.body_kind = CHC_BODY_STREAM;
   }
-  u = lua_newuserdatauv(L, sizeof *u, 2);
+  u = lua_newuserdatauv(L, sizeof *u, 3);
   memset(u, 0, sizeof *u);
   u->magic = LRESP_MAGIC;
   u->ll = ll;
@@ -608,16 +706,21 @@ static int pool_request(lua_State *L) {
   lua_setiuservalue(L, -2, 1); /* anchors the borrowed body */
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 2); /* the pool outlives the stream */
+  if (lua_type(L, 10) == LUA_TFUNCTION) {
+    lua_pushvalue(L, 10);
+    lua_setiuservalue(L, -2, 3);
+    u->progress = 1;
+  }
   u->s = chc_pool_request(pu->p, &rq, resp_notify, u, &e);
   if (u->s == NULL) {
     u->closed = 1;
     return chc_return_err(L, e.code, e.msg);
   }
-  if (bt == LUA_TFUNCTION) {
+  if (producer) {
     int top = lua_gettop(L);
     lua_pushcfunction(L, producer_main);
     lua_pushvalue(L, top);  /* resp */
-    lua_pushvalue(L, 8);    /* fn */
+    lua_pushvalue(L, 8);    /* fn or file */
     chc_spawn(L, 2);
     lua_pop(L, 1); /* the producer task is anchored by the loop */
   }
@@ -651,7 +754,9 @@ static int l_stats(lua_State *L) {
     conns += st.connections;
     idle += st.idle;
   }
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)ll->sendfile_bytes);
+  lua_setfield(L, -2, "sendfile_bytes");
   lua_pushinteger(L, ll->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, conns);

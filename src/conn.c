@@ -185,6 +185,8 @@ static void chain_run(conn *t, int r) {
   }
 }
 
+void conn_step_resume(conn *t, int r) { chain_run(t, r); }
+
 static const char *secs(int64_t ms, char *buf, size_t n) {
   snprintf(buf, n, "%g s", (double)ms / 1000.0);
   return buf;

@@ -156,6 +156,11 @@ size_t conn_pending(const conn *t);
 int conn_eof_clean(const conn *t);
 const char *conn_alpn(const conn *t); /* NULL: none agreed */
 
+/* For a step whose setup goes on outside an edge (a lookup it started):
+** reports its progress r (1 done, 0 waiting, -1 failed) as start/on_io
+** would have. */
+void conn_step_resume(conn *t, int r);
+
 /* For steps: records a failure and returns -1. */
 int conn_step_fail(conn *t, int code, int final, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -173,5 +178,12 @@ void conn_free_later(conn *t);
 ** offering the session cached under cache_key. NULL on out of memory. */
 conn_step *conn_tls_step_new(chc_tls_conf *cf, const char *host,
                              const char *cache_key);
+
+/* conn_proxy.c: the proxy handshake step to host:port through px (an
+** HTTP CONNECT tunnel, or SOCKS5 as px->kind says). px is only read
+** during setup (the pool outlives that). NULL on out of memory. */
+struct chc_proxy;
+conn_step *conn_proxy_step_new(const struct chc_proxy *px, const char *host,
+                               int port);
 
 #endif

@@ -146,6 +146,9 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port) {
              chc_tls_conf_sni(p->tls, host), chc_tls_conf_id(p->tls));
   else
     snprintf(key, sizeof key, "h|%s|%d", host, port);
+  if (p->proxy) /* never shared with direct connections or other proxies */
+    snprintf(key + strlen(key), sizeof key - strlen(key), "|%s",
+             p->proxy->key);
   h = hash_str(key);
   if (p->tab) {
     for (o = p->tab[h & (p->tabsize - 1)]; o; o = o->hnext)
@@ -154,6 +157,11 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port) {
   if (p->norigins >= p->tabsize && grow_table(p) < 0) return NULL;
   o = origin_new(key, h, https, host, port);
   if (o == NULL) return NULL;
+  /* an http:// origin behind an HTTP proxy is forwarded (absolute form),
+  ** unless it is spoken HTTP/2 with prior knowledge: that needs a tunnel */
+  o->forward = p->proxy && !https && p->o.http1 &&
+               (p->proxy->kind == CHC_PROXY_HTTP ||
+                p->proxy->kind == CHC_PROXY_HTTPS);
   o->hnext = p->tab[h & (p->tabsize - 1)];
   p->tab[h & (p->tabsize - 1)] = o;
   p->norigins++;
@@ -540,8 +548,29 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
   }
 }
 
-/* Opens a new connection for s (a slot is free): the socket step, and
-** TLS above it for https. */
+/* Pushes a step onto t (which takes it), or -1 (t does not). */
+static int push(conn *t, conn_step *st) {
+  if (st == NULL) return -1;
+  if (conn_push(t, st) == 0) return 0;
+  st->type->free(st);
+  return -1;
+}
+
+/* The proxy's steps, above the socket (which goes to the proxy): TLS to
+** an https:// proxy, then the tunnel (CONNECT or SOCKS5) unless the
+** origin is forwarded. 0, or -1 out of memory. */
+static int proxy_steps(chc_pool *p, origin *o, conn *t) {
+  chc_proxy *px = p->proxy;
+  if (px->kind == CHC_PROXY_HTTPS &&
+      push(t, conn_tls_step_new(px->tls, px->host, px->key)) < 0)
+    return -1;
+  if (!o->forward && push(t, conn_proxy_step_new(px, o->host, o->port)) < 0)
+    return -1;
+  return 0;
+}
+
+/* Opens a new connection for s (a slot is free): the socket step, the
+** proxy's steps, and TLS above them for https. */
 static void conn_open(chc_pool *p, chc_stream *s) {
   pconn *c = calloc(1, sizeof *c);
   origin *o = s->org;
@@ -552,7 +581,12 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   else
     snprintf(peer, sizeof peer, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d",
              o->host, o->port);
+  if (p->proxy) snprintf(peer, sizeof peer, "%s", p->proxy->name);
   if (c) c->t = conn_new(p->lp, peer, &pool_owner, c);
+  if (c && c->t && p->proxy && proxy_steps(p, o, c->t) < 0) {
+    conn_free(c->t);
+    c->t = NULL;
+  }
   if (c && c->t && o->https) {
     tls = conn_tls_step_new(p->tls, o->host, o->key);
     if (tls && conn_push(c->t, tls) < 0) {
@@ -581,7 +615,10 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   c->state = C_SETUP;
   p->nconns++;
   pool_bind(c, s);
-  conn_start(c->t, o->host, o->port, p->uds, s->to.connect);
+  if (p->proxy)
+    conn_start(c->t, p->proxy->host, p->proxy->port, NULL, s->to.connect);
+  else
+    conn_start(c->t, o->host, o->port, p->uds, s->to.connect);
 }
 
 /*
@@ -703,17 +740,21 @@ chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
   chc_pool *p = calloc(1, sizeof *p);
   if (p == NULL) {
     chc_tls_conf_free(o->tls);
+    chc_proxy_free(o->proxy);
     return NULL;
   }
   p->lp = lp;
   p->o = *o;
   p->tls = o->tls;
   p->o.tls = NULL;
+  p->proxy = o->proxy;
+  p->o.proxy = NULL;
   if (o->max_connections <= 0) p->o.max_connections = 1;
   if (o->uds) {
     p->uds = strdup(o->uds);
     if (p->uds == NULL) {
       chc_tls_conf_free(p->tls);
+      chc_proxy_free(p->proxy);
       free(p);
       return NULL;
     }
@@ -753,6 +794,7 @@ void pool_unref(chc_pool *p) {
   free(p->tab);
   free(p->uds);
   chc_tls_conf_free(p->tls);
+  chc_proxy_free(p->proxy);
   free(p);
 }
 

@@ -43,6 +43,9 @@ typedef struct chc_pool_opts {
   /* https: the pool takes it over (also when chc_pool_new fails). NULL:
   ** defaults (chc_tls_opts_default), made at the first https request. */
   chc_tls_conf *tls;
+  /* NULL: direct. Else the proxy every connection goes through (proxy.h);
+  ** the pool takes it over like tls (also when chc_pool_new fails). */
+  struct chc_proxy *proxy;
 } chc_pool_opts;
 
 void chc_pool_opts_default(chc_pool_opts *o);

@@ -27,6 +27,7 @@
 #include "h1conn.h"
 #include "h2conn.h"
 #include "pool.h"
+#include "proxy.h"
 
 #define RBUF_SIZE (64 * 1024)
 #define RBUF_CACHE 8 /* idle conns' read buffers (and h1 states) kept */
@@ -47,6 +48,7 @@ struct origin {
   int ndraining;    /* conns of this origin reading away a released body */
   pconn *h2conn;    /* the HTTP/2 connection new streams go to (pool.c
                     ** sets it, h2conn.c clears it at GOAWAY/teardown) */
+  int forward;      /* through an HTTP proxy, in absolute form (no tunnel) */
   int h2_pending;   /* a connection that may turn out HTTP/2 is being made:
                     ** requests wait for it instead of opening more */
   char *host;       /* bare host */
@@ -167,6 +169,7 @@ struct chc_pool {
   chc_list closing;  /* closed conns awaiting free */
   chc_list draining; /* conns reading away a released body (FIFO) */
   chc_tls_conf *tls; /* https: certificates, ALPN, sessions (owned) */
+  chc_proxy *proxy;  /* NULL: direct (owned) */
   chc_defer reap;
   int refs; /* 1 for the owner + 1 per unreleased stream */
   chc_stream *free_streams; /* released streams kept for reuse (stream.c) */

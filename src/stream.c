@@ -187,6 +187,31 @@ static int chunk_bytes_body(chc_buf *out, const chc_request *rq,
   return 0;
 }
 
+/* Through an HTTP proxy without a tunnel: the target in absolute form
+** (RFC 9112 3.2.2) and the proxy's header lines (Proxy-Authorization). */
+static int forward_head(chc_stream *s, const chc_request *rq, const origin *o,
+                        long long framing, chc_error *e) {
+  const chc_buf *ph = &s->pool->proxy->hdrs;
+  char *abs = malloc(strlen(o->hosthdr) + strlen(rq->target) + 8);
+  int r;
+  if (abs == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  sprintf(abs, "http://%s%s", o->hosthdr, rq->target);
+  r = chc_h1_write_head(&s->h1.head, rq->method, abs, o->hosthdr,
+                        rq->headers, framing, e);
+  free(abs);
+  if (r < 0 || ph->len == 0) return r;
+  s->h1.head.len -= 2; /* the blank line goes after the proxy's lines */
+  if (chc_buf_append(&s->h1.head, chc_buf_head(ph), ph->len) < 0 ||
+      chc_buf_append(&s->h1.head, "\r\n", 2) < 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 /* The request head, serialised and checked (also for a request that may
 ** go over HTTP/2: the checks are the same). 0, or -1 with e set. */
 static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
@@ -204,8 +229,9 @@ static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
   s->h1.chunked = rq->body_kind == CHC_BODY_STREAM;
   s->declared = -1;
   if (user_framing(rq, s, e) < 0 ||
-      chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr, rq->headers,
-                        framing, e) < 0 ||
+      (o->forward ? forward_head(s, rq, o, framing, e)
+                  : chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr,
+                                      rq->headers, framing, e)) < 0 ||
       (s->h1.chunked && rq->body_kind != CHC_BODY_STREAM &&
        chunk_bytes_body(&s->h1.head, rq, e) < 0))
     return -1;
@@ -262,6 +288,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     pool_origin_unref(p, o);
     return NULL;
   }
+  s->pool = p; /* serialise reads the pool's proxy */
   if (serialise(s, rq, o, e) < 0) {
     stream_destroy(s);
     pool_origin_unref(p, o);

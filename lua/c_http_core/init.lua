@@ -17,6 +17,7 @@ local url = require "c_http_core.url"
 local headers = require "c_http_core.headers"
 local request = require "c_http_core.request"
 local options = require "c_http_core.options"
+local proxy = require "c_http_core.proxy"
 
 local type, pairs, setmetatable, rawget, rawset, tostring, error =
       type, pairs, setmetatable, rawget, rawset, tostring, error
@@ -154,7 +155,16 @@ local function send(self, method, u, hdrs, body, timeout)
   local r, err = self._core:request(method, u.scheme, u.host, u.port, u.target,
                                     hdrs, body, timeout)
   if not r then return nil, err end
-  return new_response(r)
+  local resp = new_response(r)
+  -- only a proxy sends 407: to a forwarded request it is the proxy's refusal
+  if resp.status == 407 and self._proxy then
+    resp:close()
+    local e = errors.from_core("ProxyError", format(
+      "%s refused the request: 407 %s (status 407)", self._proxy,
+      resp.reason))
+    return nil, e
+  end
+  return resp
 end
 
 --- Send a request and wait for the response head.
@@ -220,7 +230,10 @@ function http.Pool(opts)
   local o = pool_options(opts)
   local ok, c = pcall(core.Pool, o)
   if not ok then misuse(c) end
-  return setmetatable({ _core = c, options = o }, Pool)   -- options: read-only
+  local px = o.proxy
+  return setmetatable({ _core = c, options = o,   -- options: read-only
+                        _proxy = px and format("proxy %s:%d", px.host, px.port)
+                      }, Pool)
 end
 
 local default_pool
@@ -314,6 +327,7 @@ http.now = core.now
 http.loop = core.loop
 -- }==================================================================
 
+http.proxy_from_env = proxy.from_env
 http.Request = request.new
 http.Headers = headers.new
 http.is_error = errors.is_error

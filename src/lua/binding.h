@@ -103,5 +103,8 @@ typedef struct chc_lpool {
 /* Registration, one per file. */
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
+/* lproxy.c: the Pool's checked `proxy` table at t, or NULL with e set. */
+struct chc_proxy *chc_lproxy_new(lua_State *L, int t, chc_lloop *ll,
+                                 chc_error *e);
 
 #endif

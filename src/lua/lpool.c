@@ -191,6 +191,17 @@ static int l_pool_new(lua_State *L) {
     lua_pushstring(L, e.msg);
     return lua_error(L);
   }
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_getfield(L, 1, "proxy") != LUA_TNIL) {
+      o.proxy = chc_lproxy_new(L, lua_gettop(L), ll, &e); /* lproxy.c */
+      if (o.proxy == NULL) {
+        chc_tls_conf_free(o.tls);
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+      }
+    }
+    lua_pop(L, 1);
+  }
   u->p = chc_pool_new(ll->lp, &o);
   if (u->p == NULL) return luaL_error(L, "out of memory creating a pool");
   chc_list_insert_tail(&ll->pools, &u->node);

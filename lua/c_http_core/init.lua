@@ -99,6 +99,38 @@ function resp_methods:iter()
   return function() return next_chunk(self) end, nil, nil, self
 end
 
+--- Write the (rest of the) body to a file: a Lua file handle (written at
+-- its current position, after what Lua buffered; left open) or a path
+-- (created or truncated, closed at the end). The bytes go from C to the
+-- file without Lua strings; the socket is not read further until the file
+-- took what came (backpressure).
+-- @param file a file handle or a path
+-- @treturn integer the number of bytes written; or `nil, err` with
+--   `err.bytes_written` (the partial file is left as it is)
+function resp_methods:write_to(file)
+  if type(file) == "string" then
+    local f, ferr = io.open(file, "wb")
+    if not f then
+      local e = errors.from_core("WriteError", ferr)
+      e.bytes_written = 0
+      return nil, e
+    end
+    local n, err = self._core:write_to(f)
+    local ok, cerr = f:close()
+    if n and not ok then
+      err = errors.from_core("WriteError", cerr)
+      err.bytes_written = n
+      return nil, err
+    end
+    return n, err
+  end
+  if io.type(file) ~= "file" then
+    misuse(format("write_to expects a file handle or a path, got %s",
+                  io.type(file) or type(file)))
+  end
+  return self._core:write_to(file)
+end
+
 --- Give the connection back (body fully read) or drop/reset it; idempotent.
 function resp_methods:close()
   if rawget(self, "trailers") == nil then local _ = self.trailers end

@@ -6,11 +6,13 @@
 ** (string, or the producer function), 2 = the Pool userdata (the pool must
 ** outlive its streams). :close(), __close and __gc share resp_close (B5).
 */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../buf.h"
 #include "../h1.h"
@@ -393,6 +395,94 @@ static int resp_read(lua_State *L) {
   return read_k(L, LUA_OK, 0);
 }
 
+/* nil, err with err.bytes_written (resp:write_to's failures) */
+static int write_err(lua_State *L, int code, const char *msg,
+                     lua_Integer done) {
+  chc_return_err(L, code, msg);
+  if (lua_istable(L, -1)) {
+    lua_pushinteger(L, done);
+    lua_setfield(L, -2, "bytes_written");
+  }
+  return 2;
+}
+
+/* Writes all of p[0..n) to fd: 0, or -1 with errno. */
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/*
+** resp:write_to(file) -> bytes | nil, err (err.bytes_written). [resp,
+** file, count]. The body goes from the stream's buffer to the file's
+** descriptor, a region at a time: no Lua string is made, and nothing is
+** consumed (so the socket is not read further) until the disk took it.
+** The FILE's own buffer was flushed first, and its position is brought
+** up to date at the end, so Lua's writes before and after stay in order.
+*/
+static int write_to_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, 1);
+  luaL_Stream *fs = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  lua_Integer done = lua_tointeger(L, 3);
+  int fd = fileno(fs->f);
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel_on(L, u->ll, NULL, NULL);
+  for (;;) {
+    const char *p;
+    size_t n;
+    int r;
+    if (u->s == NULL)
+      return write_err(L, CHC_ECLOSED, "the response is closed", done);
+    r = chc_stream_peek(u->s, &p, &n);
+    if (r > 0) {
+      if (write_all(fd, p, n) < 0) {
+        char m[CHC_ERRMSG_MAX];
+        snprintf(m, sizeof m, "writing the body to the file failed: %s",
+                 strerror(errno));
+        fseek(fs->f, 0, SEEK_CUR);
+        return write_err(L, CHC_EWRITE, m, done);
+      }
+      chc_stream_consume(u->s, n);
+      done += (lua_Integer)n;
+      lua_pushinteger(L, done);
+      lua_replace(L, 3);
+      continue;
+    }
+    if (chc_stream_error(u->s)) {
+      const chc_error *e = chc_stream_error(u->s);
+      fseek(fs->f, 0, SEEK_CUR);
+      return write_err(L, e->code, e->msg, done);
+    }
+    if (r < 0) {
+      fseek(fs->f, 0, SEEK_CUR); /* the FILE learns where the fd is */
+      lua_pushinteger(L, done);
+      return 1;
+    }
+    return chc_wait_on(L, u->ll, &u->q, write_to_k, 0);
+  }
+}
+
+static int resp_write_to(lua_State *L) {
+  luaL_Stream *fs;
+  check_resp(L, 1);
+  fs = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  if (fs->closef == NULL) return luaL_argerror(L, 2, "the file is closed");
+  if (fflush(fs->f) != 0)
+    return write_err(L, CHC_EWRITE, "cannot flush the file", 0);
+  lua_settop(L, 2);
+  lua_pushinteger(L, 0);
+  return write_to_k(L, LUA_OK, 0);
+}
+
 static void push_hlist_flat(lua_State *L, const chc_hlist *h) {
   size_t i;
   lua_createtable(L, (int)(h->n * 2), 0);
@@ -680,6 +770,7 @@ void chc_lpool_open(lua_State *L) {
                                     {"headers", resp_headers},
                                     {"chunk", resp_chunk},
                                     {"read", resp_read},
+                                    {"write_to", resp_write_to},
                                     {"trailers", resp_trailers},
                                     {"close", resp_close},
                                     {NULL, NULL}};

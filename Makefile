@@ -25,7 +25,7 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
 CORE_SRC += src/proxy.c src/conn_proxy.c
-BIND_SRC += src/lua/lproxy.c
+BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -281,12 +281,54 @@ describe("a SOCKS5 proxy", function()
     pool:close()
   end)
 
+  it("traces the proxy phase", function()
+    local evs = {}
+    local pool = http.Pool{ proxy = "socks5://127.0.0.1:" .. P.socks,
+      trace = function(e, info) evs[#evs + 1] = e; evs[e] = info end }
+    assert(get(pool, H.nginx .. "/1k"))
+    assert.matches("connect.complete proxy.started proxy.complete " ..
+                   "send_headers.started", table.concat(evs, " "), 1, true)
+    assert.equals(P.socks, evs["connect.complete"].port)
+    assert.matches("via proxy 127.0.0.1:" .. P.socks, evs["proxy.complete"].peer, 1, true)
+    pool:close()
+    evs = {}
+    pool = http.Pool{ proxy = "socks5://127.0.0.1:" .. P.socksclose,
+      trace = function(e, info) evs[#evs + 1] = e; evs[e] = info end }
+    proxy_err(pool, H.nginx .. "/1k", "close")
+    assert.equals("proxy.failed", evs[#evs])
+    assert.equals("ProxyError", evs["proxy.failed"].error.kind)
+    pool:close()
+  end)
+
   it("keeps the bytes the proxy sent right behind its answer", function()
     local pool = http.Pool{ proxy = "socks5://127.0.0.1:" .. P.socksearly }
     local resp, body = get(pool, "http://127.0.0.1:80/")
     assert(resp, tostring(body))
     assert.equals("early", body)
     pool:close()
+  end)
+end)
+
+describe("examples/fetch.lua", function()
+  it("goes through --proxy and shows the timeline with -v", function()
+    local errf = H.tmpname("fetch-err")
+    local p = assert(io.popen(("lua5.4 examples/fetch.lua -v --cacert %s -x %s %s 2>%s")
+      :format(H.q(ca()), H.q(url("tinyproxy")), H.q(H.tls .. "/small"), H.q(errf))))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local f = assert(io.open(errf, "rb"))
+    local err = f:read("a")
+    f:close()
+    assert.equals(0, code, err)
+    assert.equals("Hello, World!", out)
+    local last = 0
+    for _, ev in ipairs{ "connect.complete", "proxy.started", "proxy.complete",
+                         "tls.complete", "receive_headers.complete" } do
+      local at = err:find(ev, 1, true)
+      assert(at and at > last, ev .. " missing or out of order in:\n" .. err)
+      last = at
+    end
+    assert.matches("tls_version=TLSv1.2", err, 1, true)
   end)
 end)
 

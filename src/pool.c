@@ -7,6 +7,8 @@
 ** h2_ops); it never reads or writes bytes. See pool_int.h for who owns
 ** what.
 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +550,51 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
   }
 }
 
+/* The setup's phases, recorded on the stream the connection is made for
+** (conn.h's conn_tracer; only set when that stream is traced). */
+static void on_conn_trace(conn *t, void *ud, int phase, int what,
+                          const conn_step *st) {
+  pconn *c = ud;
+  chc_trace_rec *r;
+  if (c->s == NULL || c->s->tr == NULL) return;
+  r = stream_trace_add(c->s, phase, what);
+  if (r == NULL) return;
+  if (what == CHC_TR_FAILED) {
+    size_t k = strlen(t->emsg);
+    if (k >= sizeof r->emsg) k = sizeof r->emsg - 1;
+    r->ecode = t->ecode;
+    memcpy(r->emsg, t->emsg, k);
+    r->emsg[k] = 0;
+  } else if (what == CHC_TR_COMPLETE && phase == CHC_TR_CONNECT) {
+    struct sockaddr_storage sa;
+    socklen_t n = sizeof sa;
+    if (getpeername(t->io.fd, (struct sockaddr *)&sa, &n) == 0) {
+      if (sa.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, r->addr,
+                  sizeof r->addr);
+        r->port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+      } else if (sa.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr,
+                  r->addr, sizeof r->addr);
+        r->port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+      } else {
+        snprintf(r->addr, sizeof r->addr, "%s", t->peer);
+      }
+    }
+  } else if (what == CHC_TR_COMPLETE && phase == CHC_TR_TLS) {
+    const chc_tls *tls = conn_tls_of(st);
+    if (tls) {
+      const char *a = chc_tls_alpn(tls);
+      snprintf(r->alpn, sizeof r->alpn, "%s", a ? a : "");
+      snprintf(r->tls_version, sizeof r->tls_version, "%s",
+               chc_tls_version(tls));
+      snprintf(r->cipher, sizeof r->cipher, "%s", chc_tls_cipher(tls));
+    }
+  } else if (phase == CHC_TR_PROXY || phase == CHC_TR_TLS) {
+    snprintf(r->addr, sizeof r->addr, "%s", t->peer);
+  }
+}
+
 /* Pushes a step onto t (which takes it), or -1 (t does not). */
 static int push(conn *t, conn_step *st) {
   if (st == NULL) return -1;
@@ -615,6 +662,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   c->state = C_SETUP;
   p->nconns++;
   pool_bind(c, s);
+  if (s->tr) conn_set_tracer(c->t, on_conn_trace);
   if (p->proxy)
     conn_start(c->t, p->proxy->host, p->proxy->port, NULL, s->to.connect);
   else

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "loop.h"
 #include "tls.h"
+#include "trace.h"
 
 typedef struct chc_pool chc_pool;
 typedef struct chc_stream chc_stream;
@@ -77,6 +78,7 @@ typedef struct chc_request {
   const char *body;
   size_t body_len;
   chc_timeouts to; /* effective timeouts for this request */
+  int trace;       /* record trace events (trace.h) */
 } chc_request;
 
 typedef void (*chc_stream_notify)(chc_stream *s, void *ud);
@@ -120,6 +122,10 @@ int chc_stream_write(chc_stream *s, const char *p, size_t n);
 int chc_stream_write_end(chc_stream *s);
 /* The producer failed: abort the request with this error. */
 void chc_stream_abort(chc_stream *s, int code, const char *msg);
+
+/* Tracing (trace.h): copies the oldest record not taken yet into *r and
+** returns 1, or 0 when there is none (or s is not traced). */
+int chc_stream_trace_next(chc_stream *s, chc_trace_rec *r);
 
 /* The caller is done with the stream: the connection goes back to the pool
 ** when the exchange is complete, otherwise it is discarded (or a waiting

@@ -147,6 +147,7 @@ struct chc_stream {
   ** transport */
   void (*takeover)(chc_stream *s, conn *t, chc_buf *rest, void *ud);
   void *takeover_ud;
+  chc_trace *tr;  /* NULL: not traced (trace.h) */
   h1_stream h1;  /* HTTP/1.1 part (kept with the stream for reuse) */
   h2_stream *h2; /* HTTP/2 part (allocated with the stream; filled for
                  ** an origin that may speak HTTP/2) */
@@ -187,6 +188,17 @@ struct chc_pool {
 static inline void stream_notify(chc_stream *s) {
   if (s->notify && !s->released) s->notify(s, s->ud);
 }
+
+/* Tracing hooks: nothing but a test when the stream is not traced. */
+chc_trace_rec *stream_trace_add(chc_stream *s, int phase, int what);
+void stream_trace_request(chc_stream *s); /* handed to a connection */
+void stream_trace_sent(chc_stream *s);    /* the request is all out */
+void stream_trace_head(chc_stream *s);    /* the response head came */
+void stream_trace_failed(chc_stream *s);  /* s->err was just set */
+#define STREAM_TRACE(s, fn) \
+  do {                      \
+    if ((s)->tr) fn(s);     \
+  } while (0)
 
 /* The protocol of a stream: HTTP/2 once submitted to an engine. */
 static inline const proto_ops *stream_ops(const chc_stream *s) {

@@ -12,11 +12,111 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "pool_int.h"
 
 #define STREAM_CACHE 32   /* released streams a pool keeps for reuse */
 #define STREAM_KEEP 16384 /* bytes of buffers worth keeping per stream */
+
+/* {===================================================================
+** Tracing (trace.h)
+** ==================================================================== */
+
+#define TRACE_MAX 1024 /* records kept for a caller that does not take them */
+
+static const char *const PHASES[] = {
+    "resolve",   "connect",         "proxy",        "tls",
+    "send_headers", "send_body", "receive_headers", "receive_body",
+    "response_closed"};
+
+const char *chc_trace_phase(int phase) {
+  return phase >= 0 && phase <= CHC_TR_CLOSED ? PHASES[phase] : "?";
+}
+
+/* A new record (time, phase, what; nothing known yet), or NULL. */
+chc_trace_rec *stream_trace_add(chc_stream *s, int phase, int what) {
+  chc_trace *q = s->tr;
+  chc_trace_rec *r;
+  struct timespec ts;
+  if (q == NULL) return NULL;
+  q->open = what == CHC_TR_STARTED ? phase : -1;
+  if (q->head == q->n) q->head = q->n = 0;
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 8;
+    chc_trace_rec *nr;
+    if (q->n >= TRACE_MAX) return NULL;
+    nr = realloc(q->r, nc * sizeof *nr);
+    if (nr == NULL) return NULL;
+    q->r = nr;
+    q->cap = nc;
+  }
+  r = &q->r[q->n++];
+  memset(r, 0, sizeof *r);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  r->t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+  r->phase = phase;
+  r->what = what;
+  r->port = r->status = -1;
+  r->bytes = -1;
+  return r;
+}
+
+void stream_trace_request(chc_stream *s) {
+  chc_trace_rec *r = stream_trace_add(s, CHC_TR_SEND_HEADERS, CHC_TR_STARTED);
+  if (r) r->reused = s->c && s->c->reused;
+  /* the head is handed to the connection at once (HTTP/1.1 writes it
+  ** with the first body bytes; HTTP/2 queues its HEADERS frame) */
+  stream_trace_add(s, CHC_TR_SEND_HEADERS, CHC_TR_COMPLETE);
+  if (s->body_kind != CHC_BODY_NONE)
+    stream_trace_add(s, CHC_TR_SEND_BODY, CHC_TR_STARTED);
+}
+
+void stream_trace_sent(chc_stream *s) {
+  if (s->body_kind != CHC_BODY_NONE) {
+    chc_trace_rec *r = stream_trace_add(s, CHC_TR_SEND_BODY, CHC_TR_COMPLETE);
+    if (r)
+      r->bytes = s->body_kind == CHC_BODY_BYTES ? (long long)s->body_len
+                                                : (long long)s->sent;
+  }
+  stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_STARTED);
+}
+
+void stream_trace_head(chc_stream *s) {
+  chc_trace_rec *r;
+  if (s->tr->open == CHC_TR_SEND_BODY) /* answered before the body ended */
+    stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_STARTED);
+  r = stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_COMPLETE);
+  if (r) r->status = s->status;
+  stream_trace_add(s, CHC_TR_RECV_BODY, CHC_TR_STARTED);
+}
+
+/* The phase under way failed (the connection's own phases were reported
+** by the transport already). */
+void stream_trace_failed(chc_stream *s) {
+  chc_trace_rec *r;
+  if (s->tr->open < CHC_TR_SEND_HEADERS) return;
+  r = stream_trace_add(s, s->tr->open, CHC_TR_FAILED);
+  if (r) {
+    r->ecode = s->err.code;
+    memcpy(r->emsg, s->err.msg, sizeof r->emsg);
+  }
+}
+
+int chc_stream_trace_next(chc_stream *s, chc_trace_rec *r) {
+  chc_trace *q = s->tr;
+  if (q == NULL || q->head == q->n) return 0;
+  *r = q->r[q->head++];
+  return 1;
+}
+
+static void trace_free(chc_stream *s) {
+  if (s->tr) free(s->tr->r);
+  free(s->tr);
+  s->tr = NULL;
+}
+
+/* }=================================================================== */
 
 void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
   va_list ap;
@@ -25,6 +125,7 @@ void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
   va_end(ap);
+  STREAM_TRACE(s, stream_trace_failed);
   chc_timer_stop(s->pool->lp, &s->ptimer);
   chc_timer_stop(s->pool->lp, &s->ttimer);
   stream_notify(s);
@@ -54,6 +155,7 @@ void stream_destroy(chc_stream *s) {
   chc_hlist_free(&s->fields);
   chc_hlist_free(&s->trailers);
   h2_stream_destroy(s);
+  trace_free(s);
   free(chc_container_of(s, stream_mem, s));
 }
 
@@ -87,6 +189,7 @@ static chc_stream *stream_alloc(chc_pool *p) {
 void stream_free(chc_stream *s) {
   chc_pool *p = s->pool;
   h2_stream_reset(s);
+  trace_free(s);
   pool_origin_unref(p, s->org);
   if (!p->closed && p->nfree < STREAM_CACHE &&
       s->h1.head.cap <= STREAM_KEEP && s->h1.tail.cap <= STREAM_KEEP &&
@@ -300,6 +403,10 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
   s->notify = nf;
   s->ud = ud;
   setup(s, p, rq);
+  if (rq->trace) {
+    s->tr = calloc(1, sizeof *s->tr);
+    if (s->tr) s->tr->open = -1;
+  }
   if (s->h2_capable && /* what an HTTP/2 submission needs, kept */
       h2_stream_prepare(s, rq->method, rq->target, rq->headers,
                         rq->body_kind, rq->body, rq->body_len) < 0) {
@@ -356,10 +463,17 @@ const chc_hlist *chc_stream_trailers(const chc_stream *s) {
 ** ==================================================================== */
 
 int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
-  return stream_ops(s)->peek(s, p, n);
+  int r = stream_ops(s)->peek(s, p, n);
+  if (r < 0 && s->tr && s->tr->open == CHC_TR_RECV_BODY) {
+    chc_trace_rec *t = stream_trace_add(s, CHC_TR_RECV_BODY,
+                                        CHC_TR_COMPLETE);
+    if (t) t->bytes = s->tr->got;
+  }
+  return r;
 }
 
 void chc_stream_consume(chc_stream *s, size_t n) {
+  if (s->tr) s->tr->got += (long long)n;
   stream_ops(s)->consume(s, n);
 }
 

@@ -153,7 +153,8 @@ local Pool = { __name = "c_http_core.Pool" }
 local pool_methods = {}
 Pool.__index = pool_methods
 
-local REQUEST_OPTIONS = { headers = true, body = true, timeout = true }
+local REQUEST_OPTIONS = { headers = true, body = true, timeout = true,
+                          trace = true }
 
 -- Hot-path caches (bounded; reset when full): parsed URLs, and the timeout
 -- table of a plain number. Their tables are internal and never modified.
@@ -183,9 +184,10 @@ local function request_timeout(t)
   return check_timeout(t)
 end
 
-local function send(self, method, u, hdrs, body, timeout)
+local function send(self, method, u, hdrs, body, timeout, trace)
   local r, err = self._core:request(method, u.scheme, u.host, u.port, u.target,
-                                    hdrs, body, timeout)
+                                    hdrs, body, timeout,
+                                    trace or self._trace)
   if not r then return nil, err end
   local resp = new_response(r)
   -- only a proxy sends 407: to a forwarded request it is the proxy's refusal
@@ -215,27 +217,31 @@ function pool_methods:request(method, target, opts)
     if not f then misuse("request expects a method and a URL, or a Request") end
     local u, err = request_target(f)
     if not u then return nil, err end
-    return send(self, f.method, u, f.headers, f.body, f.timeout)
+    return send(self, f.method, u, f.headers, f.body, f.timeout, nil)
   end
   method = check_method(method)
   local u, err = parse_cached(target)
   if not u then return nil, err end
-  local hdrs, body, timeout
+  local hdrs, body, timeout, trace
   if opts ~= nil then
     if type(opts) ~= "table" then
       misuse(format("request options must be a table, got %s", type(opts)))
     end
     for k in pairs(opts) do
       if not REQUEST_OPTIONS[k] then
-        misuse(format("unknown request option '%s' (headers, body, timeout)",
-                      tostring(k)))
+        misuse(format("unknown request option '%s' (headers, body, " ..
+                      "timeout, trace)", tostring(k)))
       end
     end
     hdrs = headers_normalize(opts.headers or nil)
     body = check_body(opts.body)
     timeout = request_timeout(opts.timeout)
+    trace = opts.trace
+    if trace ~= nil and type(trace) ~= "function" then
+      misuse(format("trace must be a function, got %s", type(trace)))
+    end
   end
-  return send(self, method, u, hdrs, body, timeout)
+  return send(self, method, u, hdrs, body, timeout, trace)
 end
 
 --- Close every connection of the pool; idempotent.
@@ -264,8 +270,8 @@ function http.Pool(opts)
   if not ok then misuse(c) end
   local px = o.proxy
   return setmetatable({ _core = c, options = o,   -- options: read-only
-                        _proxy = px and format("proxy %s:%d", px.host, px.port)
-                      }, Pool)
+                        _proxy = px and format("proxy %s:%d", px.host, px.port),
+                        _trace = o.trace }, Pool)
 end
 
 local default_pool

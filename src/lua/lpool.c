@@ -28,8 +28,15 @@ typedef struct lresp {
   chc_waitq q;     /* requester, readers and the producer wait here */
   chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
+  int traced;      /* a trace function is uservalue 3 */
   unsigned burst;  /* producer chunks since it last let others run */
 } lresp;
+
+/* Trace records reach Lua only from these calls on the Response (at i). */
+#define DELIVER(L, i, u) \
+  do {                   \
+    if ((u)->traced) chc_trace_deliver(L, i, (u)->s); \
+  } while (0)
 
 /* {===================================================================
 ** Options
@@ -280,7 +287,15 @@ static void resp_release(void *ud) {
 }
 
 static int resp_close(lua_State *L) {
-  resp_release(check_resp(L, 1));
+  lresp *u = check_resp(L, 1);
+  if (u->traced && u->s) { /* an explicit close: Lua may run here */
+    chc_trace_deliver(L, 1, u->s);
+    chc_trace_event(L, 1, CHC_TR_CLOSED, CHC_TR_STARTED);
+    resp_release(u);
+    chc_trace_event(L, 1, CHC_TR_CLOSED, CHC_TR_COMPLETE);
+    return 0;
+  }
+  resp_release(u);
   return 0;
 }
 
@@ -316,6 +331,7 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
   chc_check_cancel_on(L, u->ll, NULL, NULL);
   if (u->s == NULL) return closed_err(L);
   r = chc_stream_peek(u->s, &p, &n);
+  DELIVER(L, 1, u);
   if (r > 0) {
     lua_pushlstring(L, p, n);
     chc_stream_consume(u->s, n);
@@ -365,6 +381,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
       }
       continue;
     }
+    DELIVER(L, 1, u);
     if (chc_stream_error(u->s)) return push_stream_err(L, u);
     if (r < 0) {
       lua_Integer k, i;
@@ -457,6 +474,7 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx) {
       lua_replace(L, 3);
       continue;
     }
+    DELIVER(L, 1, u);
     if (chc_stream_error(u->s)) {
       const chc_error *e = chc_stream_error(u->s);
       fseek(fs->f, 0, SEEK_CUR);
@@ -616,6 +634,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, resp_release, u);
   if (u->s == NULL) return closed_err(L);
+  DELIVER(L, -1, u);
   if (chc_stream_has_head(u->s)) return 1;
   if (chc_stream_error(u->s)) {
     const chc_error *e = chc_stream_error(u->s);
@@ -698,7 +717,8 @@ static int pool_request(lua_State *L) {
   } else if (bt == LUA_TFUNCTION) {
     rq.body_kind = CHC_BODY_STREAM;
   }
-  u = lua_newuserdatauv(L, sizeof *u, 2);
+  rq.trace = lua_type(L, 10) == LUA_TFUNCTION;
+  u = lua_newuserdatauv(L, sizeof *u, rq.trace ? 3 : 2);
   memset(u, 0, sizeof *u);
   u->magic = LRESP_MAGIC;
   u->ll = ll;
@@ -708,6 +728,11 @@ static int pool_request(lua_State *L) {
   lua_setiuservalue(L, -2, 1); /* anchors the borrowed body */
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 2); /* the pool outlives the stream */
+  if (rq.trace) {
+    lua_pushvalue(L, 10);
+    lua_setiuservalue(L, -2, 3); /* the trace function */
+    u->traced = 1;
+  }
   u->s = chc_pool_request(pu->p, &rq, resp_notify, u, &e);
   if (u->s == NULL) {
     u->closed = 1;

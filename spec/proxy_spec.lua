@@ -43,7 +43,7 @@ setup(function()
     assert(os.execute("command -v " .. b .. " >/dev/null"),
            b .. " is missing: make deps installs it")
   end
-  assert(os.execute(("sh spec/peers/proxies.sh start %s %s >&2")
+  assert(os.execute(("env -u LD_PRELOAD sh spec/peers/proxies.sh start %s %s >&2")
                     :format(H.q(DIR), H.q(H.tls_dir))), "proxies did not start")
   for line in io.lines(DIR .. "/ports") do
     local name, port = line:match("^(%S+) (%d+)$")
@@ -52,7 +52,7 @@ setup(function()
 end)
 
 teardown(function()
-  if DIR then os.execute(("sh spec/peers/proxies.sh stop %s"):format(H.q(DIR))) end
+  if DIR then os.execute(("env -u LD_PRELOAD sh spec/peers/proxies.sh stop %s"):format(H.q(DIR))) end
 end)
 
 after_each(H.check_clean)

@@ -332,6 +332,14 @@ describe("examples/fetch.lua", function()
   end)
 end)
 
+describe("the handshakes' messages (sans-I/O, tests/c/test_proxy.c)", function()
+  it("builds and parses CONNECT and SOCKS5 at every split", function()
+    local out, ok = H.sh("sh -c " .. H.q("cd tests/c && timeout 300 make -s " ..
+      "test_proxy >/dev/null 2>&1 && timeout 60 ./test_proxy 2>&1"))
+    assert(ok, "test_proxy failed:\n" .. out)
+  end)
+end)
+
 describe("http.proxy_from_env", function()
   local function env(t) return function(k) return t[k] end end
 

@@ -111,7 +111,8 @@ int chc_stream_trace_next(chc_stream *s, chc_trace_rec *r) {
 }
 
 static void trace_free(chc_stream *s) {
-  if (s->tr) free(s->tr->r);
+  if (s->tr == NULL) return;
+  free(s->tr->r);
   free(s->tr);
   s->tr = NULL;
 }

@@ -270,7 +270,9 @@ function http.Pool(opts)
   if not ok then misuse(c) end
   local px = o.proxy
   return setmetatable({ _core = c, options = o,   -- options: read-only
-                        _proxy = px and format("proxy %s:%d", px.host, px.port),
+                        _proxy = px and format(px.host:find(":", 1, true)
+                                               and "proxy [%s]:%d" or "proxy %s:%d",
+                                               px.host, px.port),
                         _trace = o.trace }, Pool)
 end
 

@@ -29,6 +29,8 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
 CORE_SRC += src/tls_verify.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
 BIND_SRC += src/lua/lsem.c
+CORE_SRC += src/proxy.c src/conn_proxy.c
+BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -78,6 +80,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
             pkg-config openssl ca-certificates python3 gcc make valgrind \
             nodejs curl
 DEB_PKGS += luarocks
+DEB_PKGS += tinyproxy microsocks stunnel4
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

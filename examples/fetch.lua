@@ -14,7 +14,13 @@ usage: lua5.4 examples/fetch.lua [options] URL
   -o, --output FILE       write the body to FILE instead of stdout
       --progress          progress bar on stderr (the default with -o when
                           stderr is a terminal)
-  -v, --verbose           show the request line and the response head
+  -v, --verbose           show the request line, the response head and the
+                          timeline of the exchange (trace events, like
+                          curl -w's times)
+  -x, --proxy URL         go through a proxy: http://[user:pass@]host:port,
+                          https://..., socks5://..., socks5h://...
+      --proxy-env         use the proxy curl would (http_proxy, https_proxy,
+                          all_proxy, no_proxy)
   -f, --fail              exit 22 (and write no body) when the status is >= 400
       --timeout SECONDS   limit on each wait: connect, read, write, pool slot
       --max-time SECONDS  limit on the whole exchange, body included
@@ -26,7 +32,8 @@ usage: lua5.4 examples/fetch.lua [options] URL
 
 Exit status: 0 on success, whatever the HTTP status; 22 with --fail on a
 status >= 400; 2 on a usage error; on a transport error (a one-line message
-on stderr) 7 (cannot connect), 28 (timeout), 35 (TLS), 1 (anything else).
+on stderr) 7 (cannot connect), 28 (timeout), 35 (TLS), 97 (the proxy
+refused), 1 (anything else).
 ]]
 
 -- From a checkout without LUA_PATH/LUA_CPATH: use ../lua and ../build.
@@ -48,6 +55,7 @@ end
 
 -- curl's exit codes for the common transport errors.
 local function exit_code(err)
+  if http.is_error(err, "ProxyError") then return 97 end
   if http.is_error(err, "TLSError") then return 35 end   -- before ConnectError
   if http.is_error(err, "ConnectError") then return 7 end
   if http.is_error(err, "TimeoutError") then return 28 end
@@ -61,6 +69,7 @@ local FLAGS = {
   ["-v"] = "verbose", ["--verbose"] = "verbose", ["-f"] = "fail",
   ["--fail"] = "fail", ["-k"] = "insecure", ["--insecure"] = "insecure",
   ["--progress"] = "progress", ["--http2"] = "http2",
+  ["--proxy-env"] = "proxy_env",
   ["-h"] = "help", ["--help"] = "help",
 }
 local VALUED = {
@@ -70,6 +79,7 @@ local VALUED = {
   ["-o"] = "output", ["--output"] = "output",
   ["--timeout"] = "timeout", ["--max-time"] = "max_time",
   ["--cacert"] = "cacert", ["--unix-socket"] = "unix_socket",
+  ["-x"] = "proxy", ["--proxy"] = "proxy",
 }
 
 local function parse_args(args)
@@ -177,7 +187,25 @@ local function checked(fn, ...)
   return v
 end
 
+-- -v: the exchange's timeline on stderr, each event at its time since the
+-- start (resolve, connect, proxy, tls, send_*, receive_*, response_closed)
+local t0 = http.now()
+local function timeline(event, info)
+  local extra = {}
+  for _, k in ipairs{ "address", "port", "peer", "alpn", "tls_version",
+                      "cipher", "reused", "status", "bytes", "error" } do
+    if info[k] ~= nil then extra[#extra + 1] = k .. "=" .. tostring(info[k]) end
+  end
+  io.stderr:write(("* %8.3f ms  %-26s %s\n"):format((info.t - t0) * 1000,
+                  event, table.concat(extra, " ")))
+end
+
+local proxy = o.proxy
+if o.proxy_env and not proxy then proxy = http.proxy_from_env(o.url) end
+
 local pool = checked(http.Pool, {
+  proxy = proxy,
+  trace = o.verbose and timeline or nil,
   http2 = o.http2,
   uds = o.unix_socket,
   timeout = o.timeout,                               -- nil: the default (30 s)

@@ -8,6 +8,7 @@
 ** so nothing calls epoll_ctl per request.
 */
 #include "conn.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +22,18 @@
 #include <unistd.h>
 
 static void chain_run(conn *t, int r);
+
+/* A setup phase began or ended (setup only: never on the byte path). */
+static void trace(conn *t, int phase, int what, const conn_step *st) {
+  if (what == CHC_TR_STARTED) t->trphase = phase;
+  if (t->tracer) t->tracer(t, t->ud, phase, what, st);
+}
+
+/* Every step but the socket is TLS (it knows ALPN) or a proxy's. */
+static int step_phase(const conn *t, int i) {
+  if (i == 0) return CHC_TR_CONNECT;
+  return t->steps[i]->type->alpn ? CHC_TR_TLS : CHC_TR_PROXY;
+}
 
 /* {===================================================================
 ** The socket step: the bottom of every chain
@@ -85,6 +98,8 @@ static void on_resolved(void *ud, int status, struct addrinfo *res,
     return;
   }
   t->ai = t->ai_cur = res;
+  trace(t, CHC_TR_RESOLVE, CHC_TR_COMPLETE, &t->sock);
+  trace(t, CHC_TR_CONNECT, CHC_TR_STARTED, &t->sock);
   chain_run(t, try_connect(t));
 }
 
@@ -114,7 +129,11 @@ static int connect_uds(conn *t) {
 
 static int sock_start(conn_step *st) {
   conn *t = st->t;
-  if (t->uds) return connect_uds(t);
+  if (t->uds) {
+    trace(t, CHC_TR_CONNECT, CHC_TR_STARTED, st);
+    return connect_uds(t);
+  }
+  trace(t, CHC_TR_RESOLVE, CHC_TR_STARTED, st);
   t->res = chc_resolve_start(t->lp, t->host, t->port, on_resolved, t);
   if (t->res == NULL)
     return conn_step_fail(t, CHC_ECONNECT, 1, "out of memory resolving");
@@ -167,10 +186,12 @@ int conn_step_fail(conn *t, int code, int final, const char *fmt, ...) {
 static void chain_run(conn *t, int r) {
   while (t->state == CONN_SETUP) {
     if (r < 0) {
+      trace(t, t->trphase, CHC_TR_FAILED, t->steps[t->cur]);
       if (t->own) t->own->on_fail(t, t->ud, t->ecode, t->emsg, t->efinal);
       return;
     }
     if (r == 0) return;
+    trace(t, step_phase(t, t->cur), CHC_TR_COMPLETE, t->steps[t->cur]);
     if (t->ai) { /* the socket is connected: the addresses are done */
       chc_resolve_free_result(t->ai);
       t->ai = t->ai_cur = NULL;
@@ -181,9 +202,12 @@ static void chain_run(conn *t, int r) {
       if (t->own) t->own->on_ready(t, t->ud);
       return;
     }
+    trace(t, step_phase(t, t->cur), CHC_TR_STARTED, t->steps[t->cur]);
     r = t->steps[t->cur]->type->start(t->steps[t->cur]);
   }
 }
+
+void conn_step_resume(conn *t, int r) { chain_run(t, r); }
 
 static const char *secs(int64_t ms, char *buf, size_t n) {
   snprintf(buf, n, "%g s", (double)ms / 1000.0);
@@ -270,6 +294,8 @@ void conn_start(conn *t, const char *host, int port, const char *uds,
   if (connect_ms >= 0) chc_timer_start(t->lp, &t->ctimer, (uint64_t)connect_ms);
   chain_run(t, t->sock.type->start(&t->sock));
 }
+
+void conn_set_tracer(conn *t, conn_tracer fn) { t->tracer = fn; }
 
 void conn_set_owner(conn *t, const conn_owner *own, void *ud) {
   t->own = own;

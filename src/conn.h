@@ -93,6 +93,13 @@ struct conn_step {
   conn *t;
 };
 
+/* Tracing the setup (trace.h's CHC_TR_RESOLVE .. CHC_TR_TLS, and
+** CHC_TR_STARTED/COMPLETE/FAILED): st is the step concerned (the socket
+** step for resolve and connect). Called from inside the conn's own
+** callbacks: it must only record. */
+typedef void (*conn_tracer)(conn *t, void *ud, int phase, int what,
+                            const conn_step *st);
+
 #define CONN_MAX_STEPS 4
 enum { CONN_SETUP, CONN_READY, CONN_CLOSED };
 
@@ -125,6 +132,8 @@ struct conn {
   int ecode, efinal;       /* a step's failure (conn_step_fail) */
   char emsg[2 * CHC_ERRMSG_MAX];
   char peer[80];           /* "host:port" or the socket path, for messages */
+  conn_tracer tracer;      /* NULL: not traced (conn_set_tracer) */
+  int trphase;             /* the setup phase under way */
 };
 
 /* A transport for `peer` (a name for messages), not yet started. NULL on
@@ -139,6 +148,12 @@ int conn_push(conn *t, conn_step *st);
 ** before returning. */
 void conn_start(conn *t, const char *host, int port, const char *uds,
                 int64_t connect_ms);
+/* Reports the setup's phases to fn (with the owner's ud); before
+** conn_start. */
+void conn_set_tracer(conn *t, conn_tracer fn);
+/* conn_tls.c: the TLS session of a TLS step (NULL for another step, or
+** before its start). */
+const chc_tls *conn_tls_of(const conn_step *st);
 /* Hands the conn to another owner (a takeover). */
 void conn_set_owner(conn *t, const conn_owner *own, void *ud);
 
@@ -155,6 +170,11 @@ const char *conn_strerror(const conn *t, int err);
 size_t conn_pending(const conn *t);
 int conn_eof_clean(const conn *t);
 const char *conn_alpn(const conn *t); /* NULL: none agreed */
+
+/* For a step whose setup goes on outside an edge (a lookup it started):
+** reports its progress r (1 done, 0 waiting, -1 failed) as start/on_io
+** would have. */
+void conn_step_resume(conn *t, int r);
 
 /* For steps: records a failure and returns -1. */
 int conn_step_fail(conn *t, int code, int final, const char *fmt, ...)
@@ -173,5 +193,12 @@ void conn_free_later(conn *t);
 ** offering the session cached under cache_key. NULL on out of memory. */
 conn_step *conn_tls_step_new(chc_tls_conf *cf, const char *host,
                              const char *cache_key);
+
+/* conn_proxy.c: the proxy handshake step to host:port through px (an
+** HTTP CONNECT tunnel, or SOCKS5 as px->kind says). px is only read
+** during setup (the pool outlives that). NULL on out of memory. */
+struct chc_proxy;
+conn_step *conn_proxy_step_new(const struct chc_proxy *px, const char *host,
+                               int port);
 
 #endif

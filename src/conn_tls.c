@@ -153,6 +153,10 @@ static const conn_step_type tls_step_type = {
     "TLS handshake with", tls_start, tls_on_io, tls_recv, tls_send, NULL,
     tls_errmsg, tls_alpn, tls_query, tls_close, tls_free};
 
+const chc_tls *conn_tls_of(const conn_step *st) {
+  return st->type == &tls_step_type ? ((const tls_step *)st)->tls : NULL;
+}
+
 conn_step *conn_tls_step_new(chc_tls_conf *cf, const char *host,
                              const char *cache_key) {
   tls_step *ts = calloc(1, sizeof *ts);

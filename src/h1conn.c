@@ -78,6 +78,7 @@ static void h1_start(pconn *c, chc_stream *s) {
     pool_conn_close(c, CHC_EREAD, "out of memory");
     return;
   }
+  STREAM_TRACE(s, stream_trace_request);
   h1_flush(c);
   if (c->state != C_CLOSED && c->s == s) h1_read(c);
 }
@@ -87,6 +88,7 @@ void h1_begin(pconn *c) {
     pool_conn_close(c, CHC_ECONNECT, "out of memory");
     return;
   }
+  if (c->s) STREAM_TRACE(c->s, stream_trace_request);
   h1_flush(c);
   if (c->state != C_CLOSED && c->s) h1_read(c);
 }
@@ -145,6 +147,7 @@ static void publish(pconn *c, chc_stream *s, chc_h1_resp *r) {
     chc_hlist_reset(&s->fields);
     chc_hlist_swap(&s->fields, &r->fields);
     s->has_head = 1;
+    STREAM_TRACE(s, stream_trace_head);
   }
   if ((r->events & CHC_H1_BODY) && r->body_len > 0) {
     if (s->h1.draining) { /* nobody wants these bytes: drop them */
@@ -316,6 +319,7 @@ static void h1_read(pconn *c) {
 static void req_written(pconn *c) {
   chc_stream *s = c->s;
   s->req_done = 1;
+  STREAM_TRACE(s, stream_trace_sent);
   if (c->h1->resp_pending) { /* the response was complete already */
     c->h1->resp_pending = 0;
     pool_timer(c, T_NONE, -1);
@@ -443,6 +447,7 @@ static void h1_teardown(pconn *c, int code, const char *msg) {
     s->err.code = code;
     snprintf(s->err.msg, sizeof s->err.msg, "%s", msg);
     chc_timer_stop(c->pool->lp, &s->ttimer);
+    STREAM_TRACE(s, stream_trace_failed);
   }
   h1_detach(s);
   stream_notify(s);

@@ -49,6 +49,7 @@ static void h2_cb_head(chc_h2_stream *st, void *ud) {
   chc_buf_append(&s->reason, "", 1);
   chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
   s->has_head = 1;
+  STREAM_TRACE(s, stream_trace_head);
   /* a write timeout goes on: the body still waits for the server */
   if (!s->h2->rt_write) chc_timer_stop(s->pool->lp, &s->h2->rtimer);
   stream_notify(s);
@@ -126,6 +127,7 @@ static void h2_cb_sent(chc_h2_stream *st, void *ud) {
   chc_stream *s = ud;
   CHC_UNUSED(st);
   s->req_done = 1;
+  STREAM_TRACE(s, stream_trace_sent);
   s->h2->rt_write = 0;
   chc_timer_stop(s->pool->lp, &s->h2->rtimer);
   if (!s->has_head && s->to.read >= 0)
@@ -198,6 +200,7 @@ static void h2_submit(pconn *c, chc_stream *s) {
   }
   if (c->state == C_IDLE) pool_conn_activate(c);
   s->c = c;
+  STREAM_TRACE(s, stream_trace_request);
   s->state = S_ACTIVE;
   s->reused = c->reused || c->h2->nactive > 0; /* sharing counts */
   x->done = 0;

@@ -7,6 +7,8 @@
 ** h2_ops); it never reads or writes bytes. See pool_int.h for who owns
 ** what.
 */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +148,9 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port) {
              chc_tls_conf_sni(p->tls, host), chc_tls_conf_id(p->tls));
   else
     snprintf(key, sizeof key, "h|%s|%d", host, port);
+  if (p->proxy) /* never shared with direct connections or other proxies */
+    snprintf(key + strlen(key), sizeof key - strlen(key), "|%s",
+             p->proxy->key);
   h = hash_str(key);
   if (p->tab) {
     for (o = p->tab[h & (p->tabsize - 1)]; o; o = o->hnext)
@@ -154,6 +159,11 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port) {
   if (p->norigins >= p->tabsize && grow_table(p) < 0) return NULL;
   o = origin_new(key, h, https, host, port);
   if (o == NULL) return NULL;
+  /* an http:// origin behind an HTTP proxy is forwarded (absolute form),
+  ** unless it is spoken HTTP/2 with prior knowledge: that needs a tunnel */
+  o->forward = p->proxy && !https && p->o.http1 &&
+               (p->proxy->kind == CHC_PROXY_HTTP ||
+                p->proxy->kind == CHC_PROXY_HTTPS);
   o->hnext = p->tab[h & (p->tabsize - 1)];
   p->tab[h & (p->tabsize - 1)] = o;
   p->norigins++;
@@ -541,8 +551,74 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
   }
 }
 
-/* Opens a new connection for s (a slot is free): the socket step, and
-** TLS above it for https. */
+/* The setup's phases, recorded on the stream the connection is made for
+** (conn.h's conn_tracer; only set when that stream is traced). */
+static void on_conn_trace(conn *t, void *ud, int phase, int what,
+                          const conn_step *st) {
+  pconn *c = ud;
+  chc_trace_rec *r;
+  if (c->s == NULL || c->s->tr == NULL) return;
+  r = stream_trace_add(c->s, phase, what);
+  if (r == NULL) return;
+  if (what == CHC_TR_FAILED) {
+    size_t k = strlen(t->emsg);
+    if (k >= sizeof r->emsg) k = sizeof r->emsg - 1;
+    r->ecode = t->ecode;
+    memcpy(r->emsg, t->emsg, k);
+    r->emsg[k] = 0;
+  } else if (what == CHC_TR_COMPLETE && phase == CHC_TR_CONNECT) {
+    struct sockaddr_storage sa;
+    socklen_t n = sizeof sa;
+    if (getpeername(t->io.fd, (struct sockaddr *)&sa, &n) == 0) {
+      if (sa.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, r->addr,
+                  sizeof r->addr);
+        r->port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+      } else if (sa.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr,
+                  r->addr, sizeof r->addr);
+        r->port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+      } else {
+        snprintf(r->addr, sizeof r->addr, "%s", t->peer);
+      }
+    }
+  } else if (what == CHC_TR_COMPLETE && phase == CHC_TR_TLS) {
+    const chc_tls *tls = conn_tls_of(st);
+    if (tls) {
+      const char *a = chc_tls_alpn(tls);
+      snprintf(r->alpn, sizeof r->alpn, "%s", a ? a : "");
+      snprintf(r->tls_version, sizeof r->tls_version, "%s",
+               chc_tls_version(tls));
+      snprintf(r->cipher, sizeof r->cipher, "%s", chc_tls_cipher(tls));
+    }
+  } else if (phase == CHC_TR_PROXY || phase == CHC_TR_TLS) {
+    snprintf(r->addr, sizeof r->addr, "%s", t->peer);
+  }
+}
+
+/* Pushes a step onto t (which takes it), or -1 (t does not). */
+static int push(conn *t, conn_step *st) {
+  if (st == NULL) return -1;
+  if (conn_push(t, st) == 0) return 0;
+  st->type->free(st);
+  return -1;
+}
+
+/* The proxy's steps, above the socket (which goes to the proxy): TLS to
+** an https:// proxy, then the tunnel (CONNECT or SOCKS5) unless the
+** origin is forwarded. 0, or -1 out of memory. */
+static int proxy_steps(chc_pool *p, origin *o, conn *t) {
+  chc_proxy *px = p->proxy;
+  if (px->kind == CHC_PROXY_HTTPS &&
+      push(t, conn_tls_step_new(px->tls, px->host, px->key)) < 0)
+    return -1;
+  if (!o->forward && push(t, conn_proxy_step_new(px, o->host, o->port)) < 0)
+    return -1;
+  return 0;
+}
+
+/* Opens a new connection for s (a slot is free): the socket step, the
+** proxy's steps, and TLS above them for https. */
 static void conn_open(chc_pool *p, chc_stream *s) {
   pconn *c = calloc(1, sizeof *c);
   origin *o = s->org;
@@ -553,7 +629,12 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   else
     snprintf(peer, sizeof peer, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d",
              o->host, o->port);
+  if (p->proxy) snprintf(peer, sizeof peer, "%s", p->proxy->name);
   if (c) c->t = conn_new(p->lp, peer, &pool_owner, c);
+  if (c && c->t && p->proxy && proxy_steps(p, o, c->t) < 0) {
+    conn_free(c->t);
+    c->t = NULL;
+  }
   if (c && c->t && o->https) {
     tls = conn_tls_step_new(p->tls, o->host, o->key);
     if (tls && conn_push(c->t, tls) < 0) {
@@ -582,7 +663,11 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   c->state = C_SETUP;
   p->nconns++;
   pool_bind(c, s);
-  conn_start(c->t, o->host, o->port, p->uds, s->to.connect);
+  if (s->tr) conn_set_tracer(c->t, on_conn_trace);
+  if (p->proxy)
+    conn_start(c->t, p->proxy->host, p->proxy->port, NULL, s->to.connect);
+  else
+    conn_start(c->t, o->host, o->port, p->uds, s->to.connect);
 }
 
 /*
@@ -704,17 +789,21 @@ chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
   chc_pool *p = calloc(1, sizeof *p);
   if (p == NULL) {
     chc_tls_conf_free(o->tls);
+    chc_proxy_free(o->proxy);
     return NULL;
   }
   p->lp = lp;
   p->o = *o;
   p->tls = o->tls;
   p->o.tls = NULL;
+  p->proxy = o->proxy;
+  p->o.proxy = NULL;
   if (o->max_connections <= 0) p->o.max_connections = 1;
   if (o->uds) {
     p->uds = strdup(o->uds);
     if (p->uds == NULL) {
       chc_tls_conf_free(p->tls);
+      chc_proxy_free(p->proxy);
       free(p);
       return NULL;
     }
@@ -754,6 +843,7 @@ void pool_unref(chc_pool *p) {
   free(p->tab);
   free(p->uds);
   chc_tls_conf_free(p->tls);
+  chc_proxy_free(p->proxy);
   free(p);
 }
 

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "loop.h"
 #include "tls.h"
+#include "trace.h"
 
 typedef struct chc_pool chc_pool;
 typedef struct chc_stream chc_stream;
@@ -43,6 +44,9 @@ typedef struct chc_pool_opts {
   /* https: the pool takes it over (also when chc_pool_new fails). NULL:
   ** defaults (chc_tls_opts_default), made at the first https request. */
   chc_tls_conf *tls;
+  /* NULL: direct. Else the proxy every connection goes through (proxy.h);
+  ** the pool takes it over like tls (also when chc_pool_new fails). */
+  struct chc_proxy *proxy;
 } chc_pool_opts;
 
 void chc_pool_opts_default(chc_pool_opts *o);
@@ -74,6 +78,7 @@ typedef struct chc_request {
   const char *body;
   size_t body_len;
   chc_timeouts to; /* effective timeouts for this request */
+  int trace;       /* record trace events (trace.h) */
 } chc_request;
 
 typedef void (*chc_stream_notify)(chc_stream *s, void *ud);
@@ -133,6 +138,10 @@ long long chc_stream_sendfile(chc_stream *s, int fd, long long off, size_t n);
 ** the body's length, or -1 when unknown. For progress reports. */
 unsigned long long chc_stream_body_written(const chc_stream *s,
                                            long long *total);
+
+/* Tracing (trace.h): copies the oldest record not taken yet into *r and
+** returns 1, or 0 when there is none (or s is not traced). */
+int chc_stream_trace_next(chc_stream *s, chc_trace_rec *r);
 
 /* The caller is done with the stream: the connection goes back to the pool
 ** when the exchange is complete, otherwise it is discarded (or a waiting

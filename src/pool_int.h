@@ -27,6 +27,7 @@
 #include "h1conn.h"
 #include "h2conn.h"
 #include "pool.h"
+#include "proxy.h"
 
 #define RBUF_SIZE (64 * 1024)
 #define RBUF_CACHE 8 /* idle conns' read buffers (and h1 states) kept */
@@ -47,6 +48,7 @@ struct origin {
   int ndraining;    /* conns of this origin reading away a released body */
   pconn *h2conn;    /* the HTTP/2 connection new streams go to (pool.c
                     ** sets it, h2conn.c clears it at GOAWAY/teardown) */
+  int forward;      /* through an HTTP proxy, in absolute form (no tunnel) */
   int h2_pending;   /* a connection that may turn out HTTP/2 is being made:
                     ** requests wait for it instead of opening more */
   char *host;       /* bare host */
@@ -146,6 +148,7 @@ struct chc_stream {
   ** transport */
   void (*takeover)(chc_stream *s, conn *t, chc_buf *rest, void *ud);
   void *takeover_ud;
+  chc_trace *tr;  /* NULL: not traced (trace.h) */
   h1_stream h1;  /* HTTP/1.1 part (kept with the stream for reuse) */
   h2_stream *h2; /* HTTP/2 part (allocated with the stream; filled for
                  ** an origin that may speak HTTP/2) */
@@ -168,6 +171,7 @@ struct chc_pool {
   chc_list closing;  /* closed conns awaiting free */
   chc_list draining; /* conns reading away a released body (FIFO) */
   chc_tls_conf *tls; /* https: certificates, ALPN, sessions (owned) */
+  chc_proxy *proxy;  /* NULL: direct (owned) */
   chc_defer reap;
   int refs; /* 1 for the owner + 1 per unreleased stream */
   chc_stream *free_streams; /* released streams kept for reuse (stream.c) */
@@ -185,6 +189,17 @@ struct chc_pool {
 static inline void stream_notify(chc_stream *s) {
   if (s->notify && !s->released) s->notify(s, s->ud);
 }
+
+/* Tracing hooks: nothing but a test when the stream is not traced. */
+chc_trace_rec *stream_trace_add(chc_stream *s, int phase, int what);
+void stream_trace_request(chc_stream *s); /* handed to a connection */
+void stream_trace_sent(chc_stream *s);    /* the request is all out */
+void stream_trace_head(chc_stream *s);    /* the response head came */
+void stream_trace_failed(chc_stream *s);  /* s->err was just set */
+#define STREAM_TRACE(s, fn) \
+  do {                      \
+    if ((s)->tr) fn(s);     \
+  } while (0)
 
 /* The protocol of a stream: HTTP/2 once submitted to an engine. */
 static inline const proto_ops *stream_ops(const chc_stream *s) {

@@ -12,11 +12,112 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "pool_int.h"
 
 #define STREAM_CACHE 32   /* released streams a pool keeps for reuse */
 #define STREAM_KEEP 16384 /* bytes of buffers worth keeping per stream */
+
+/* {===================================================================
+** Tracing (trace.h)
+** ==================================================================== */
+
+#define TRACE_MAX 1024 /* records kept for a caller that does not take them */
+
+static const char *const PHASES[] = {
+    "resolve",   "connect",         "proxy",        "tls",
+    "send_headers", "send_body", "receive_headers", "receive_body",
+    "response_closed"};
+
+const char *chc_trace_phase(int phase) {
+  return phase >= 0 && phase <= CHC_TR_CLOSED ? PHASES[phase] : "?";
+}
+
+/* A new record (time, phase, what; nothing known yet), or NULL. */
+chc_trace_rec *stream_trace_add(chc_stream *s, int phase, int what) {
+  chc_trace *q = s->tr;
+  chc_trace_rec *r;
+  struct timespec ts;
+  if (q == NULL) return NULL;
+  q->open = what == CHC_TR_STARTED ? phase : -1;
+  if (q->head == q->n) q->head = q->n = 0;
+  if (q->n == q->cap) {
+    size_t nc = q->cap ? q->cap * 2 : 8;
+    chc_trace_rec *nr;
+    if (q->n >= TRACE_MAX) return NULL;
+    nr = realloc(q->r, nc * sizeof *nr);
+    if (nr == NULL) return NULL;
+    q->r = nr;
+    q->cap = nc;
+  }
+  r = &q->r[q->n++];
+  memset(r, 0, sizeof *r);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  r->t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+  r->phase = phase;
+  r->what = what;
+  r->port = r->status = -1;
+  r->bytes = -1;
+  return r;
+}
+
+void stream_trace_request(chc_stream *s) {
+  chc_trace_rec *r = stream_trace_add(s, CHC_TR_SEND_HEADERS, CHC_TR_STARTED);
+  if (r) r->reused = s->c && s->c->reused;
+  /* the head is handed to the connection at once (HTTP/1.1 writes it
+  ** with the first body bytes; HTTP/2 queues its HEADERS frame) */
+  stream_trace_add(s, CHC_TR_SEND_HEADERS, CHC_TR_COMPLETE);
+  if (s->body_kind != CHC_BODY_NONE)
+    stream_trace_add(s, CHC_TR_SEND_BODY, CHC_TR_STARTED);
+}
+
+void stream_trace_sent(chc_stream *s) {
+  if (s->body_kind != CHC_BODY_NONE) {
+    chc_trace_rec *r = stream_trace_add(s, CHC_TR_SEND_BODY, CHC_TR_COMPLETE);
+    if (r)
+      r->bytes = s->body_kind == CHC_BODY_BYTES ? (long long)s->body_len
+                                                : (long long)s->sent;
+  }
+  stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_STARTED);
+}
+
+void stream_trace_head(chc_stream *s) {
+  chc_trace_rec *r;
+  if (s->tr->open == CHC_TR_SEND_BODY) /* answered before the body ended */
+    stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_STARTED);
+  r = stream_trace_add(s, CHC_TR_RECV_HEADERS, CHC_TR_COMPLETE);
+  if (r) r->status = s->status;
+  stream_trace_add(s, CHC_TR_RECV_BODY, CHC_TR_STARTED);
+}
+
+/* The phase under way failed (the connection's own phases were reported
+** by the transport already). */
+void stream_trace_failed(chc_stream *s) {
+  chc_trace_rec *r;
+  if (s->tr->open < CHC_TR_SEND_HEADERS) return;
+  r = stream_trace_add(s, s->tr->open, CHC_TR_FAILED);
+  if (r) {
+    r->ecode = s->err.code;
+    memcpy(r->emsg, s->err.msg, sizeof r->emsg);
+  }
+}
+
+int chc_stream_trace_next(chc_stream *s, chc_trace_rec *r) {
+  chc_trace *q = s->tr;
+  if (q == NULL || q->head == q->n) return 0;
+  *r = q->r[q->head++];
+  return 1;
+}
+
+static void trace_free(chc_stream *s) {
+  if (s->tr == NULL) return;
+  free(s->tr->r);
+  free(s->tr);
+  s->tr = NULL;
+}
+
+/* }=================================================================== */
 
 void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
   va_list ap;
@@ -25,6 +126,7 @@ void stream_fail(chc_stream *s, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
   va_end(ap);
+  STREAM_TRACE(s, stream_trace_failed);
   chc_timer_stop(s->pool->lp, &s->ptimer);
   chc_timer_stop(s->pool->lp, &s->ttimer);
   stream_notify(s);
@@ -54,6 +156,7 @@ void stream_destroy(chc_stream *s) {
   chc_hlist_free(&s->fields);
   chc_hlist_free(&s->trailers);
   h2_stream_destroy(s);
+  trace_free(s);
   free(chc_container_of(s, stream_mem, s));
 }
 
@@ -87,6 +190,7 @@ static chc_stream *stream_alloc(chc_pool *p) {
 void stream_free(chc_stream *s) {
   chc_pool *p = s->pool;
   h2_stream_reset(s);
+  trace_free(s);
   pool_origin_unref(p, s->org);
   if (!p->closed && p->nfree < STREAM_CACHE &&
       s->h1.head.cap <= STREAM_KEEP && s->h1.tail.cap <= STREAM_KEEP &&
@@ -187,6 +291,31 @@ static int chunk_bytes_body(chc_buf *out, const chc_request *rq,
   return 0;
 }
 
+/* Through an HTTP proxy without a tunnel: the target in absolute form
+** (RFC 9112 3.2.2) and the proxy's header lines (Proxy-Authorization). */
+static int forward_head(chc_stream *s, const chc_request *rq, const origin *o,
+                        long long framing, chc_error *e) {
+  const chc_buf *ph = &s->pool->proxy->hdrs;
+  char *abs = malloc(strlen(o->hosthdr) + strlen(rq->target) + 8);
+  int r;
+  if (abs == NULL) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  sprintf(abs, "http://%s%s", o->hosthdr, rq->target);
+  r = chc_h1_write_head(&s->h1.head, rq->method, abs, o->hosthdr,
+                        rq->headers, framing, e);
+  free(abs);
+  if (r < 0 || ph->len == 0) return r;
+  s->h1.head.len -= 2; /* the blank line goes after the proxy's lines */
+  if (chc_buf_append(&s->h1.head, chc_buf_head(ph), ph->len) < 0 ||
+      chc_buf_append(&s->h1.head, "\r\n", 2) < 0) {
+    chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 /* The request head, serialised and checked (also for a request that may
 ** go over HTTP/2: the checks are the same). 0, or -1 with e set. */
 static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
@@ -204,8 +333,9 @@ static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
   s->h1.chunked = rq->body_kind == CHC_BODY_STREAM;
   s->declared = -1;
   if (user_framing(rq, s, e) < 0 ||
-      chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr, rq->headers,
-                        framing, e) < 0 ||
+      (o->forward ? forward_head(s, rq, o, framing, e)
+                  : chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr,
+                                      rq->headers, framing, e)) < 0 ||
       (s->h1.chunked && rq->body_kind != CHC_BODY_STREAM &&
        chunk_bytes_body(&s->h1.head, rq, e) < 0))
     return -1;
@@ -262,6 +392,7 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     pool_origin_unref(p, o);
     return NULL;
   }
+  s->pool = p; /* serialise reads the pool's proxy */
   if (serialise(s, rq, o, e) < 0) {
     stream_destroy(s);
     pool_origin_unref(p, o);
@@ -273,6 +404,10 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
   s->notify = nf;
   s->ud = ud;
   setup(s, p, rq);
+  if (rq->trace) {
+    s->tr = calloc(1, sizeof *s->tr);
+    if (s->tr) s->tr->open = -1;
+  }
   if (s->h2_capable && /* what an HTTP/2 submission needs, kept */
       h2_stream_prepare(s, rq->method, rq->target, rq->headers,
                         rq->body_kind, rq->body, rq->body_len) < 0) {
@@ -329,10 +464,17 @@ const chc_hlist *chc_stream_trailers(const chc_stream *s) {
 ** ==================================================================== */
 
 int chc_stream_peek(chc_stream *s, const char **p, size_t *n) {
-  return stream_ops(s)->peek(s, p, n);
+  int r = stream_ops(s)->peek(s, p, n);
+  if (r < 0 && s->tr && s->tr->open == CHC_TR_RECV_BODY) {
+    chc_trace_rec *t = stream_trace_add(s, CHC_TR_RECV_BODY,
+                                        CHC_TR_COMPLETE);
+    if (t) t->bytes = s->tr->got;
+  }
+  return r;
 }
 
 void chc_stream_consume(chc_stream *s, size_t n) {
+  if (s->tr) s->tr->got += (long long)n;
   stream_ops(s)->consume(s, n);
 }
 

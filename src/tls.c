@@ -865,4 +865,8 @@ const char *chc_tls_version(const chc_tls *t) {
 
 int chc_tls_resumed(const chc_tls *t) { return t->resumed; }
 
+const char *chc_tls_cipher(const chc_tls *t) {
+  return mbedtls_ssl_get_ciphersuite(&t->ssl);
+}
+
 /* }=================================================================== */

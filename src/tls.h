@@ -117,6 +117,7 @@ void chc_tls_close_notify(chc_tls *t);
 ** was resumed. */
 const char *chc_tls_alpn(const chc_tls *t);
 const char *chc_tls_version(const chc_tls *t);
+const char *chc_tls_cipher(const chc_tls *t); /* the suite's name */
 int chc_tls_resumed(const chc_tls *t);
 
 #endif

@@ -133,6 +133,13 @@ end
 -- @treturn table the error object
 function M.from_core(kind, message)
   local group = GROUP_OF[kind]
+  if kind == "ProxyError" then   -- the core ends its message with the code
+    local e = M.new(kind, message)
+    local st = e.message:match("%(status (%d+)%)$")
+    local rep = e.message:match("%(SOCKS reply (%d+)%)$")
+    e.status, e.reply = st and tonumber(st), rep and tonumber(rep)
+    return e
+  end
   if group == nil then
     return setmetatable({ kind = tostring(kind), message = tostring(message or "") },
                         Error)

@@ -17,6 +17,7 @@ local url = require "c_http_core.url"
 local headers = require "c_http_core.headers"
 local request = require "c_http_core.request"
 local options = require "c_http_core.options"
+local proxy = require "c_http_core.proxy"
 
 local type, pairs, setmetatable, rawget, rawset, tostring, error =
       type, pairs, setmetatable, rawget, rawset, tostring, error
@@ -113,6 +114,38 @@ function resp_methods:iter()
   return function() return next_chunk(self) end, nil, nil, self
 end
 
+--- Write the (rest of the) body to a file: a Lua file handle (written at
+-- its current position, after what Lua buffered; left open) or a path
+-- (created or truncated, closed at the end). The bytes go from C to the
+-- file without Lua strings; the socket is not read further until the file
+-- took what came (backpressure).
+-- @param file a file handle or a path
+-- @treturn integer the number of bytes written; or `nil, err` with
+--   `err.bytes_written` (the partial file is left as it is)
+function resp_methods:write_to(file)
+  if type(file) == "string" then
+    local f, ferr = io.open(file, "wb")
+    if not f then
+      local e = errors.from_core("WriteError", ferr)
+      e.bytes_written = 0
+      return nil, e
+    end
+    local n, err = self._core:write_to(f)
+    local ok, cerr = f:close()
+    if n and not ok then
+      err = errors.from_core("WriteError", cerr)
+      err.bytes_written = n
+      return nil, err
+    end
+    return n, err
+  end
+  if io.type(file) ~= "file" then
+    misuse(format("write_to expects a file handle or a path, got %s",
+                  io.type(file) or type(file)))
+  end
+  return self._core:write_to(file)
+end
+
 --- Give the connection back (body fully read) or drop/reset it; idempotent.
 function resp_methods:close()
   if rawget(self, "trailers") == nil then local _ = self.trailers end
@@ -136,7 +169,7 @@ local pool_methods = {}
 Pool.__index = pool_methods
 
 local REQUEST_OPTIONS = { headers = true, body = true, timeout = true,
-                          on_progress = true }
+                          on_progress = true, trace = true }
 
 -- Hot-path caches (bounded; reset when full): parsed URLs, and the timeout
 -- table of a plain number. Their tables are internal and never modified.
@@ -189,13 +222,22 @@ local function file_body(hdrs, f)
 end
 
 local function send(self, method, u, hdrs, body, timeout, target, args,
-                    on_progress)
+                    on_progress, trace)
   if io_type(body) == "file" then hdrs, body = file_body(hdrs, body) end
   local t0 = now()
   local r, err = self._core:request(method, u.scheme, u.host, u.port, u.target,
-                                    hdrs, body, timeout, on_progress)
+                                    hdrs, body, timeout, on_progress,
+                                    trace or self._trace)
   if not r then return nil, err end
   local resp = new_response(r)
+  -- only a proxy sends 407: to a forwarded request it is the proxy's refusal
+  if resp.status == 407 and self._proxy then
+    resp:close()
+    local e = errors.from_core("ProxyError", format(
+      "%s refused the request: 407 %s (status 407)", self._proxy,
+      resp.reason))
+    return nil, e
+  end
   resp.elapsed = now() - t0   -- seconds from the call to the head
   resp.url = target
   if args.url then resp.request = args else resp._args = args end
@@ -223,7 +265,7 @@ function pool_methods:request(method, target, opts)
   method = check_method(method)
   local u, err = parse_cached(target)
   if not u then return nil, err end
-  local hdrs, body, timeout, on_progress
+  local hdrs, body, timeout, on_progress, trace
   if opts ~= nil then
     if type(opts) ~= "table" then
       misuse(format("request options must be a table, got %s", type(opts)))
@@ -231,7 +273,7 @@ function pool_methods:request(method, target, opts)
     for k in pairs(opts) do
       if not REQUEST_OPTIONS[k] then
         misuse(format("unknown request option '%s' (headers, body, timeout, " ..
-                      "on_progress)", tostring(k)))
+                      "on_progress, trace)", tostring(k)))
       end
     end
     hdrs = headers_normalize(opts.headers or nil)
@@ -241,9 +283,13 @@ function pool_methods:request(method, target, opts)
     if on_progress ~= nil and type(on_progress) ~= "function" then
       misuse(format("on_progress must be a function, got %s", type(on_progress)))
     end
+    trace = opts.trace
+    if trace ~= nil and type(trace) ~= "function" then
+      misuse(format("trace must be a function, got %s", type(trace)))
+    end
   end
   return send(self, method, u, hdrs, body, timeout, target,
-              { method, target, opts }, on_progress)
+              { method, target, opts }, on_progress, trace)
 end
 
 --- Close every connection of the pool; idempotent.
@@ -279,7 +325,12 @@ function http.Pool(opts)
   local o = pool_options(opts)
   local ok, c = pcall(core.Pool, o)
   if not ok then misuse(c) end
-  return setmetatable({ _core = c, options = o }, Pool)   -- options: read-only
+  local px = o.proxy
+  return setmetatable({ _core = c, options = o,   -- options: read-only
+                        _proxy = px and format(px.host:find(":", 1, true)
+                                               and "proxy [%s]:%d" or "proxy %s:%d",
+                                               px.host, px.port),
+                        _trace = o.trace }, Pool)
 end
 
 local default_pool
@@ -456,6 +507,7 @@ http.now = core.now
 http.loop = core.loop
 -- }==================================================================
 
+http.proxy_from_env = proxy.from_env
 http.Request = request.new
 http.Headers = headers.new
 http.is_error = errors.is_error

@@ -119,6 +119,7 @@ local POOL_OPTIONS = {
   max_connections = true, max_keepalive = true, keepalive_expiry = true,
   http1 = true, http2 = true, retries = true, timeout = true, tls = true,
   uds = true, max_header_size = true,
+  proxy = true, trace = true,
 }
 
 -- tls options and their types; the table is handed to C as a copy, which
@@ -241,6 +242,13 @@ function M.pool(opts)
     misuse("uds must not contain a NUL byte (the path would be cut there)")
   end
   o.uds = uds
+  if opts.proxy ~= nil then   -- c_http_core.proxy: URL or {url, headers, tls}
+    o.proxy = require("c_http_core.proxy").check(opts.proxy, check_tls)
+  end
+  if opts.trace ~= nil and type(opts.trace) ~= "function" then
+    misuse(format("trace must be a function, got %s", type(opts.trace)))
+  end
+  o.trace = opts.trace
   return o
 end
 -- }==================================================================

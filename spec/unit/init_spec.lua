@@ -110,8 +110,8 @@ describe("c_http_core (over a fake core)", function()
     local resp = assert(pool:request("get", "http://[::1]:8080/a?b#c",
                                      { headers = { { "X-A", "1" } }, body = "hi", timeout = 2 }))
     local c = fake.calls[1]
-    assert.equal(9, c.n)   -- the 9th: on_progress (nil here)
-    assert.is_nil(c[9])
+    assert.equal(10, c.n)   -- the 9th: on_progress, the 10th: trace (nil here)
+    assert.is_nil(c[9]); assert.is_nil(c[10])
     assert.equal("GET", c[1])
     assert.equal("http", c[2])
     assert.equal("::1", c[3])

@@ -105,5 +105,14 @@ typedef struct chc_lpool {
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
 void chc_lsem_open(lua_State *L);   /* semaphore */
+/* ltrace.c: calls the trace function of the Response at index resp
+** (its uservalue 4) with every record s queued (s may be NULL), or with
+** one event made now. Protected; an error in it is a Lua warning. */
+struct chc_stream;
+void chc_trace_deliver(lua_State *L, int resp, struct chc_stream *s);
+void chc_trace_event(lua_State *L, int resp, int phase, int what);
+/* lproxy.c: the Pool's checked `proxy` table at t, or NULL with e set. */
+struct chc_proxy *chc_lproxy_new(lua_State *L, int t, chc_lloop *ll,
+                                 chc_error *e);
 
 #endif

@@ -4,7 +4,9 @@
 ** A Response userdata is one pointer to the core stream plus a wait queue.
 ** Its uservalues anchor what the stream borrows: 1 = the request body
 ** (string, or the producer function), 2 = the Pool userdata (the pool must
-** outlive its streams). :close(), __close and __gc share resp_close (B5).
+** outlive its streams), 3 = the on_progress function, 4 = the trace
+** function (each only when given). :close(), __close and __gc share
+** resp_close (B5).
 */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../buf.h"
 #include "../h1.h"
@@ -27,10 +30,17 @@ typedef struct lresp {
   chc_waitq q;     /* requester, readers and the producer wait here */
   chc_hlist hdrs;  /* the head's fields, taken over when the stream goes */
   int closed;
+  int traced;      /* a trace function is uservalue 4 */
   unsigned burst;  /* producer chunks since it last let others run */
   int progress;    /* an on_progress function is uservalue 3 */
   unsigned long long reported; /* body bytes on_progress was last told */
 } lresp;
+
+/* Trace records reach Lua only from these calls on the Response (at i). */
+#define DELIVER(L, i, u) \
+  do {                   \
+    if ((u)->traced) chc_trace_deliver(L, i, (u)->s); \
+  } while (0)
 
 /* {===================================================================
 ** Options
@@ -195,6 +205,17 @@ static int l_pool_new(lua_State *L) {
     lua_pushstring(L, e.msg);
     return lua_error(L);
   }
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_getfield(L, 1, "proxy") != LUA_TNIL) {
+      o.proxy = chc_lproxy_new(L, lua_gettop(L), ll, &e); /* lproxy.c */
+      if (o.proxy == NULL) {
+        chc_tls_conf_free(o.tls);
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+      }
+    }
+    lua_pop(L, 1);
+  }
   u->p = chc_pool_new(ll->lp, &o);
   if (u->p == NULL) return luaL_error(L, "out of memory creating a pool");
   chc_list_insert_tail(&ll->pools, &u->node);
@@ -271,7 +292,15 @@ static void resp_release(void *ud) {
 }
 
 static int resp_close(lua_State *L) {
-  resp_release(check_resp(L, 1));
+  lresp *u = check_resp(L, 1);
+  if (u->traced && u->s) { /* an explicit close: Lua may run here */
+    chc_trace_deliver(L, 1, u->s);
+    chc_trace_event(L, 1, CHC_TR_CLOSED, CHC_TR_STARTED);
+    resp_release(u);
+    chc_trace_event(L, 1, CHC_TR_CLOSED, CHC_TR_COMPLETE);
+    return 0;
+  }
+  resp_release(u);
   return 0;
 }
 
@@ -307,6 +336,7 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
   chc_check_cancel_on(L, u->ll, NULL, NULL);
   if (u->s == NULL) return closed_err(L);
   r = chc_stream_peek(u->s, &p, &n);
+  DELIVER(L, 1, u);
   if (r > 0) {
     lua_pushlstring(L, p, n);
     chc_stream_consume(u->s, n);
@@ -356,6 +386,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
       }
       continue;
     }
+    DELIVER(L, 1, u);
     if (chc_stream_error(u->s)) return push_stream_err(L, u);
     if (r < 0) {
       lua_Integer k, i;
@@ -384,6 +415,95 @@ static int resp_read(lua_State *L) {
   lua_pushnil(L);
   lua_pushnil(L);
   return read_k(L, LUA_OK, 0);
+}
+
+/* nil, err with err.bytes_written (resp:write_to's failures) */
+static int write_err(lua_State *L, int code, const char *msg,
+                     lua_Integer done) {
+  chc_return_err(L, code, msg);
+  if (lua_istable(L, -1)) {
+    lua_pushinteger(L, done);
+    lua_setfield(L, -2, "bytes_written");
+  }
+  return 2;
+}
+
+/* Writes all of p[0..n) to fd: 0, or -1 with errno. */
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/*
+** resp:write_to(file) -> bytes | nil, err (err.bytes_written). [resp,
+** file, count]. The body goes from the stream's buffer to the file's
+** descriptor, a region at a time: no Lua string is made, and nothing is
+** consumed (so the socket is not read further) until the disk took it.
+** The FILE's own buffer was flushed first, and its position is brought
+** up to date at the end, so Lua's writes before and after stay in order.
+*/
+static int write_to_k(lua_State *L, int status, lua_KContext ctx) {
+  lresp *u = check_resp(L, 1);
+  luaL_Stream *fs = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  lua_Integer done = lua_tointeger(L, 3);
+  int fd = fileno(fs->f);
+  CHC_UNUSED(status);
+  CHC_UNUSED(ctx);
+  chc_check_cancel_on(L, u->ll, NULL, NULL);
+  for (;;) {
+    const char *p;
+    size_t n;
+    int r;
+    if (u->s == NULL)
+      return write_err(L, CHC_ECLOSED, "the response is closed", done);
+    r = chc_stream_peek(u->s, &p, &n);
+    if (r > 0) {
+      if (write_all(fd, p, n) < 0) {
+        char m[CHC_ERRMSG_MAX];
+        snprintf(m, sizeof m, "writing the body to the file failed: %s",
+                 strerror(errno));
+        fseek(fs->f, 0, SEEK_CUR);
+        return write_err(L, CHC_EWRITE, m, done);
+      }
+      chc_stream_consume(u->s, n);
+      done += (lua_Integer)n;
+      lua_pushinteger(L, done);
+      lua_replace(L, 3);
+      continue;
+    }
+    DELIVER(L, 1, u);
+    if (chc_stream_error(u->s)) {
+      const chc_error *e = chc_stream_error(u->s);
+      fseek(fs->f, 0, SEEK_CUR);
+      return write_err(L, e->code, e->msg, done);
+    }
+    if (r < 0) {
+      fseek(fs->f, 0, SEEK_CUR); /* the FILE learns where the fd is */
+      lua_pushinteger(L, done);
+      return 1;
+    }
+    return chc_wait_on(L, u->ll, &u->q, write_to_k, 0);
+  }
+}
+
+static int resp_write_to(lua_State *L) {
+  luaL_Stream *fs;
+  check_resp(L, 1);
+  fs = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  if (fs->closef == NULL) return luaL_argerror(L, 2, "the file is closed");
+  if (fflush(fs->f) != 0)
+    return write_err(L, CHC_EWRITE, "cannot flush the file", 0);
+  lua_settop(L, 2);
+  lua_pushinteger(L, 0);
+  return write_to_k(L, LUA_OK, 0);
 }
 
 static void push_hlist_flat(lua_State *L, const chc_hlist *h) {
@@ -600,6 +720,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, resp_release, u);
   if (u->s == NULL) return closed_err(L);
+  DELIVER(L, -1, u);
   if (chc_stream_has_head(u->s)) {
     /* the last report: the body usually went out whole before the head */
     if (u->progress && progress(L, u, lua_absindex(L, -1)) != LUA_OK) {
@@ -696,7 +817,8 @@ static int pool_request(lua_State *L) {
   } else if (producer) {
     rq.body_kind = CHC_BODY_STREAM;
   }
-  u = lua_newuserdatauv(L, sizeof *u, 3);
+  rq.trace = lua_type(L, 11) == LUA_TFUNCTION;
+  u = lua_newuserdatauv(L, sizeof *u, rq.trace ? 4 : 3);
   memset(u, 0, sizeof *u);
   u->magic = LRESP_MAGIC;
   u->ll = ll;
@@ -708,8 +830,13 @@ static int pool_request(lua_State *L) {
   lua_setiuservalue(L, -2, 2); /* the pool outlives the stream */
   if (lua_type(L, 10) == LUA_TFUNCTION) {
     lua_pushvalue(L, 10);
-    lua_setiuservalue(L, -2, 3);
+    lua_setiuservalue(L, -2, 3); /* the on_progress function */
     u->progress = 1;
+  }
+  if (rq.trace) {
+    lua_pushvalue(L, 11);
+    lua_setiuservalue(L, -2, 4); /* the trace function */
+    u->traced = 1;
   }
   u->s = chc_pool_request(pu->p, &rq, resp_notify, u, &e);
   if (u->s == NULL) {
@@ -775,6 +902,7 @@ void chc_lpool_open(lua_State *L) {
                                     {"headers", resp_headers},
                                     {"chunk", resp_chunk},
                                     {"read", resp_read},
+                                    {"write_to", resp_write_to},
                                     {"trailers", resp_trailers},
                                     {"close", resp_close},
                                     {NULL, NULL}};

@@ -24,6 +24,7 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
+BIND_SRC += src/lua/lsse.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -319,4 +319,7 @@ http.Headers = headers.new
 http.is_error = errors.is_error
 http.errors = errors.kinds
 
+-- Server-Sent Events: resp:events(), pool:sse(), http.sse() (sse.lua)
+require("c_http_core.sse").install(http, resp_methods, pool_methods)
+
 return http

@@ -104,4 +104,14 @@ typedef struct chc_lpool {
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
 
+/* A Response userdata's parts, for the binding's other files (lpool.c):
+** chc_resp_check raises unless a Response is at i; chc_resp_stream gives
+** its stream (NULL once closed) and the queue its waiters park on;
+** chc_resp_release closes it (as resp:close()). */
+struct chc_stream;
+void *chc_resp_check(lua_State *L, int i);
+struct chc_stream *chc_resp_stream(void *r, chc_waitq **q);
+void chc_resp_release(void *r);
+void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
+
 #endif

@@ -18,7 +18,8 @@ local type, pairs, ipairs, setmetatable, rawget, rawset, tostring, error =
 local format, find, lower = string.format, string.find, string.lower
 local mtype, min, max, random = math.type, math.min, math.max, math.random
 local misuse, new_error = errors.misuse, errors.new
-local sse_parser, sse_iter = core.sse_parser, core.sse_iter
+local sse_parser, sse_iter, sse_next = core.sse_parser, core.sse_iter,
+                                      core.sse_next
 
 errors.own_source()
 
@@ -200,6 +201,21 @@ local function may_reconnect(self)
   return true
 end
 
+-- The current response ended (err nil) or failed: closes it. Returns the
+-- error that ends the EventSource, or nil to go on (reconnecting).
+local function stream_done(self, err, from_parser)
+  local r = self._resp
+  self._resp = nil
+  if r then r:close() end
+  if err and (from_parser or not RETRIABLE_KIND[err.kind]) then
+    finish(self)
+    return err
+  end
+  if not self._got then self._failures = self._failures + 1 end
+  self._last_err = err
+  return nil
+end
+
 -- The iterator's step: the next event, reconnecting as needed. Returns
 -- event, or nil (ended), or nil, err.
 local function step(self)
@@ -225,28 +241,32 @@ local function step(self)
         self._last_err = err
       end
     else
-      local ev, err, from_parser = self._p:next()
+      local ev, err, from_parser = sse_next(self._p)
       if ev then
         if not self._got then self._got, self._failures = true, 0 end
         return ev
       end
       if self._closed then return nil end -- es:close() from another task
-      local r = self._resp
-      self._resp = nil
-      r:close()
-      if err and (from_parser or not RETRIABLE_KIND[err.kind]) then
-        finish(self)
-        return nil, err
-      end
-      if not self._got then self._failures = self._failures + 1 end
-      self._last_err = err
+      err = stream_done(self, err, from_parser)
+      if err then return nil, err end
     end
   end
   return nil
 end
 
+-- The for loop's step. The common case (an open stream that already gave
+-- an event) goes straight to the parser: one call per event.
 local function step_raise(self)
-  local ev, err = step(self)
+  local ev, err
+  if self._got and self._resp ~= nil then
+    local from_parser
+    ev, err, from_parser = sse_next(self._p)
+    if ev then return ev end
+    if self._closed then return nil end
+    err = stream_done(self, err, from_parser)
+    if err then error(err, 0) end
+  end
+  ev, err = step(self)
   if err then error(err, 0) end
   return ev
 end

@@ -1,6 +1,6 @@
-// sse_peer.js: a scripted Server-Sent Events server for spec/sse_spec.lua
-// and the W10 bench. The same routes over HTTP/1.1 (node:http, chunked)
-// and h2c with prior knowledge (node:http2), each on its own port:
+// sse_peer.js: a scripted Server-Sent Events server for spec/sse_spec.lua.
+// The same routes over HTTP/1.1 (node:http, chunked) and h2c with prior
+// knowledge (node:http2), each on its own port:
 //
 //   node sse_peer.js --ready-file F [--parent PID]   writes "h1=PORT\nh2=PORT\n" to F
 //
@@ -22,8 +22,6 @@
 //   /hold                         a comment, then nothing until the client
 //                   goes; /stats gives {"hold_open": n}
 //   POST /post                    each line of the request body as an event
-//   /bench?n=N                    N events of 64 data bytes, written in 64 KiB
-//                   blocks as fast as the client takes them
 //   /signal?key=K, /stats         control (plain text / JSON)
 "use strict";
 const http = require("node:http");
@@ -49,26 +47,6 @@ function sseHead(res, extra) {
 
 function noDelay(req) {
   if (req.socket && req.socket.setNoDelay) req.socket.setNoDelay(true);
-}
-
-const DATA64 = "x".repeat(58); // "data: " + 58 + "\n" + "\n" = 66 bytes/event
-
-function bench(res, n) {
-  const ev = "data: " + DATA64.slice(0, 52) + "123456\n\n"; // 64-byte data line
-  const per = Math.floor(65536 / ev.length);
-  const block = Buffer.from(ev.repeat(per));
-  let left = n;
-  sseHead(res);
-  function pump() {
-    while (left > 0) {
-      let ok;
-      if (left >= per) { ok = res.write(block); left -= per; }
-      else { ok = res.write(ev.repeat(left)); left = 0; }
-      if (!ok) { res.once("drain", pump); return; }
-    }
-    res.end();
-  }
-  pump();
 }
 
 function handle(req, res) {
@@ -182,9 +160,6 @@ function handle(req, res) {
     });
     return;
   }
-  case "/bench":
-    bench(res, +q("n") || 1000);
-    return;
   case "/stats":
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ hold_open: holdOpen }));

@@ -15,6 +15,7 @@
 ** each reconnection's response, so the last event ID and the server's
 ** retry carry over (chc_sse_reset keeps both).
 */
+#include <stdint.h>
 #include <string.h>
 
 #include "../pool.h"
@@ -22,8 +23,10 @@
 #include "binding.h"
 
 #define CHC_SSE_MT "c_http_core.SSE"
+#define LSSE_MAGIC 0x53534550u /* "SSEP": the fast type check */
 
 typedef struct lsse {
+  uint32_t magic;
   chc_sse p;
   chc_lloop *ll;
   void *r;      /* the Response userdata attached (uservalue 1), or NULL */
@@ -31,7 +34,13 @@ typedef struct lsse {
   int attached; /* attached once already: the next attach resets */
 } lsse;
 
+/* The fast path (size and magic) spares luaL_checkudata's registry lookup
+** on every event; anything else goes through it, for its message. */
 static lsse *check_sse(lua_State *L, int i) {
+  lsse *u = lua_touserdata(L, i);
+  if (u && lua_rawlen(L, i) == sizeof *u && u->magic == LSSE_MAGIC &&
+      lua_type(L, i) == LUA_TUSERDATA)
+    return u;
   return luaL_checkudata(L, i, CHC_SSE_MT);
 }
 
@@ -43,6 +52,7 @@ static int l_sse_parser(lua_State *L) {
   luaL_argcheck(L, max >= 0, 1, "max_event must be a positive integer");
   u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
+  u->magic = LSSE_MAGIC;
   u->ll = ll;
   chc_sse_init(&u->p, (size_t)max);
   luaL_setmetatable(L, CHC_SSE_MT);
@@ -79,20 +89,29 @@ static int sse_fail(lua_State *L, int raise, int code, const char *msg,
   return 3;
 }
 
+/* The event table. The keys (and "message") are the step functions'
+** upvalues, set with lua_rawset: lua_setfield and lua_pushstring would
+** look each C string up in the string cache (a strcmp) per event. */
+enum { UV_EVENT = 1, UV_DATA, UV_ID, UV_RETRY, UV_MESSAGE, UV_N = UV_MESSAGE };
+
 static void push_event(lua_State *L, const chc_sse_event *ev) {
   lua_createtable(L, 0, 4);
+  lua_pushvalue(L, lua_upvalueindex(UV_EVENT));
   if (ev->type_len == 7 && memcmp(ev->type, "message", 7) == 0)
-    lua_pushliteral(L, "message");
+    lua_pushvalue(L, lua_upvalueindex(UV_MESSAGE));
   else
     lua_pushlstring(L, ev->type, ev->type_len);
-  lua_setfield(L, -2, "event");
+  lua_rawset(L, -3);
+  lua_pushvalue(L, lua_upvalueindex(UV_DATA));
   lua_pushlstring(L, ev->data, ev->data_len);
-  lua_setfield(L, -2, "data");
+  lua_rawset(L, -3);
+  lua_pushvalue(L, lua_upvalueindex(UV_ID));
   lua_pushlstring(L, ev->id, ev->id_len);
-  lua_setfield(L, -2, "id");
+  lua_rawset(L, -3);
   if (ev->retry >= 0) {
+    lua_pushvalue(L, lua_upvalueindex(UV_RETRY));
     lua_pushinteger(L, (lua_Integer)ev->retry);
-    lua_setfield(L, -2, "retry");
+    lua_rawset(L, -3);
   }
 }
 
@@ -191,6 +210,14 @@ static int sse_gc(lua_State *L) {
   return 0;
 }
 
+static void push_upvalues(lua_State *L) {
+  lua_pushliteral(L, "event");
+  lua_pushliteral(L, "data");
+  lua_pushliteral(L, "id");
+  lua_pushliteral(L, "retry");
+  lua_pushliteral(L, "message");
+}
+
 void chc_lsse_open(lua_State *L) {
   static const luaL_Reg m[] = {{"attach", sse_attach},
                                {"next", sse_next},
@@ -200,15 +227,19 @@ void chc_lsse_open(lua_State *L) {
                                {"retry", sse_retry},
                                {NULL, NULL}};
   luaL_newmetatable(L, CHC_SSE_MT);
-  luaL_newlib(L, m);
+  lua_createtable(L, 0, 6);
+  push_upvalues(L);
+  luaL_setfuncs(L, m, UV_N); /* every method gets them: only two need them */
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, sse_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   lua_pushcfunction(L, l_sse_parser);
   lua_setfield(L, -2, "sse_parser");
-  lua_pushcfunction(L, sse_next);
+  push_upvalues(L);
+  lua_pushcclosure(L, sse_next, UV_N);
   lua_setfield(L, -2, "sse_next");
-  lua_pushcfunction(L, sse_iter);
+  push_upvalues(L);
+  lua_pushcclosure(L, sse_iter, UV_N);
   lua_setfield(L, -2, "sse_iter");
 }

@@ -207,6 +207,35 @@ describe("SSE", function()
         assert.equal("2", es.last_event_id)
       end))
 
+      it("backs off exponentially on failures in a row", within(15, function()
+        local p <close> = pool()
+        local es <close> = p:sse(base() .. "/seq?key=" .. key()
+                                 .. "&steps=503,503,503,ok,204", { retry = 0.1 })
+        local elapsed, ev = H.timed(es.next, es)
+        assert.equal("lei=", ev.data)
+        -- waits of 0.1, 0.2 and 0.4 s (each plus up to 20 % jitter); without
+        -- backoff they would be 0.3 s in all
+        local lo, hi = 0.7 * 0.9, 0.7 * 1.2 + H.slack
+        assert(elapsed >= lo and elapsed <= hi,
+               ("three failures took %.3f s, expected [%.2f, %.2f]"):format(elapsed, lo, hi))
+        assert.is_nil(es:next())
+      end))
+
+      it("reports a read timeout (the next_event/next way: nil, err)", within(10, function()
+        local p <close> = pool()
+        local resp = assert(p:request("GET", base() .. "/hold", { timeout = { read = 0.3 } }))
+        local elapsed, ev, err = H.timed(resp.next_event, resp)
+        assert.is_nil(ev)
+        assert.is_true(http.is_error(err, "ReadTimeout"))
+        H.assert_window(elapsed, 0.3, "read timeout")
+        resp:close()
+        local es <close> = p:sse(base() .. "/hold", { reconnect = false,
+                                                      timeout = { read = 0.3 } })
+        ev, err = es:next()
+        assert.is_nil(ev)
+        assert.is_true(http.is_error(err, "ReadTimeout"))
+      end))
+
       it("bounds reconnections with max_reconnects", within(10, function()
         local p <close> = pool()
         local es <close> = p:sse(base() .. "/seq?key=" .. key() .. "&steps=ok",

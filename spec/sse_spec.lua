@@ -322,6 +322,38 @@ describe("SSE", function()
         for i = 1, 100 do assert.equal("hello,go", tasks[i]:join()) end
       end))
 
+      it("es:close() ends a reconnection wait at once", within(10, function()
+        local p <close> = pool()
+        local es = p:sse(base() .. "/seq?key=" .. key() .. "&steps=ok", { retry = 60 })
+        local got = 0
+        local t = http.spawn(function()
+          for _ in es:events() do got = got + 1 end
+          return got
+        end)
+        H.wait_until(function() return got == 1 and es._resp == nil end, 5,
+                     "the first stream to end")
+        local elapsed = H.timed(function()
+          es:close()
+          assert.equal(1, t:join())
+        end)
+        assert(elapsed < 0.25 + H.slack, ("close took %.3f s"):format(elapsed))
+      end))
+
+      it("es:close() while the request is on its way closes its response", within(10, function()
+        local p <close> = pool({ max_connections = 1, timeout = { pool = 5, read = 10 } })
+        local ctl <close> = pool()
+        local k = key()
+        local es = p:sse(base() .. "/slowhead?key=" .. k)
+        local t = http.spawn(function() return es:next() end)
+        H.wait_until(function() return es._attempts == 1 end, 5, "the request to start")
+        es:close() -- the server sends the head only after the signal
+        assert(ctl:request("GET", base() .. "/signal?key=" .. k)):read()
+        assert.is_nil(t:join())
+        -- the one slot is free again (the response was closed, not leaked)
+        local r = assert(p:request("GET", base() .. "/events?n=1"))
+        assert.equal(1, #collect(r:events()))
+      end))
+
       it("es:close() ends the iteration from another task", within(10, function()
         local p <close> = pool()
         local es = p:sse(base() .. "/hold")
@@ -346,6 +378,40 @@ describe("SSE", function()
                                { retry = 0.02 })
       assert.equal(1, #collect(es:events()))
       assert.equal(0, core.stats().tasks)
+    end)
+  end)
+
+  describe("examples/sse_tail.lua", function()
+    local function tail(args)
+      local errf = H.tmpname("stderr")
+      local p = assert(io.popen(("%s examples/sse_tail.lua %s 2>%s"):format(
+        os.getenv("LUA") or "lua5.4", args, H.q(errf)), "r"))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      local f = assert(io.open(errf, "rb"))
+      local err = f:read("a")
+      f:close()
+      return out, err, code
+    end
+
+    it("prints the events, resumes with --from, stops on 204", function()
+      local out, err, code = tail("--once " .. H.q(peer.h1 .. "/events?n=3&id=1"))
+      assert.equal(0, code, err)
+      assert.equal("e1\ne2\ne3\n", out)
+      out, err, code = tail("-v --from 7 " .. H.q(peer.h1 .. "/seq?key=" .. key()
+                                                  .. "&steps=ok,204&retry=20"))
+      assert.equal(0, code, err)
+      assert.equal("[message #1] lei=7\n", out)
+      out, err, code = tail("-n 2 --h2 " .. H.q(peer.h2 .. "/events?n=5"))
+      assert.equal(0, code, err)
+      assert.equal("e1\ne2\n", out)
+    end)
+
+    it("exits 1 with the reason on an error", function()
+      local out, err, code = tail(H.q(peer.h1 .. "/seq?key=" .. key() .. "&steps=404"))
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches("404", err)
     end)
   end)
 

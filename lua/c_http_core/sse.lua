@@ -29,6 +29,7 @@ local M = {}
 local DEFAULT_RETRY = 3        -- s, until the server's retry field says
 local DEFAULT_MAX_DELAY = 30   -- s, the backoff's cap (a longer retry wins)
 local JITTER = 0.2             -- a wait is retry * (1 + up to 20 %)
+local SLEEP_SLICE = 0.25       -- s: how soon es:close() ends a wait
 -- Statuses after which the server may well answer later: reconnect (with
 -- backoff). Any other non-2xx status ends the stream with an error.
 local RETRIABLE_STATUS = { [429] = true, [502] = true, [503] = true,
@@ -159,8 +160,13 @@ local function connect(self)
   local resp, err = self._pool:request("GET", self.url,
                                        { headers = hdrs, timeout = self._timeout })
   if not resp then
+    if self._closed then return nil end
     if RETRIABLE_KIND[err.kind] then return false, err end
     return nil, err
+  end
+  if self._closed then -- es:close() while the request was on its way
+    resp:close()
+    return nil
   end
   local st = resp.status
   if st == 204 then -- the server says: no more (WHATWG: fail the connection)
@@ -228,7 +234,14 @@ local function step(self)
           return nil, e
         end
         self._reconnects = self._reconnects + 1
-        core.sleep(delay(self))
+        -- slept in slices: es:close() from another task ends the wait
+        -- within one slice rather than after a whole backoff
+        local d, now = delay(self), core.now
+        local wake = now() + d
+        while not self._closed and d > 0 do
+          core.sleep(min(d, SLEEP_SLICE))
+          d = wake - now()
+        end
         if self._closed then return nil end
       end
       self._attempts = self._attempts + 1

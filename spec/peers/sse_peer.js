@@ -14,6 +14,8 @@
 //                   text/plain), or a status number (e.g. 204, 503, 404)
 //   /open?key=K                   event "first", then waits for /signal?key=K,
 //                   then event "second" and the end
+//   /slowhead?key=K               the head (and event "late", then nothing)
+//                   only after /signal?key=K
 //   /barrier?key=K&n=N            event "hello"; once N streams of K are open,
 //                   event "go" to each and the end
 //   /split                        one event written one byte per write (a TCP
@@ -100,6 +102,12 @@ function handle(req, res) {
     res.write("data: first\n\n");
     const release = () => { res.end("data: second\n\n"); };
     if (signalled.has(key)) release(); else waiters.set(key, release);
+    return;
+  }
+  case "/slowhead": {
+    const key = q("key");
+    const go = () => { sseHead(res); res.write("data: late\n\n"); };
+    if (signalled.has(key)) go(); else waiters.set(key, go);
     return;
   }
   case "/signal": {

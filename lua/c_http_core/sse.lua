@@ -174,8 +174,9 @@ local function connect(self)
     return nil
   end
   if st < 200 or st > 299 then
-    local e = stream_error(format("the server answered %d %s", st,
-                                  resp.reason or ""), st)
+    local reason = resp.reason
+    local e = stream_error(format("the server answered %d%s", st,
+      (reason and reason ~= "") and " " .. reason or ""), st)
     local ra = resp.headers:get("retry-after")
     resp:close()
     if RETRIABLE_STATUS[st] then

@@ -104,7 +104,8 @@ typedef struct chc_lpool {
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
 
-/* A Response userdata's parts, for the binding's other files (lpool.c):
+/* A Response userdata's parts, for the binding's other files (defined in
+** lpool.c; lsse.c uses them):
 ** chc_resp_check raises unless a Response is at i; chc_resp_stream gives
 ** its stream (NULL once closed) and the queue its waiters park on;
 ** chc_resp_release closes it (as resp:close()). */

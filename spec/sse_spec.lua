@@ -236,6 +236,24 @@ describe("SSE", function()
         assert.is_true(http.is_error(err, "ReadTimeout"))
       end))
 
+      it("consumes only the bytes of the events taken (backpressure)", within(10, function()
+        local p <close> = pool()
+        local resp = assert(p:request("GET", base() .. "/events?n=3"))
+        assert.equal("e1", assert(resp:next_event()).data)
+        -- the rest of the body is still the transport's, byte for byte
+        local rest = assert(resp:read())
+        assert.equal("data: e2\n\ndata: e3\n\n", rest)
+      end))
+
+      it("heartbeat comments keep a quiet stream within the read timeout", within(10, function()
+        local p <close> = pool()
+        local resp = assert(p:request("GET", base() .. "/heartbeat?n=8&ms=100",
+                                      { timeout = { read = 0.5 } }))
+        local evs = collect(resp:events())
+        assert.equal(1, #evs)
+        assert.equal("alive", evs[1].data)
+      end))
+
       it("bounds reconnections with max_reconnects", within(10, function()
         local p <close> = pool()
         local es <close> = p:sse(base() .. "/seq?key=" .. key() .. "&steps=ok",

@@ -21,6 +21,7 @@
 //   /split                        one event written one byte per write (a TCP
 //                   segment each: no delay) 2 ms apart
 //   /big?size=N                   one event of N data bytes, then "after"
+//   /heartbeat?n=N&ms=M           N comments M ms apart, then event "alive"
 //   /hold                         a comment, then nothing until the client
 //                   goes; /stats gives {"hold_open": n}
 //   POST /post                    each line of the request body as an event
@@ -108,6 +109,18 @@ function handle(req, res) {
     const key = q("key");
     const go = () => { sseHead(res); res.write("data: late\n\n"); };
     if (signalled.has(key)) go(); else waiters.set(key, go);
+    return;
+  }
+  case "/heartbeat": {
+    // n comments ms apart, then one event and the end
+    let n = +q("n") || 5;
+    const ms = +q("ms") || 100;
+    sseHead(res);
+    const beat = () => {
+      if (n-- > 0) { res.write(": beat\n"); setTimeout(beat, ms); }
+      else res.end("data: alive\n\n");
+    };
+    beat();
     return;
   }
   case "/signal": {

@@ -31,6 +31,7 @@ BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
 BIND_SRC += src/lua/lsem.c
 CORE_SRC += src/proxy.c src/conn_proxy.c
 BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
+BIND_SRC += src/lua/lsse.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

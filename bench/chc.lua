@@ -20,6 +20,7 @@
 --   idle   n=          W7: n concurrent GETs on one pool that keeps every
 --                      connection: n idle keep-alive connections; prints the
 --                      RSS delta per connection and the time to open them
+--   sse    n=          W10: one SSE stream of n events through pool:sse()
 --   status             prints "accepts requests" from nginx's stub_status
 --
 -- Every mode first makes one probe request (and checks it). If the probe
@@ -380,6 +381,29 @@ elseif mode == "idle" then
           rss_delta_kb = rss1 - rss0,
           per_conn_b = ("%.0f"):format((rss1 - rss0) * 1024 / n),
           lua_heap_per_conn_b = ("%.0f"):format((heap1 - heap0) * 1024 / n) }
+
+elseif mode == "sse" then
+  -- W10: one event stream of n events (bench/server.sh's /sse1m: each a
+  -- 64-byte "data: " line with 58 bytes of data), read through pool:sse()
+  -- and es:events(), every event's data checked
+  local n = num("n", 1000000)
+  local pool = http.Pool(pool_opts{ max_connections = 1 })
+  probe(pool, (url:gsub("/[^/]*$", "/small")))
+  local got, bytes = 0, 0
+  local t0 = now()
+  run(function()
+    local es <close> = pool:sse(url, { reconnect = false })
+    for ev in es:events() do
+      local d = ev.data
+      if #d ~= 58 then wrong("event %d: data of %d bytes", got + 1, #d) end
+      got = got + 1
+      bytes = bytes + #d
+    end
+  end)
+  local secs = now() - t0
+  if got ~= n then wrong("got %d events of %d", got, n) end
+  result{ requests = n, events = n, bytes = bytes, secs = ("%.4f"):format(secs),
+          rate = ("%.1f"):format(n / secs), unit = "ev/s" }
 
 else
   error("unknown mode " .. tostring(mode))

@@ -41,6 +41,8 @@ local GROUPS = {
     targets = { { "ratio", "W5t:h2load-h1", 1.0 } } },
   { id = "W7", title = "W7 idle keep-alive connections held by one pool",
     targets = { { "perconn", nil, 4096 } } },
+  { id = "W10", title = "W10 one SSE stream of 1,000,000 events (64-byte data lines), plain HTTP/1.1",
+    targets = { { "ratio", "eventsource", 2.0 }, { "cpu", "eventsource", 0.5 } } },
 }
 local OURS = "c_http_core"
 -- }=====================================================================

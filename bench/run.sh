@@ -66,6 +66,7 @@ if [ "$MODE" = smoke ]; then
   UP=up8; UPSIZE=8388608           # W6
   N5=100; N5T=30; WRK5=1           # W5 plain, TLS
   N7=300                           # W7 idle connections
+  N10=1000000                      # W10 events (the whole /sse1m file)
   PER_RUN_TIMEOUT=40; DRV_TIMEOUT=10; TW_WAIT=0
 else
   N1=20000; NC1=10000; WRK1=2
@@ -75,6 +76,7 @@ else
   UP=up256; UPSIZE=268435456
   N5=2000; N5T=1000; WRK5=1
   N7=10000
+  N10=1000000
   PER_RUN_TIMEOUT=120; DRV_TIMEOUT=30; TW_WAIT=20
 fi
 # }========================================================================
@@ -109,12 +111,24 @@ note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (other
 
 have() { command -v "$1" >/dev/null 2>&1; }
 # BENCH_PEERS: which peers to run when installed (default all; empty: none)
-PEERS=${BENCH_PEERS-wrk h2load curl libcurl}
+PEERS=${BENCH_PEERS-wrk h2load curl libcurl eventsource}
 want() { case " $PEERS " in *" $1 "*) return 0 ;; esac; note "$1: left out (BENCH_PEERS)"; return 1; }
 HAVE_WRK=0; HAVE_H2LOAD=0; HAVE_CURL=0
 if want wrk; then have wrk && HAVE_WRK=1 || note "wrk not installed: its rows are skipped"; fi
 if want h2load; then have h2load && HAVE_H2LOAD=1 || note "h2load not installed (nghttp2-client): its rows are skipped"; fi
 if want curl; then have curl && HAVE_CURL=1 || note "curl not installed: its rows are skipped"; fi
+# W10's peer: the npm eventsource client under node, from $BENCH_ES_DIR
+# (default $BENCH_CACHE/es); not installed by the bench
+ESDIR=${BENCH_ES_DIR:-$CACHE/es}
+HAVE_ES=0
+if want eventsource; then
+  if have node && [ -f "$ESDIR/node_modules/eventsource/package.json" ]; then
+    HAVE_ES=1
+    note "eventsource $(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$ESDIR/node_modules/eventsource/package.json" | head -1) from $ESDIR, node $(node --version)"
+  else
+    note "npm eventsource not found in $ESDIR (npm install --prefix $ESDIR eventsource@5): W10's peer row is skipped"
+  fi
+fi
 if "$LUA" -e 'require "http.request"' >/dev/null 2>&1; then
   note "lua-http is installed but has no driver here: see /work/shared/anchors (RESULTS.md) for its figures"
 else
@@ -243,6 +257,8 @@ W5t|c_http_core|ours|kv|$N5T|full handshakes|$D close url=$S/small n=$N5T $DT
 W5r|curl-cli|peer|glob|$N5T|resumes sessions|curl -sk --http1.1 -H 'Connection: close' '$R/small?[1-$N5T]'
 W5r|c_http_core|ours|kv|$N5T|one pool, server allows resumption|$D close url=$R/small n=$N5T $DT
 W7|c_http_core|ours|kv|$N7|one pool, $N7 tasks|$D idle url=$P/small n=$N7 $DT
+W10|eventsource|peer|kv|$N10|npm eventsource (node)|node $ROOT/bench/sse_es.mjs $ESDIR url=$P/sse1m n=$N10
+W10|c_http_core|ours|kv|$N10|pool:sse() + es:events()|$D sse url=$P/sse1m n=$N10 $DT
 LIST
 )
 # drop the rows of missing peers
@@ -251,6 +267,7 @@ CLIENTS=$(printf '%s\n' "$CLIENTS" | while IFS='|' read -r g id kind parser n no
     wrk\ *) [ $HAVE_WRK = 1 ] || continue ;;
     h2load\ *) [ $HAVE_H2LOAD = 1 ] || continue ;;
     curl\ *) [ $HAVE_CURL = 1 ] || continue ;;
+    node\ *) [ $HAVE_ES = 1 ] || continue ;;
     " easy "*|" close "*|" multi "*) continue ;;   # $CB empty: no libcurl driver
   esac
   if [ -n "$ONLY" ]; then

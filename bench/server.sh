@@ -15,7 +15,8 @@
 #   P+3  TLS like P+2 but with a session cache and tickets (resumption rows)
 #
 # Locations: /small ("Hello, World!", 13 bytes), /big and /mid (static,
-# sparse files of zeros: 512 MiB and 8 MiB, kept in $BENCH_CACHE), /echo
+# sparse files of zeros: 512 MiB and 8 MiB, kept in $BENCH_CACHE), /sse1m
+# (W10: a text/event-stream of 1,000,000 events of 58 data bytes), /echo
 # (any body, discarded; answers "ok\n" at once, often before the body has
 # arrived), /sink (any body, read to its end BEFORE the "ok\n" answer),
 # /status (stub_status). On the TLS ports every response carries
@@ -49,9 +50,17 @@ gen_files() {
     sparse up256 268435456 || die "cannot create $CACHE/up256"
     sparse up8 8388608 || die "cannot create $CACHE/up8"
     chmod 644 "$CACHE/big" "$CACHE/mid" "$CACHE/up256" "$CACHE/up8" 2>/dev/null
+    # W10: an event stream of 1,000,000 events, each a 64-byte data line
+    # ("data: " + 58 bytes) and a blank line: 66,000,000 bytes
+    if [ "$(stat -c %s "$CACHE/sse1m" 2>/dev/null || echo 0)" != 66000000 ]; then
+        yes "data: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijkl
+" | head -c 66000000 > "$CACHE/sse1m.$$.tmp" && mv -f "$CACHE/sse1m.$$.tmp" "$CACHE/sse1m" \
+            || die "cannot create $CACHE/sse1m"
+    fi
     mkdir -p "$DIR/www" "$DIR/tmp" "$DIR/tls" || die "cannot create $DIR"
     ln -sf "$CACHE/big" "$DIR/www/big"
     ln -sf "$CACHE/mid" "$DIR/www/mid"
+    ln -sf "$CACHE/sse1m" "$DIR/www/sse1m"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 7 -subj "/CN=localhost" \
         -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -137,6 +146,7 @@ location = /small { default_type text/plain; return 200 "Hello, World!"; }
 location = /echo  { client_max_body_size 0; default_type text/plain; return 200 "ok\n"; }
 location = /big { }
 location = /mid { }
+location = /sse1m { types { } default_type text/event-stream; }
 location = /status { stub_status; }
 # /sink reads the WHOLE request body before it answers (the mirror module
 # reads it; the static handler then refuses POST with 405, which error_page

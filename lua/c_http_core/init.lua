@@ -514,4 +514,7 @@ http.is_error = errors.is_error
 http.Error = errors.new   -- http.Error(kind, message): e.g. for mock handlers
 http.errors = errors.kinds
 
+-- Server-Sent Events: resp:events(), pool:sse(), http.sse() (sse.lua)
+require("c_http_core.sse").install(http, resp_methods, pool_methods)
+
 return http

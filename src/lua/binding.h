@@ -115,4 +115,15 @@ void chc_trace_event(lua_State *L, int resp, int phase, int what);
 struct chc_proxy *chc_lproxy_new(lua_State *L, int t, chc_lloop *ll,
                                  chc_error *e);
 
+/* A Response userdata's parts, for the binding's other files (defined in
+** lpool.c; lsse.c uses them):
+** chc_resp_check raises unless a Response is at i; chc_resp_stream gives
+** its stream (NULL once closed) and the queue its waiters park on;
+** chc_resp_release closes it (as resp:close()). */
+struct chc_stream;
+void *chc_resp_check(lua_State *L, int i);
+struct chc_stream *chc_resp_stream(void *r, chc_waitq **q);
+void chc_resp_release(void *r);
+void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
+
 #endif

@@ -929,3 +929,19 @@ void chc_lpool_open(lua_State *L) {
   lua_pop(L, 1);
   luaL_setfuncs(L, fns, 0);
 }
+
+/* {===================================================================
+** For the binding's other files (lsse.c): a Response's parts
+** ==================================================================== */
+
+void *chc_resp_check(lua_State *L, int i) { return check_resp(L, i); }
+
+chc_stream *chc_resp_stream(void *r, chc_waitq **q) {
+  lresp *u = r;
+  *q = &u->q;
+  return u->s;
+}
+
+void chc_resp_release(void *r) { resp_release(r); }
+
+/* }=================================================================== */

@@ -132,7 +132,9 @@ static void test_timers(void) {
   chc_timer_start(lp, &t[6].t, 40); /* re-armed later */
   CHECK(chc_timer_active(&t[6].t));
   i = chc_loop_timeout(lp);
-  CHECK(i >= 0 && i <= 5);
+  /* timers count from a fresh clock and the wait is rounded up to whole ms
+  ** (never short), so the 5 ms timer may be reported as 6 ms away */
+  CHECK(i >= 0 && i <= 6);
   end = now_ms() + 2000;
   while (norder < 5 && now_ms() < end) CHECK(chc_loop_step(lp, -1) == 0);
   CHECK(norder == 5);

@@ -115,6 +115,37 @@ describe("mock transport", function()
     f:close()
   end)
 
+  it("gives the events of an event-stream body (resp:events, next_event)", function()
+    -- an event split across chunks, a CR line end, a persisting id
+    local pool = http.Pool{ mock = function()
+      return 200, { { "Content-Type", "text/event-stream" } },
+             { "data: a\n\nid: 7\nda", "ta: b\r\r", "event: x\ndata: c\n\ndata: cut" }
+    end }
+    local got = {}
+    local r = assert(pool:request("GET", "http://h.test/ev"))
+    for ev in r:events() do got[#got + 1] = ev.event .. "|" .. ev.data .. "|" .. ev.id end
+    assert.same({ "message|a|", "message|b|7", "x|c|7" }, got)
+    -- next_event: the step by hand; a body that fails mid-way is nil, err
+    pool = http.Pool{ mock = function()
+      local sent = false
+      return 200, {}, function()
+        if sent then return nil, http.Error("ReadError", "cut") end
+        sent = true
+        return "data: one\n\n"
+      end
+    end }
+    r = assert(pool:request("GET", "http://h.test/ev"))
+    assert.equals("one", r:next_event().data)
+    local ev, err = r:next_event()
+    assert.is_nil(ev)
+    assert.equals("ReadError", err.kind)
+    -- and the iterator raises it, as resp:iter() does
+    r = assert(pool:request("GET", "http://h.test/ev"))
+    local ok, e = pcall(function() for _ in r:events() do end end)
+    assert.is_false(ok)
+    assert.equals("ReadError", e.kind)
+  end)
+
   describe("examples/mock_spec.lua", function()
     assert(loadfile("examples/mock_spec.lua", "t", _ENV))()
   end)

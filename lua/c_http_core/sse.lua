@@ -78,19 +78,63 @@ local function parser_of(resp, opts)
       me = check_max_event(opts.max_event)
     end
     p = sse_parser(me)
-    p:attach(resp._core)
+    if type(resp._core) == "userdata" then
+      p:attach(resp._core)
+    else -- a body that is not a core stream: fed from Lua (lua_step)
+      p = { p = p, core = resp._core, off = 1 }
+    end
     rawset(resp, "_sse", p)
   end
   return p
 end
 
+-- The step for a body that is not a core stream (the mock transport gives
+-- its chunks as Lua strings): the same C parser, fed from Lua, with the
+-- same results as the C step (an event; nil at the end; the error raised,
+-- or returned as nil, err).
+local function lua_step(st, raise)
+  local p = st.p
+  while true do
+    if st.buf then
+      local ev, x = p:feed(st.buf, st.off)
+      if ev == nil then
+        if raise then error(x, 0) end
+        return nil, x
+      end
+      if ev then
+        st.off = x
+        return ev
+      end
+      st.buf = nil
+    end
+    if st.ended then return nil end
+    local c, err = st.core:chunk()
+    if c == nil then
+      if err then
+        if raise then error(err, 0) end
+        return nil, err
+      end
+      p:eof()
+      st.ended = true
+      return nil
+    end
+    st.buf, st.off = c, 1
+  end
+end
+
 local function resp_events(self, opts)
-  return sse_iter, parser_of(self, opts), nil, self
+  local p = parser_of(self, opts)
+  if type(p) == "table" then
+    return function() return lua_step(p, true) end, nil, nil, self
+  end
+  return sse_iter, p, nil, self
 end
 
 --- The next event of the body: event, or nil at its end, or nil, err.
 local function resp_next_event(self, opts)
-  local ev, err = parser_of(self, opts):next()
+  local p = parser_of(self, opts)
+  if type(p) == "table" then return lua_step(p, false) end
+  local ev, err = p:next()
   return ev, err
 end
 -- }==================================================================

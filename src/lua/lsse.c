@@ -180,6 +180,33 @@ static int sse_iter(lua_State *L) {
   return next_k(L, LUA_OK, 1);
 }
 
+/* parser:feed(s, off) -> event, next_off | false, next_off | nil, err:
+** parses the string s from byte off (1-based) up to the next complete
+** event. For bodies that are not a core stream (the mock transport), which
+** arrive as Lua strings. */
+static int sse_feed(lua_State *L) {
+  lsse *u = check_sse(L, 1);
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  lua_Integer off = luaL_optinteger(L, 3, 1);
+  ssize_t k;
+  luaL_argcheck(L, off >= 1 && (size_t)off <= n + 1, 3, "offset out of range");
+  k = chc_sse_feed(&u->p, p + off - 1, n - (size_t)(off - 1));
+  if (k < 0) return sse_fail(L, 0, u->p.err.code, u->p.err.msg, 1);
+  if (u->p.ready)
+    push_event(L, &u->p.ev);
+  else
+    lua_pushboolean(L, 0);
+  lua_pushinteger(L, off + (lua_Integer)k);
+  return 2;
+}
+
+/* parser:eof(): the body ended (an unfinished event is discarded). */
+static int sse_eof(lua_State *L) {
+  chc_sse_eof(&check_sse(L, 1)->p);
+  return 0;
+}
+
 static int sse_last_id(lua_State *L) {
   size_t n;
   const char *s = chc_sse_last_id(&check_sse(L, 1)->p, &n);
@@ -225,6 +252,8 @@ void chc_lsse_open(lua_State *L) {
                                {"last_id", sse_last_id},
                                {"set_last_id", sse_set_last_id},
                                {"retry", sse_retry},
+                               {"feed", sse_feed},
+                               {"eof", sse_eof},
                                {NULL, NULL}};
   luaL_newmetatable(L, CHC_SSE_MT);
   lua_createtable(L, 0, 6);

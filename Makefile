@@ -24,6 +24,8 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
 BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
+CORE_SRC += src/wsconn.c
+BIND_SRC += src/lua/lws.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -72,6 +74,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
             lua-busted zlib1g-dev nginx nghttp2-server nghttp2-client \
             pkg-config openssl ca-certificates python3 gcc make valgrind \
             nodejs curl
+DEB_PKGS += python3-websockets npm
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

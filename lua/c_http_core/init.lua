@@ -319,4 +319,6 @@ http.Headers = headers.new
 http.is_error = errors.is_error
 http.errors = errors.kinds
 
+require("c_http_core.ws").install(http, pool_methods)
+
 return http

@@ -103,5 +103,6 @@ typedef struct chc_lpool {
 /* Registration, one per file. */
 void chc_sched_open(lua_State *L);  /* spawn, run, sleep, loop, task mt */
 void chc_lpool_open(lua_State *L);  /* Pool, Response */
+void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
 
 #endif

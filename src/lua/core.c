@@ -17,6 +17,7 @@ CHC_API int luaopen_c_http_core_core(lua_State *L) {
   lua_newtable(L);
   chc_sched_open(L);
   chc_lpool_open(L);
+  chc_lws_open(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "VERSION");
   return 1;

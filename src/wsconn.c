@@ -159,8 +159,7 @@ static int feed_in(chc_wsc *w) {
     ssize_t n = chc_ws_feed(w->ws, chc_buf_head(&w->in), w->in.len);
     if (n < 0) {
       const chc_error *e = chc_ws_error(w->ws);
-      chc_seterr(&w->err, e->code, "%s (closed with %d)", e->msg,
-                 chc_ws_fail_code(w->ws));
+      chc_seterr(&w->err, e->code, "%s", e->msg);
       flush(w); /* our close frame, if the socket takes it now */
       finish(w);
       return -1;
@@ -471,6 +470,8 @@ void chc_wsc_free(chc_wsc *w) {
 ** ==================================================================== */
 
 int chc_wsc_state(const chc_wsc *w) { return w->state; }
+
+int chc_wsc_opened(const chc_wsc *w) { return w->ws != NULL; }
 
 const chc_error *chc_wsc_error(const chc_wsc *w) {
   return w->err.code != CHC_OK ? &w->err : NULL;

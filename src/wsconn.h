@@ -44,6 +44,9 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
 void chc_wsc_free(chc_wsc *w);
 
 int chc_wsc_state(const chc_wsc *w);
+/* 1 once the handshake succeeded (even if the WebSocket ended since: what
+** came right behind the 101 is then for the receiver to see). */
+int chc_wsc_opened(const chc_wsc *w);
 /* NULL unless the WebSocket failed (handshake refused, I/O, protocol,
 ** timeouts). A close handshake, whoever began it, is no error. */
 const chc_error *chc_wsc_error(const chc_wsc *w);

@@ -77,9 +77,8 @@ static int open_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, (void (*)(void *))ws_drop, u);
   if (u->w == NULL) return closed_err(L);
+  if (chc_wsc_opened(u->w)) return 1;
   switch (chc_wsc_state(u->w)) {
-  case CHC_WSC_OPEN:
-    return 1;
   case CHC_WSC_DONE: {
     int n = push_fail(L, u);
     ws_drop(u);

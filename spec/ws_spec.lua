@@ -105,6 +105,26 @@ describe("WebSocket", function()
       assert.equals(5, n)
     end)
 
+    it("stops reading while a message waits for receive (backpressure)",
+       function()
+      local function pushed()
+        local c = open(P.py .. "/pushed")
+        local n = tonumber((c:receive()))
+        c:close()
+        return n
+      end
+      local before = pushed()
+      local ws = open(P.py .. "/push?n=64&size=1048576", { compress = false })
+      assert.equals(1048576, #ws:receive())
+      http.sleep(0.5)
+      -- socket buffers hold a few MiB at most; without backpressure the
+      -- client would have read (and the server sent) all 64
+      local sent = pushed() - before
+      assert.truthy(sent < 32, "the server could send " .. sent .. " MiB")
+      for _ = 2, 64 do assert.equals(1048576, #ws:receive()) end
+      ws:close()
+    end)
+
     it("a refused handshake is an error carrying .status", function()
       local ws, err = http.websocket(P.py .. "/refuse")
       assert.is_nil(ws)
@@ -339,6 +359,14 @@ describe("WebSocket", function()
                     or err.kind == "ReadError", tostring(err))
       assert.truthy(http.now() - t0 < 5)
     end)
+  end)
+
+  it("examples/ws_chat.lua chats with an echo server", function()
+    local f = io.popen(("%s examples/ws_chat.lua %s a 'b c' 2>/dev/null")
+                       :format(os.getenv("LUA") or "lua5.4", H.q(P.py .. "/echo")))
+    local out = f:read("a")
+    f:close()
+    assert.equals("a\nb c\n", out)
   end)
 
   it("leaves no task behind", function()

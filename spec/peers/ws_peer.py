@@ -11,6 +11,7 @@ The websockets server (permessage-deflate on, subprotocols chat/superchat):
   /echo              echoes every message
   /close?code=C&reason=R   closes at once with that code and reason
   /push?n=N&size=S   sends N binary messages of S bytes, then echoes
+  /pushed            sends how many /push messages were sent so far
   /refuse            is refused: 403 with a short body
   /headers           sends back the request's X-Test header as a message
 
@@ -37,6 +38,7 @@ import zlib
 import websockets
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+PUSHED = [0]  # messages /push has handed to the socket, over all clients
 
 
 # -------------------------------------------------------------- websockets
@@ -50,6 +52,9 @@ async def handler(ws, path):
     if u.path == "/push":
         for _ in range(int(q.get("n", "10"))):
             await ws.send(b"p" * int(q.get("size", "1000")))
+            PUSHED[0] += 1
+    if u.path == "/pushed":
+        await ws.send(str(PUSHED[0]))
     if u.path == "/headers":
         await ws.send(ws.request_headers.get("X-Test", ""))
     try:

@@ -41,6 +41,10 @@ local GROUPS = {
     targets = { { "ratio", "W5t:h2load-h1", 1.0 } } },
   { id = "W7", title = "W7 idle keep-alive connections held by one pool",
     targets = { { "perconn", nil, 4096 } } },
+  { id = "W8", title = "W8 WebSocket echo, ONE connection, 1 small message in flight (npm ws server)",
+    targets = { { "ratio", "npm-ws", 1.5 } } },
+  { id = "W9", title = "W9 WebSocket 16 MiB binary messages echoed, one in flight (npm ws server)",
+    targets = { { "ratio", "npm-ws", 1.0 } } },
 }
 local OURS = "c_http_core"
 -- }=====================================================================

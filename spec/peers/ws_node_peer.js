@@ -4,7 +4,8 @@
 //
 //   node ws_node_peer.js READY_FILE CERT_DIR
 //
-// Writes "PLAIN_PORT\nTLS_PORT\n" to READY_FILE once both listen. `ws` is
+// Writes "PLAIN_PORT\nTLS_PORT\n" to READY_FILE once both listen (no
+// CERT_DIR: no TLS server, and TLS_PORT 0). `ws` is
 // found through NODE_PATH (spec/peers/ws_peers.sh installs it).
 'use strict';
 const fs = require('fs');
@@ -28,7 +29,7 @@ function serve(server) {
 
 (async () => {
   const plain = await serve(http.createServer());
-  const tls = await serve(https.createServer({
+  const tls = certs === undefined ? 0 : await serve(https.createServer({
     cert: fs.readFileSync(path.join(certs, 'server.pem')),
     key: fs.readFileSync(path.join(certs, 'server.key')),
   }));

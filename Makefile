@@ -74,7 +74,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
             lua-busted zlib1g-dev nginx nghttp2-server nghttp2-client \
             pkg-config openssl ca-certificates python3 gcc make valgrind \
             nodejs curl
-DEB_PKGS += python3-websockets npm
+DEB_PKGS += python3-websockets $(if $(shell command -v npm),,npm)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

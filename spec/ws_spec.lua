@@ -302,6 +302,18 @@ describe("WebSocket", function()
       end)
     end
 
+    it("a server that agrees HTTP/2 gives UnsupportedProtocol (no RFC 8441 yet)",
+       function()
+      assert.truthy(H.h2peer_tls, "the node h2 peer is not running")
+      local pool = ca_pool { http2 = true }
+      local url = H.h2peer_tls:gsub("^https://127%.0%.0%.1", "wss://localhost")
+      local ws, err = pool:websocket(url .. "/")
+      assert.is_nil(ws)
+      assert.equals("UnsupportedProtocol", err.kind)
+      assert.matches("RFC 8441", err.message)
+      pool:close()
+    end)
+
     it("an unsupported scheme is UnsupportedProtocol", function()
       local ws, err = http.websocket("ftp://127.0.0.1/")
       assert.is_nil(ws)
@@ -362,11 +374,16 @@ describe("WebSocket", function()
   end)
 
   it("examples/ws_chat.lua chats with an echo server", function()
-    local f = io.popen(("%s examples/ws_chat.lua %s a 'b c' 2>/dev/null")
-                       :format(os.getenv("LUA") or "lua5.4", H.q(P.py .. "/echo")))
+    local errf = H.tmpname("ws_chat_err")
+    local f = io.popen(("%s examples/ws_chat.lua %s a 'b c' 2>%s")
+                       :format(os.getenv("LUA") or "lua5.4", H.q(P.py .. "/echo"),
+                               H.q(errf)))
     local out = f:read("a")
     f:close()
-    assert.equals("a\nb c\n", out)
+    local ef = io.open(errf)
+    local err = ef and ef:read("a") or ""
+    if ef then ef:close() end
+    assert.equals("a\nb c\n", out, err)
   end)
 
   it("leaves no task behind", function()

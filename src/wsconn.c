@@ -46,6 +46,7 @@ struct chc_wsc {
   const char **protov;
   chc_error err;
   chc_defer work;    /* handshake progress, out of the pool's callbacks */
+  chc_defer resume;  /* reading on after a release (chc_wsc_release) */
   chc_timer ping_timer, pong_timer, close_timer;
   int64_t ping_interval, ping_timeout;
   int taken;         /* the takeover happened */
@@ -236,6 +237,11 @@ static void own_io(conn *t, void *ud, unsigned ev) {
 
 static const conn_owner ws_owner = {own_ready, own_fail, own_io};
 
+static void on_resume(chc_loop *lp, chc_defer *d) {
+  CHC_UNUSED(lp);
+  pump(chc_container_of(d, chc_wsc, resume));
+}
+
 /* }=================================================================== */
 
 /* {===================================================================
@@ -342,6 +348,14 @@ static void on_work(chc_loop *lp, chc_defer *d) {
     break;
   }
   w->status = chc_stream_status(s);
+  if (strcmp(chc_stream_version(s), "HTTP/2") == 0) {
+    fail(w, CHC_EUNSUPPORTED,
+         "the server answered over HTTP/2 (status %d): WebSocket over "
+         "HTTP/2 (RFC 8441) is not supported yet; use a pool with http2 = "
+         "false for WebSockets",
+         w->status);
+    return;
+  }
   fail(w, CHC_EREMOTE_PROTO,
        "the server refused the WebSocket handshake: %d %s%s%.*s", w->status,
        chc_stream_reason(s), w->body.len ? ": " : "", (int)w->body.len,
@@ -405,6 +419,7 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
   w->wo.random = wsc_random;
   w->offer.deflate = o->compress;
   chc_defer_init(&w->work, on_work);
+  chc_defer_init(&w->resume, on_resume);
   chc_timer_init(&w->ping_timer, on_ping_timer);
   chc_timer_init(&w->pong_timer, on_pong_timer);
   chc_timer_init(&w->close_timer, on_close_timer);
@@ -445,6 +460,7 @@ fail:
 void chc_wsc_free(chc_wsc *w) {
   if (w == NULL) return;
   chc_defer_cancel(w->lp, &w->work);
+  chc_defer_cancel(w->lp, &w->resume);
   stop_timers(w);
   if (w->s) chc_stream_release(w->s);
   if (w->t) {
@@ -501,10 +517,13 @@ int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n) {
   return w->ws ? chc_ws_message(w->ws, kind, p, n) : 0;
 }
 
+/* The next frames are fed from the loop, not here: the owner answers the
+** message it just took first (an echo queued now goes out before the
+** close of a violation that follows it on the wire: Autobahn's "strict"). */
 void chc_wsc_release(chc_wsc *w) {
   if (w->ws == NULL) return;
   chc_ws_message_release(w->ws);
-  pump(w);
+  if (w->state == CHC_WSC_OPEN) chc_defer_queue(w->lp, &w->resume);
 }
 
 static int queued(chc_wsc *w, int r) {

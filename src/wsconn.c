@@ -213,6 +213,7 @@ static void pump(chc_wsc *w) {
     }
   }
   flush(w); /* pongs and the close echo the feeding queued */
+  if (w->in.len == 0) chc_buf_free(&w->in); /* an idle WebSocket holds none */
   if (w->state == CHC_WSC_OPEN && w->eof == 0 && close_done(w) &&
       !chc_timer_active(&w->close_timer))
     chc_timer_start(w->lp, &w->close_timer, 2000);

@@ -20,6 +20,7 @@ The raw peer answers the handshake itself (GET /PATH) and then:
                      one violation each (see SCRIPTS)
   /badaccept /badproto /badext   a 101 that must be refused by the client
   /silent            a correct 101, then reads and drops everything
+  /stall             never answers the handshake
   /early             a 101 and a text frame "early" in the same write
   /noclose           a correct 101, one message, then the TCP close
 """
@@ -118,6 +119,13 @@ async def raw_client(reader, writer):
         return
     lines = head.decode("latin-1").split("\r\n")
     path = lines[0].split(" ")[1]
+    if path == "/stall":  # never answers the handshake
+        try:
+            await asyncio.wait_for(reader.read(), 30)
+        except Exception:
+            pass
+        writer.close()
+        return
     fields = {}
     for ln in lines[1:]:
         if ":" in ln:

@@ -209,6 +209,20 @@ describe("WebSocket", function()
       pool:close()
     end)
 
+    it("a wss:// WebSocket outlives pool:close() (it holds the TLS settings)",
+       function()
+      local pool = ca_pool()
+      local ws = open(P.py_tls .. "/echo", nil, pool)
+      pool:close()
+      collectgarbage()
+      echo_once(ws, "still here")
+      ws:close()
+      ws = nil
+      pool = nil
+      collectgarbage()
+      collectgarbage()
+    end)
+
     it("a wss:// server the pool does not trust fails with TLSError", function()
       local ws, err = http.websocket(P.py_tls .. "/echo")
       assert.is_nil(ws)

@@ -409,9 +409,14 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
   chc_hlist h = CHC_HLIST_INIT;
   chc_request r = *rq;
   size_t i;
-  if (w == NULL || copy_protocols(w, o) < 0) goto oom;
+  if (w == NULL) {
+    chc_seterr(e, CHC_ECONNECT, "out of memory opening a WebSocket");
+    return NULL;
+  }
   w->lp = p->lp;
-  w->pool = p;
+  w->pool = p; /* a reference: the TLS configuration under the taken-over
+               ** transport lives as long as the pool does */
+  p->refs++;
   w->notify = nf;
   w->ud = ud;
   w->ping_interval = o->ping_interval;
@@ -424,6 +429,7 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
   chc_timer_init(&w->ping_timer, on_ping_timer);
   chc_timer_init(&w->pong_timer, on_pong_timer);
   chc_timer_init(&w->close_timer, on_close_timer);
+  if (copy_protocols(w, o) < 0) goto oom;
   if (chc_ws_offer_key(&w->offer, wsc_random, NULL) < 0) {
     chc_seterr(e, CHC_ECONNECT, "no random bytes for the WebSocket key");
     goto fail;
@@ -477,6 +483,7 @@ void chc_wsc_free(chc_wsc *w) {
   chc_buf_free(&w->extensions);
   free(w->protos);
   free(w->protov);
+  if (w->pool) pool_unref(w->pool);
   free(w);
 }
 

@@ -32,6 +32,8 @@ BIND_SRC += src/lua/lsem.c
 CORE_SRC += src/proxy.c src/conn_proxy.c
 BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 BIND_SRC += src/lua/lsse.c
+CORE_SRC += src/wsconn.c
+BIND_SRC += src/lua/lws.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -82,6 +84,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
             nodejs curl
 DEB_PKGS += luarocks
 DEB_PKGS += tinyproxy microsocks stunnel4
+DEB_PKGS += python3-websockets $(if $(shell command -v npm),,npm)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -43,6 +43,10 @@ local GROUPS = {
     targets = { { "perconn", nil, 4096 } } },
   { id = "W10", title = "W10 one SSE stream of 1,000,000 events (64-byte data lines), plain HTTP/1.1",
     targets = { { "ratio", "eventsource", 2.0 }, { "cpu", "eventsource", 0.5 } } },
+  { id = "W8", title = "W8 WebSocket echo, ONE connection, 1 small message in flight (npm ws server)",
+    targets = { { "ratio", "npm-ws", 1.5 } } },
+  { id = "W9", title = "W9 WebSocket 16 MiB binary messages echoed, one in flight (npm ws server)",
+    targets = { { "ratio", "npm-ws", 1.0 } } },
 }
 local OURS = "c_http_core"
 -- }=====================================================================

@@ -67,6 +67,7 @@ if [ "$MODE" = smoke ]; then
   N5=100; N5T=30; WRK5=1           # W5 plain, TLS
   N7=300                           # W7 idle connections
   N10=1000000                      # W10 events (the whole /sse1m file)
+  N8=2000; N9=2                    # W8 messages, W9 16 MiB messages
   PER_RUN_TIMEOUT=40; DRV_TIMEOUT=10; TW_WAIT=0
 else
   N1=20000; NC1=10000; WRK1=2
@@ -77,6 +78,7 @@ else
   N5=2000; N5T=1000; WRK5=1
   N7=10000
   N10=1000000
+  N8=50000; N9=16
   PER_RUN_TIMEOUT=120; DRV_TIMEOUT=30; TW_WAIT=20
 fi
 # }========================================================================
@@ -190,6 +192,25 @@ srv_status() {   # "accepts requests"
     "$LUA" bench/chc.lua status "url=$P/status" 2>/dev/null
   fi
 }
+# The WebSocket server of W8/W9: the npm `ws` package's echo server
+# (spec/peers/ws_node_peer.js; `ws` from spec/peers/node_modules, which
+# spec/peers/ws_peers.sh installs). Missing: the rows are dropped.
+HAVE_WS=0; WSU=""; WSNODE=$ROOT/spec/peers/node_modules
+if have node && [ -f "$WSNODE/ws/package.json" ]; then
+  NODE_PATH=$WSNODE setsid node "$ROOT/spec/peers/ws_node_peer.js" "$RUNDIR/ws.ready" \
+    </dev/null >"$LOGS/ws_server.log" 2>&1 &
+  WSPID=$!
+  for _ in $(seq 1 100); do [ -f "$RUNDIR/ws.ready" ] && break; sleep 0.05; done
+  if [ -f "$RUNDIR/ws.ready" ]; then
+    HAVE_WS=1; WSU=ws://127.0.0.1:$(head -1 "$RUNDIR/ws.ready")/
+    trap 'kill -TERM -$WSPID 2>/dev/null; cleanup' EXIT
+  else
+    note "the WebSocket server did not start (bench/out/logs/ws_server.log): W8/W9 skipped"
+  fi
+else
+  note "node or the npm ws package (spec/peers/node_modules: sh spec/peers/ws_peers.sh) missing: W8/W9 skipped"
+fi
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || note "python3-websockets missing: its W8/W9 rows are skipped"
 # }========================================================================
 
 # {======================================================== the clients
@@ -259,10 +280,20 @@ W5r|c_http_core|ours|kv|$N5T|one pool, server allows resumption|$D close url=$R/
 W7|c_http_core|ours|kv|$N7|one pool, $N7 tasks|$D idle url=$P/small n=$N7 $DT
 W10|eventsource|peer|kv|$N10|npm eventsource (node)|node $ROOT/bench/sse_es.mjs $ESDIR url=$P/sse1m n=$N10
 W10|c_http_core|ours|kv|$N10|pool:sse() + es:events()|$D sse url=$P/sse1m n=$N10 $DT
+W8|npm-ws|peer|kv|$N8|node, perMessageDeflate off|env NODE_PATH=$WSNODE node $ROOT/bench/ws_client.js echo url=$WSU n=$N8
+W8|python3-websockets|peer|kv|$N8|asyncio, compression off|/usr/bin/python3 $ROOT/bench/ws_client.py echo url=$WSU n=$N8
+W8|c_http_core|ours|kv|$N8|plain script, compress=false|$LUA $ROOT/bench/ws_bench.lua echo url=$WSU n=$N8
+W9|npm-ws|peer|kv|$((N9 * 16777216))|node, perMessageDeflate off|env NODE_PATH=$WSNODE node $ROOT/bench/ws_client.js bulk url=$WSU n=$N9
+W9|python3-websockets|peer|kv|$((N9 * 16777216))|asyncio, compression off|/usr/bin/python3 $ROOT/bench/ws_client.py bulk url=$WSU n=$N9
+W9|c_http_core|ours|kv|$((N9 * 16777216))|plain script, compress=false|$LUA $ROOT/bench/ws_bench.lua bulk url=$WSU n=$N9
 LIST
 )
 # drop the rows of missing peers
 CLIENTS=$(printf '%s\n' "$CLIENTS" | while IFS='|' read -r g id kind parser n notes cmd; do
+  case $cmd in
+    *ws_bench.lua*|*ws_client.js*) [ $HAVE_WS = 1 ] || continue ;;
+    *ws_client.py*) [ $HAVE_WS = 1 ] && /usr/bin/python3 -c 'import websockets' 2>/dev/null || continue ;;
+  esac
   case $cmd in
     wrk\ *) [ $HAVE_WRK = 1 ] || continue ;;
     h2load\ *) [ $HAVE_H2LOAD = 1 ] || continue ;;

@@ -288,4 +288,32 @@ function H.wait_until(cond, secs, what)
   end
 end
 
+-- {==================================================================
+-- WebSocket peers (spec/peers/ws_peers.sh): started by the spec that
+-- needs them, stopped by its teardown. Returns a table of URLs and a
+-- stop() function; raises (with the reason) when a peer is missing.
+function H.ws_peers()
+  local dir = H.tmp .. "/ws"
+  os.execute("mkdir -p " .. H.q(dir))
+  local f = io.popen("env -u LD_PRELOAD sh spec/peers/ws_peers.sh " .. H.q(dir)
+                     .. " " .. H.q(H.tls_dir))
+  local line = f:read("l") or "ERROR no output from ws_peers.sh"
+  f:close()
+  local why = line:match("^ERROR (.*)")
+  if why then error("WebSocket peers: " .. why, 2) end
+  local pypid, nodepid, py, pytls, raw, node, nodetls =
+    line:match("^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$")
+  assert(pypid, "ws_peers.sh said: " .. line)
+  local P = {
+    py = "ws://127.0.0.1:" .. py, py_tls = "wss://localhost:" .. pytls,
+    raw = "ws://127.0.0.1:" .. raw,
+    node = "ws://127.0.0.1:" .. node, node_tls = "wss://localhost:" .. nodetls,
+  }
+  function P.stop()
+    os.execute("kill -TERM -" .. pypid .. " -" .. nodepid .. " 2>/dev/null")
+  end
+  return P
+end
+-- }==================================================================
+
 return H

@@ -516,5 +516,7 @@ http.errors = errors.kinds
 
 -- Server-Sent Events: resp:events(), pool:sse(), http.sse() (sse.lua)
 require("c_http_core.sse").install(http, resp_methods, pool_methods)
+-- WebSocket: http.websocket(), pool:websocket() (ws.lua)
+require("c_http_core.ws").install(http, pool_methods)
 
 return http

@@ -125,5 +125,6 @@ void *chc_resp_check(lua_State *L, int i);
 struct chc_stream *chc_resp_stream(void *r, chc_waitq **q);
 void chc_resp_release(void *r);
 void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
+void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
 
 #endif

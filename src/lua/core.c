@@ -23,6 +23,7 @@ CHC_API int luaopen_c_http_core_core(lua_State *L) {
   chc_lpool_open(L);
   chc_lsem_open(L);
   chc_lsse_open(L);
+  chc_lws_open(L);
   lua_pushliteral(L, CHC_VERSION);
   lua_setfield(L, -2, "VERSION");
   return 1;

@@ -1,0 +1,198 @@
+--- WebSocket client (RFC 6455, permessage-deflate of RFC 7692).
+--
+--     local ws = assert(http.websocket("wss://example.com/chat",
+--                                      { protocols = { "chat" } }))
+--     ws:send("hello")
+--     local msg, kind = ws:receive()
+--     ws:close()
+--
+-- `http.websocket(url, opts)` and `pool:websocket(url, opts)` are installed
+-- by init.lua (`M.install`). See docs/API.md, "WebSocket".
+--
+-- @module c_http_core.ws
+
+local core = require "c_http_core.core"
+local errors = require "c_http_core.errors"
+local url = require "c_http_core.url"
+local headers = require "c_http_core.headers"
+local options = require "c_http_core.options"
+
+local type, pairs, setmetatable, tostring, error, ipairs, select =
+      type, pairs, setmetatable, tostring, error, ipairs, select
+local format = string.format
+local mtype = math.type
+local misuse = errors.misuse
+
+local M = {}
+errors.own_source()
+
+local WebSocket = { __name = "c_http_core.WebSocket" }
+local methods = {}
+
+local INFO = { protocol = 1, extensions = 2, version = 3, close_code = 4,
+               close_reason = 5 }
+
+function WebSocket.__index(self, k)
+  local m = methods[k]
+  if m then return m end
+  local i = INFO[k]
+  if i then
+    local v = select(i, self._core:info())
+    if (k == "protocol" or k == "extensions") and v == "" then return nil end
+    return v
+  end
+  return nil
+end
+
+-- nil, err[, code, reason] from the core: the peer's close on the error.
+local function ended(msg, err, code, reason)
+  if err and code then err.code, err.reason = code, reason end
+  return msg, err
+end
+
+--- Send a message: `kind` "text" (default; must be UTF-8) or "binary".
+-- Waits while more than a high-water mark is queued and unsent.
+-- @treturn boolean true, or `nil, err`
+function methods:send(data, kind)
+  if type(data) ~= "string" then
+    misuse(format("send expects a string, got %s", type(data)))
+  end
+  if kind ~= nil and kind ~= "text" and kind ~= "binary" then
+    misuse(format("send: kind must be \"text\" or \"binary\", got %s",
+                  tostring(kind)))
+  end
+  return self._core:send(data, kind)
+end
+
+--- The next message: `msg, kind` ("text" or "binary"), or `nil, err` once
+-- the WebSocket is closed or failed (`err.code`, `err.reason`: the peer's
+-- close, when one arrived).
+function methods:receive()
+  return ended(self._core:receive())
+end
+
+-- messages(): ends at a close handshake; raises on a failure.
+local function next_message(self)
+  local msg, kind = self:receive()
+  if msg then return msg, kind end
+  if kind.kind == "Closed" then return nil end
+  error(kind, 0)
+end
+
+--- Iterate over messages: `for msg, kind in ws:messages() do ... end`. The
+-- loop ends at the close handshake and raises the error of a failure.
+function methods:messages()
+  return next_message, self
+end
+
+--- Send a ping (payload at most 125 bytes).
+function methods:ping(data)
+  if data ~= nil and type(data) ~= "string" then
+    misuse(format("ping expects a string, got %s", type(data)))
+  end
+  return self._core:ping(data)
+end
+
+--- Close: sends our close (`code` default 1000, `reason`) and waits for
+-- the peer's at most `close_timeout` seconds. Idempotent.
+function methods:close(code, reason)
+  if code ~= nil and mtype(code) ~= "integer" then
+    misuse(format("close code must be an integer, got %s", type(code)))
+  end
+  if reason ~= nil and type(reason) ~= "string" then
+    misuse(format("close reason must be a string, got %s", type(reason)))
+  end
+  return self._core:close(code, reason)
+end
+
+WebSocket.__close = function(self) self._core:drop() end
+
+function WebSocket.__tostring(self)
+  return format("WebSocket: %s", tostring(self.version))
+end
+
+M.WebSocket = WebSocket
+
+local WS_OPTIONS = {
+  protocols = true, headers = true, compress = true, max_message = true,
+  timeout = true, ping_interval = true, ping_timeout = true,
+  close_timeout = true,
+}
+local SCHEME = { ws = "http", wss = "https" }
+
+local function check_opts(opts)
+  local o = { compress = true }
+  if opts == nil then return o, nil, nil end
+  if type(opts) ~= "table" then
+    misuse(format("websocket options must be a table, got %s", type(opts)))
+  end
+  for k in pairs(opts) do
+    if not WS_OPTIONS[k] then
+      misuse(format("unknown websocket option '%s'", tostring(k)))
+    end
+  end
+  if opts.protocols ~= nil then
+    if type(opts.protocols) ~= "table" then
+      misuse("protocols must be a list of strings")
+    end
+    for _, p in ipairs(opts.protocols) do
+      if type(p) ~= "string" then misuse("protocols must be a list of strings") end
+    end
+    o.protocols = opts.protocols
+  end
+  if opts.compress ~= nil then o.compress = opts.compress and true or false end
+  if opts.max_message ~= nil then
+    if mtype(opts.max_message) ~= "integer" or opts.max_message < 1 then
+      misuse("max_message must be a positive integer")
+    end
+    o.max_message = opts.max_message
+  end
+  for _, k in ipairs { "ping_interval", "ping_timeout", "close_timeout" } do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v < 0 or v ~= v) then
+      misuse(format("%s must be a non-negative number of seconds", k))
+    end
+    o[k] = v
+  end
+  return o, headers.normalize(opts.headers or nil),
+         options.check_timeout(opts.timeout)
+end
+
+--- Open a WebSocket through `pool_core` (the C pool).
+function M.open(pool_core, target, opts)
+  if type(target) ~= "string" then
+    misuse(format("websocket expects a URL string, got %s", type(target)))
+  end
+  local o, hdrs, timeout = check_opts(opts)
+  local scheme, rest = target:match("^(%a[%w+.%-]*)(://.*)$")
+  local hs = scheme and SCHEME[scheme:lower()]
+  if not hs then
+    if scheme and (scheme:lower() == "http" or scheme:lower() == "https") then
+      hs = scheme:lower()
+    else
+      return nil, errors.new("UnsupportedProtocol",
+        format("unsupported WebSocket URL '%s' (ws:// or wss://)", target))
+    end
+  end
+  local u, err = url.parse(hs .. rest)
+  if not u then return nil, err end
+  local c, e, status = core.websocket(pool_core, u.scheme, u.host, u.port, u.target,
+                                           hdrs, timeout, o)
+  if not c then
+    if status then e.status = status end
+    return nil, e
+  end
+  return setmetatable({ _core = c }, WebSocket)
+end
+
+--- Adds `http.websocket` and `pool:websocket`.
+function M.install(http, pool_methods)
+  function pool_methods:websocket(target, opts)
+    return M.open(self._core, target, opts)
+  end
+  function http.websocket(target, opts)
+    return http.default_pool():websocket(target, opts)
+  end
+end
+
+return M

@@ -686,6 +686,14 @@ uint32_t chc_h2_max_streams(const chc_h2 *h2) {
       h2->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
+int chc_h2_connect_protocol(const chc_h2 *h2) {
+  return h2->settings_recv &&
+         nghttp2_session_get_remote_settings(
+             h2->s, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+}
+
+int chc_h2_settings_received(const chc_h2 *h2) { return h2->settings_recv; }
+
 size_t chc_h2_open_streams(const chc_h2 *h2) {
   return h2->nopen;
 }

@@ -187,6 +187,11 @@ uint32_t chc_h2_max_streams(const chc_h2 *h2);
 /* Streams submitted and not yet closed by nghttp2 (released ones whose
 ** RST_STREAM is still to be sent included: they hold a slot). */
 size_t chc_h2_open_streams(const chc_h2 *h2);
+/* 1 once the peer's SETTINGS enabled extended CONNECT (RFC 8441 3,
+** SETTINGS_ENABLE_CONNECT_PROTOCOL = 1); 0 until its SETTINGS arrive. */
+int chc_h2_connect_protocol(const chc_h2 *h2);
+/* 1 once the peer's first SETTINGS frame was received. */
+int chc_h2_settings_received(const chc_h2 *h2);
 /* 1 when another request may be submitted now: healthy, no GOAWAY sent
 ** or received, stream ids left, open streams below the peer's limit. */
 int chc_h2_can_open(const chc_h2 *h2);
@@ -223,6 +228,11 @@ typedef struct chc_h2_request {
   int body_kind;
   const void *body; /* BYTES: borrowed until the stream is released */
   size_t body_len;
+  /* Extended CONNECT (RFC 8441 4): with method "CONNECT", the
+  ** ":protocol" token (e.g. "websocket"); :scheme and :path are then sent
+  ** and checked as for other methods. NULL for every other request. Only
+  ** allowed once the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1. */
+  const char *protocol;
 } chc_h2_request;
 
 /*

@@ -217,7 +217,8 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
       return -1;
     }
   }
-  if (connect && (rq->authority == NULL || rq->authority[0] == '\0')) {
+  if ((connect || rq->protocol) &&
+      (rq->authority == NULL || rq->authority[0] == '\0')) {
     h2_seterr(e, CHC_ELOCAL_PROTO, "CONNECT needs an authority");
     return -1;
   }
@@ -329,8 +330,8 @@ static long build_nv(chc_h2 *h2, const chc_h2_request *rq, int connect,
   const char *auth;
   size_t i, k = 0, names = 0, authl, nf = h ? h->n : 0;
   int has_conn = 0;
-  /* 4 pseudo-headers + the caller's fields + te + content-length */
-  if (nv_reserve(h2, 4 + nf + 2) < 0) goto nomem;
+  /* 5 pseudo-headers + the caller's fields + te + content-length */
+  if (nv_reserve(h2, 5 + nf + 2) < 0) goto nomem;
   for (i = 0; i < nf; i++) {
     names += h->f[i].name_len;
     if (h2_name_is(h, i, "connection")) has_conn = 1;
@@ -346,6 +347,8 @@ static long build_nv(chc_h2 *h2, const chc_h2_request *rq, int connect,
   ** pseudo-header fields MUST appear in a field block before all regular
   ** field lines." */
   nv_set(&h2->nv[k++], ":method", 7, rq->method, strlen(rq->method));
+  if (rq->protocol) /* RFC 8441 4: extended CONNECT */
+    nv_set(&h2->nv[k++], ":protocol", 9, rq->protocol, strlen(rq->protocol));
   if (!connect)
     nv_set(&h2->nv[k++], ":scheme", 7, rq->scheme, strlen(rq->scheme));
   if (authl > 0) nv_set(&h2->nv[k++], ":authority", 10, auth, authl);
@@ -365,9 +368,36 @@ nomem:
   return -1;
 }
 
+/* RFC 8441 4: a :protocol only on a CONNECT, and only to a peer that
+** enabled it ("A client MUST NOT send a :protocol pseudo-header field
+** unless it has received SETTINGS_ENABLE_CONNECT_PROTOCOL with 1"). */
+static int check_protocol(chc_h2 *h2, const chc_h2_request *rq,
+                          chc_error *e) {
+  char tmp[96];
+  size_t n = strlen(rq->protocol);
+  if (rq->method == NULL || !method_is(rq->method, "CONNECT")) {
+    h2_seterr(e, CHC_ELOCAL_PROTO, ":protocol needs the CONNECT method");
+    return -1;
+  }
+  if (!is_token(rq->protocol, n)) {
+    h2_seterr(e, CHC_ELOCAL_PROTO, "invalid :protocol token '%s'",
+              h2_printable(tmp, sizeof tmp, rq->protocol, n));
+    return -1;
+  }
+  if (!chc_h2_connect_protocol(h2)) {
+    h2_seterr(e, CHC_EUNSUPPORTED,
+              "the HTTP/2 server did not enable extended CONNECT "
+              "(SETTINGS_ENABLE_CONNECT_PROTOCOL)");
+    return -1;
+  }
+  return 0;
+}
+
 chc_h2_stream *chc_h2_submit(chc_h2 *h2, const chc_h2_request *rq, void *ud,
                              chc_error *e) {
-  int connect = rq->method && method_is(rq->method, "CONNECT");
+  /* an extended CONNECT is checked and sent like other methods */
+  int connect = rq->method && rq->protocol == NULL &&
+                method_is(rq->method, "CONNECT");
   char clen[24];
   nghttp2_data_provider prd, *pp = NULL;
   chc_h2_stream *st;
@@ -378,6 +408,7 @@ chc_h2_stream *chc_h2_submit(chc_h2 *h2, const chc_h2_request *rq, void *ud,
     h2_seterr(e, CHC_ECLOSED, "the HTTP/2 connection takes no new streams");
     return NULL;
   }
+  if (rq->protocol && check_protocol(h2, rq, e) < 0) return NULL;
   if (check_request(rq, connect, e) < 0) return NULL;
   k = build_nv(h2, rq, connect, clen, sizeof clen, e);
   if (k < 0) return NULL;

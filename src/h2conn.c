@@ -191,6 +191,7 @@ static void h2_submit(pconn *c, chc_stream *s) {
   rq.body_kind = x->body_kind;
   rq.body = x->body;
   rq.body_len = x->body_len;
+  rq.protocol = NULL;
   x->st = chc_h2_submit(c->h2->engine, &rq, s, &e);
   s->attempts++;
   if (x->st == NULL) {

@@ -76,6 +76,7 @@ typedef struct peer_cfg {
   int manual_window;    /* the server consumes uploads only when told */
   int pad;              /* pad DATA frames */
   int hold;             /* answer only when the test says */
+  int connect_protocol; /* SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 */
 } peer_cfg;
 
 typedef struct peer {
@@ -302,7 +303,7 @@ static ssize_t srv_pad(nghttp2_session *s, const nghttp2_frame *f, size_t max,
 static void peer_init(peer *p, const peer_cfg *cfg) {
   nghttp2_session_callbacks *cb;
   nghttp2_option *opt;
-  nghttp2_settings_entry iv[2];
+  nghttp2_settings_entry iv[3];
   size_t niv = 0;
   memset(p, 0, sizeof *p);
   if (cfg) p->cfg = *cfg;
@@ -327,6 +328,10 @@ static void peer_init(peer *p, const peer_cfg *cfg) {
   if (p->cfg.window) {
     iv[niv].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
     iv[niv++].value = p->cfg.window;
+  }
+  if (p->cfg.connect_protocol) {
+    iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL;
+    iv[niv++].value = 1;
   }
   CHECK(nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, iv, niv) == 0);
 }
@@ -1566,6 +1571,94 @@ static void test_bad_opts(void) {
 
 /* }=================================================================== */
 
+/* RFC 8441: an extended CONNECT only once the server enabled it; then
+** :protocol, :scheme and :path go out, and the stream carries DATA both
+** ways while neither side ends it. */
+static chc_h2_request ext_connect(const chc_hlist *h) {
+  chc_h2_request rq;
+  memset(&rq, 0, sizeof rq);
+  rq.method = "CONNECT";
+  rq.protocol = "websocket";
+  rq.scheme = "https";
+  rq.authority = "example.test:8443";
+  rq.path = "/chat?room=1";
+  rq.headers = h;
+  rq.body_kind = CHC_H2_BODY_STREAM;
+  return rq;
+}
+
+static int field_is(const sreq *r, const char *name, const char *v) {
+  const char *x = sreq_get(r, name);
+  return x != NULL && strcmp(x, v) == 0;
+}
+
+static void test_extended_connect(void) {
+  ctx t;
+  peer_cfg cfg = {0};
+  chc_error e = {0, ""};
+  chc_h2_request rq = ext_connect(NULL);
+  sreq *r;
+  cfg.hold = 1;
+  /* a server that does not enable it: refused before and after SETTINGS */
+  ctx_init(&t, NULL, &cfg, 1);
+  CHECK(chc_h2_connect_protocol(t.c) == 0);
+  CHECK(chc_h2_submit(t.c, &rq, &t.reqs[0], &e) == NULL);
+  CHECK(e.code == CHC_EUNSUPPORTED && strstr(e.msg, "ENABLE_CONNECT") != NULL);
+  pump(&t);
+  CHECK(chc_h2_settings_received(t.c) && chc_h2_connect_protocol(t.c) == 0);
+  e.code = 0;
+  CHECK(chc_h2_submit(t.c, &rq, &t.reqs[0], &e) == NULL);
+  CHECK(e.code == CHC_EUNSUPPORTED);
+  ctx_free(&t);
+
+  cfg.connect_protocol = 1;
+  ctx_init(&t, NULL, &cfg, 1);
+  CHECK(chc_h2_settings_received(t.c) == 0);
+  CHECK(chc_h2_connect_protocol(t.c) == 0); /* not known yet */
+  pump(&t);
+  CHECK(chc_h2_connect_protocol(t.c) == 1);
+  rq.method = "GET"; /* :protocol only with CONNECT */
+  e.code = 0;
+  CHECK(chc_h2_submit(t.c, &rq, &t.reqs[0], &e) == NULL);
+  CHECK(e.code == CHC_ELOCAL_PROTO && strstr(e.msg, "CONNECT") != NULL);
+  rq.method = "CONNECT";
+  rq.protocol = "web socket";
+  CHECK(chc_h2_submit(t.c, &rq, &t.reqs[0], &e) == NULL);
+  CHECK(e.code == CHC_ELOCAL_PROTO && strstr(e.msg, ":protocol") != NULL);
+  rq.protocol = "websocket";
+  t.reqs[0].st = chc_h2_submit(t.c, &rq, &t.reqs[0], &e);
+  CHECK(t.reqs[0].st != NULL);
+  CHECK(chc_h2_stream_write(t.reqs[0].st, "hello", 5) == 0);
+  pump(&t);
+  r = peer_req(&t.p, 1);
+  CHECK(field_is(r, ":method", "CONNECT"));
+  CHECK(field_is(r, ":protocol", "websocket"));
+  CHECK(field_is(r, ":scheme", "https"));
+  CHECK(field_is(r, ":path", "/chat?room=1"));
+  CHECK(field_is(r, ":authority", "example.test:8443"));
+  CHECK(r->body_len == 5 && !r->ended);
+  /* the server accepts and streams without ending */
+  r->bkind = B_PATTERN;
+  r->blen = 3000;
+  r->no_end = 1;
+  submit_resp(&t.p, r, "200", NULL, 0);
+  pump(&t);
+  CHECK(t.reqs[0].heads == 1 && t.reqs[0].errors == 0);
+  CHECK(chc_h2_stream_status(t.reqs[0].st) == 200);
+  CHECK(t.reqs[0].data_bytes == 3000 && t.reqs[0].ends == 0);
+  CHECK(chc_h2_stream_writable(t.reqs[0].st) == 1);
+  CHECK(chc_h2_stream_write(t.reqs[0].st, "more", 4) == 0);
+  pump(&t);
+  CHECK(r->body_len == 9 && !r->closed);
+  /* our END_STREAM: the half-close reaches the server */
+  CHECK(chc_h2_stream_write_end(t.reqs[0].st) == 0);
+  pump(&t);
+  CHECK(r->ended && t.reqs[0].errors == 0);
+  ctx_free(&t);
+  printf("ok - extended CONNECT (RFC 8441) only after "
+         "SETTINGS_ENABLE_CONNECT_PROTOCOL, DATA both ways\n");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   test_get();
@@ -1591,6 +1684,7 @@ int main(void) {
   test_flush_limit();
   test_shutdown();
   test_bad_opts();
+  test_extended_connect();
   printf("all h2 tests passed\n");
   return 0;
 }

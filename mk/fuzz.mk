@@ -51,3 +51,13 @@ fuzz: deps fuzz-build all embed
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+# The soak (tools/soak_spec.lua): SOAK_SECONDS of mixed traffic with RSS,
+# fds and the Lua heap sampled; not part of `make test` or CI.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: deps all embed
+	@SOAK_SECONDS=$(SOAK_SECONDS) CHC_SPEC=tools/soak_spec.lua \
+	  CHC_SPEC_TIMEOUT=$$(( $(SOAK_SECONDS) + 300 )) \
+	  CHC_SUITE_BUDGET=$$(( $(SOAK_SECONDS) + 300 )) \
+	  sh spec/run.sh $(BUSTED) --output=plainTerminal

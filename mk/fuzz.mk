@@ -47,6 +47,8 @@ fuzz: deps fuzz-build all embed
 	done; \
 	echo "== fuzz lua (URL/header layer): $(FUZZ_SECONDS) s"; \
 	CHC_FUZZ_SECONDS=$(FUZZ_SECONDS) CHC_SPEC=spec/fuzz_lua_spec.lua \
+	  CHC_SPEC_TIMEOUT=$$(( 3 * $(FUZZ_SECONDS) + 120 )) \
+	  CHC_SUITE_BUDGET=$$(( 3 * $(FUZZ_SECONDS) + 120 )) \
 	  sh spec/run.sh $(BUSTED)
 
 fuzz-smoke:

@@ -85,6 +85,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev node-llhttp libnghttp2-dev libmbedtls-dev \
 DEB_PKGS += luarocks
 DEB_PKGS += tinyproxy microsocks stunnel4
 DEB_PKGS += python3-websockets $(if $(shell command -v npm),,npm)
+DEB_PKGS += clang libclang-rt-14-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -133,6 +134,7 @@ $(BUILD)/embed/%: examples/embed/%.c src/chc.h $(LIBA)
 	$(CC) $(EMBED_CFLAGS) $(SANFLAGS) -Werror -o $@ $< $(EMBED_LIBS) $(SANFLAGS)
 
 include mk/install.mk
+include mk/fuzz.mk
 
 lint:
 	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok

@@ -314,6 +314,61 @@ function H.ws_peers()
   end
   return P
 end
+
+-- The fault-injecting proxy (spec/peers/fault_peer.py), for the
+-- reliability specs and tools/soak.lua. H.fault_start() returns
+-- {url = "http://127.0.0.1:PORT", port, set(target, cut, how),
+-- canned(name), stats(), stop()}; stop() closes its stdin, which ends it,
+-- so it never outlives the Lua process that started it.
+
+local function ctl_get(ctl, path)
+  local core_pool = require("c_http_core").Pool{ timeout = 10, max_keepalive = 0 }
+  local r = assert(core_pool:request("GET", ctl .. path))
+  local body = r:read()
+  core_pool:close()
+  return H.json_flat(body)
+end
+
+function H.fault_start()
+  local portfile = H.tmpname("fault-ports")
+  local proc = assert(io.popen("exec /usr/bin/python3 spec/peers/fault_peer.py " ..
+                               H.q(portfile), "w"))
+  local line
+  H.wait_until(function()
+    local f = io.open(portfile)
+    if f then line = f:read("l") f:close() end
+    return line ~= nil
+  end, 10, "fault peer start")
+  local px, cp = line:match("^(%d+) (%d+)$")
+  local ctl = "http://127.0.0.1:" .. cp
+  local F = { port = tonumber(px), url = "http://127.0.0.1:" .. px,
+              tls_url = "https://127.0.0.1:" .. px }
+  function F.set(target, cut, how)
+    return ctl_get(ctl, ("/set?target=%d&cut=%d&how=%s"):format(target, cut or -1,
+                                                                   how or "fin"))
+  end
+  function F.canned(name) return ctl_get(ctl, "/canned?name=" .. name) end
+  function F.stats() return ctl_get(ctl, "/stats") end
+  function F.reset() return ctl_get(ctl, "/reset") end
+  function F.stop() if proc then proc:close() proc = nil end end
+  return F
+end
+
+-- Open file descriptors of this process (leak checks).
+function H.fd_count()
+  local p = assert(io.popen("ls /proc/" .. H.pid() .. "/fd"))
+  local n = 0
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n - 1 -- the pipe of this very popen
+end
+
+function H.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
 -- }==================================================================
 
 return H

@@ -22,9 +22,14 @@ int chc_buf_reserve(chc_buf *b, size_t extra);
 int chc_buf_append(chc_buf *b, const void *p, size_t n);
 int chc_buf_appendf(chc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static inline char *chc_buf_head(const chc_buf *b) { return b->data + b->off; }
+/* A buffer never grown has data == NULL, and NULL + 0 is undefined in C
+** (clang's UBSan reports it: found by fuzz/sse_fuzz.c's first seed): no
+** arithmetic on a pointer when the offset is 0. */
+static inline char *chc_buf_head(const chc_buf *b) {
+  return b->off ? b->data + b->off : b->data;
+}
 static inline char *chc_buf_tail(const chc_buf *b) {
-  return b->data + b->off + b->len;
+  return b->off + b->len ? b->data + b->off + b->len : b->data;
 }
 static inline size_t chc_buf_avail(const chc_buf *b) {
   return b->cap - b->off - b->len;

@@ -206,12 +206,21 @@ static int not_processed(const chc_h2 *h2, const chc_h2_stream *st) {
 }
 
 /* Every live stream fails with the same error. */
+/*
+** A write can fail under a frame of the connection's own (a WINDOW_UPDATE,
+** a SETTINGS or PING ack) while a stream only waits for its response: for
+** that stream the failure is one of receiving (ReadError), as it would have
+** been had the read noticed the reset first. Found by the fault peer
+** (spec/fault_spec.lua), which saw either kind for the same cut.
+*/
 static void fail_all(chc_h2 *h2, int code, const char *msg) {
   chc_list *n, *next;
   for (n = h2->streams.next; n != &h2->streams; n = next) {
     chc_h2_stream *st = chc_container_of(n, chc_h2_stream, node);
     next = n->next; /* on_error must not release, but be safe */
-    stream_fail(st, not_processed(h2, st), code, "%s", msg);
+    stream_fail(st, not_processed(h2, st),
+                code == CHC_EWRITE && st->req_sent ? CHC_EREAD : code, "%s",
+                msg);
   }
 }
 

@@ -198,6 +198,7 @@ void pool_stream_unwait(chc_stream *s) {
     s->pool->nwaiting--;
   }
   chc_timer_stop(s->pool->lp, &s->ptimer);
+  chc_timer_stop(s->pool->lp, &s->btimer);
 }
 
 static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
@@ -257,9 +258,41 @@ static void on_total_timeout(chc_loop *lp, chc_timer *t) {
   stream_ops(s)->cancel(s, code, "total timeout");
 }
 
+/* The backoff is over: the stream asks for a connection again. */
+static void on_backoff(chc_loop *lp, chc_timer *t) {
+  chc_stream *s = chc_container_of(t, chc_stream, btimer);
+  CHC_UNUSED(lp);
+  chc_list_remove(&s->gwait);
+  pool_stream_start(s);
+}
+
 void pool_stream_timers_init(chc_stream *s) {
   chc_timer_init(&s->ptimer, on_pool_timeout);
   chc_timer_init(&s->ttimer, on_total_timeout);
+  chc_timer_init(&s->btimer, on_backoff);
+}
+
+/*
+** Retry k (1, 2, ...) waits RETRY_BASE_MS * 2^(k-1), capped at
+** RETRY_CAP_MS, times a random factor in [0.5, 1) ("equal jitter"): a
+** server that refused many clients at once does not get them all back at
+** the same instant, and a refused connect is not retried in a busy loop.
+** The stream sits on the pool's backoff list meanwhile; its pool and
+** total deadlines keep running.
+*/
+#define RETRY_BASE_MS 50
+#define RETRY_CAP_MS 2000
+static void stream_backoff(chc_stream *s, int k) {
+  chc_pool *p = s->pool;
+  uint64_t ms = RETRY_BASE_MS;
+  uint32_t x = p->jitter;
+  while (--k > 0 && ms < RETRY_CAP_MS) ms *= 2;
+  if (ms > RETRY_CAP_MS) ms = RETRY_CAP_MS;
+  x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+  p->jitter = x;
+  ms = ms / 2 + (ms / 2) * (x % 1024) / 1024;
+  chc_list_insert_tail(&p->backoff, &s->gwait);
+  chc_timer_start(p->lp, &s->btimer, ms);
 }
 
 /* }=================================================================== */
@@ -389,7 +422,7 @@ static void on_conn_fail(conn *t, void *ud, int code, const char *msg,
     h1_detach(s);
     s->state = S_WAIT;
     pool_conn_close(c, CHC_OK, "retry");
-    pool_stream_start(s);
+    stream_backoff(s, s->pool->o.retries - s->retries_left);
     return;
   }
   if (s && s->attempts > 1)
@@ -814,6 +847,8 @@ chc_pool *chc_pool_new(chc_loop *lp, const chc_pool_opts *o) {
   chc_list_init(&p->conns);
   chc_list_init(&p->closing);
   chc_list_init(&p->draining);
+  chc_list_init(&p->backoff);
+  p->jitter = (uint32_t)(chc_loop_now(lp) ^ (uintptr_t)p) | 1;
   chc_defer_init(&p->reap, pool_reap);
   p->refs = 1;
   return p;
@@ -848,8 +883,9 @@ void pool_unref(chc_pool *p) {
 }
 
 void chc_pool_free(chc_pool *p) {
-  while (!chc_list_empty(&p->waiters)) {
-    chc_stream *s = chc_container_of(p->waiters.next, chc_stream, gwait);
+  while (!chc_list_empty(&p->backoff) || !chc_list_empty(&p->waiters)) {
+    chc_list *l = chc_list_empty(&p->backoff) ? &p->waiters : &p->backoff;
+    chc_stream *s = chc_container_of(l->next, chc_stream, gwait);
     pool_stream_unwait(s);
     s->state = S_DONE;
     stream_fail(s, CHC_ECLOSED, "the pool was closed");

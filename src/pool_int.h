@@ -152,6 +152,7 @@ struct chc_stream {
   h1_stream h1;  /* HTTP/1.1 part (kept with the stream for reuse) */
   h2_stream *h2; /* HTTP/2 part (allocated with the stream; filled for
                  ** an origin that may speak HTTP/2) */
+  chc_timer btimer; /* the backoff before a retry (pool.c) */
 };
 
 /* The pool: pool.c owns every field but free_streams/nfree (stream.c's
@@ -182,6 +183,8 @@ struct chc_pool {
   int nh1s;
   int nrbufs;
   int closed;
+  chc_list backoff; /* streams waiting out a retry's backoff (by gwait) */
+  uint32_t jitter;  /* xorshift state for the backoff's jitter */
 };
 
 /* Tells the caller something observable changed (pool.h: never when it

@@ -1460,6 +1460,24 @@ static void test_ping_abort_free(void) {
       "engine\n");
 }
 
+/* A write failure fails a stream whose request went out whole as a read
+** error, and one still sending as a write error. */
+static void test_write_fail_kinds(void) {
+  ctx t;
+  peer_cfg cfg = {0};
+  ctx_init(&t, NULL, &cfg, 2);
+  t.reqs[0].auto_read = 0;
+  submit(&t, 0, "GET", "/partial", NULL, CHC_H2_BODY_NONE, NULL, 0);
+  pump(&t);
+  submit(&t, 1, "GET", "/hello", NULL, CHC_H2_BODY_NONE, NULL, 0);
+  chc_h2_abort(t.c, CHC_EWRITE, "sending failed: %s", "Connection reset");
+  CHECK(t.reqs[0].errors == 1 && t.reqs[1].errors == 1);
+  CHECK(strcmp(kind_of(t.reqs[0].st), "ReadError") == 0);
+  CHECK(strcmp(kind_of(t.reqs[1].st), "WriteError") == 0);
+  ctx_free(&t);
+  printf("ok - a write failure is a ReadError for a stream that sent all\n");
+}
+
 /* A region from peek stays put while later feeds append. */
 static void test_region_stability(void) {
   ctx t;
@@ -1681,6 +1699,7 @@ int main(void) {
   test_window_accounting();
   test_ping_abort_free();
   test_region_stability();
+  test_write_fail_kinds();
   test_flush_limit();
   test_shutdown();
   test_bad_opts();

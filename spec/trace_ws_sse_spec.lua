@@ -119,6 +119,24 @@ describe("trace of WebSockets and SSE", function()
     assert.equals(n, #evs) -- once
   end)
 
+  it("reports a local close once while another task is receiving", function()
+    local evs, infos, fn = recorder()
+    local rerr
+    http.run(function()
+      local ws = assert(http.websocket(P.py .. "/echo", { trace = fn }))
+      local t = http.spawn(function() rerr = select(2, ws:receive()) end)
+      http.sleep(0.05)
+      assert.is_true(ws:close())
+      t:join()
+    end)
+    assert.equals("Closed", rerr.kind)
+    assert.equals("ws_close.started ws_close.complete",
+                  table.concat(evs, " ", #evs - 1))
+    assert.equals("ws_handshake.complete", evs[#evs - 2])
+    assert.equals("local", infos["ws_close.started"].by)
+    assert.equals("local", infos["ws_close.complete"].by)
+  end)
+
   it("traces a refused handshake as ws_handshake.failed with the status", function()
     local evs, infos, fn = recorder()
     local ws, err = http.websocket(P.py .. "/refuse", { trace = fn })

@@ -71,7 +71,8 @@ end
 -- nil, err[, code, reason] from the core: the peer's close on the error.
 local function ended(self, msg, err, code, reason)
   if err and code then err.code, err.reason = code, reason end
-  if err and self._trace and err.kind == "Closed" then
+  -- (a close of ours under way reports itself when it returns)
+  if err and self._trace and err.kind == "Closed" and not self._closing then
     trace_close(self, "peer", code, reason)
   end
   return msg, err
@@ -132,6 +133,7 @@ function methods:close(code, reason)
   local fn = self._trace
   if not fn or self._close_traced then return self._core:close(code, reason) end
   local by = self.close_code and "peer" or "local"
+  self._closing = true
   if by == "local" then
     trace(fn, "ws_close.started", { code = code or 1000, reason = reason or "",
                                     by = by })

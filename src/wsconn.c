@@ -50,6 +50,8 @@ struct chc_wsc {
   chc_timer ping_timer, pong_timer, close_timer;
   int64_t ping_interval, ping_timeout;
   int taken;         /* the takeover happened */
+  chc_trace_rec *tr; /* traced: the handshake's records not taken yet, */
+  size_t trh, trn;   /* tr[trh..trn), kept when its stream is released */
 };
 
 static int wsc_random(void *ud, unsigned char *p, size_t n) {
@@ -288,6 +290,21 @@ static void copy_field(const chc_hlist *h, const char *name, chc_buf *b) {
   chc_buf_append(b, "", 1);
 }
 
+/* Tracing: the handshake stream's records outlive it (the owner takes
+** them once the handshake ended, chc_wsc_trace_next). The body behind a
+** 101 is the WebSocket, so its receive_body.started is dropped. */
+static void keep_trace(chc_wsc *w) {
+  chc_trace_rec r;
+  while (chc_stream_trace_next(w->s, &r)) {
+    chc_trace_rec *nr;
+    if (r.phase == CHC_TR_RECV_BODY) continue;
+    nr = realloc(w->tr, (w->trn + 1) * sizeof *nr);
+    if (nr == NULL) return;
+    w->tr = nr;
+    w->tr[w->trn++] = r;
+  }
+}
+
 /* The 101 arrived and the transport is ours: check the answer, start the
 ** engine with the bytes that came behind the head. */
 static void open_ws(chc_wsc *w) {
@@ -306,6 +323,7 @@ static void open_ws(chc_wsc *w) {
     fail(w, CHC_ECONNECT, "out of memory starting a WebSocket");
     return;
   }
+  keep_trace(w);
   chc_stream_release(w->s);
   w->s = NULL;
   chc_buf_free(&w->in);
@@ -483,6 +501,7 @@ void chc_wsc_free(chc_wsc *w) {
   chc_buf_free(&w->extensions);
   free(w->protos);
   free(w->protov);
+  free(w->tr);
   if (w->pool) pool_unref(w->pool);
   free(w);
 }
@@ -494,6 +513,13 @@ void chc_wsc_free(chc_wsc *w) {
 ** ==================================================================== */
 
 int chc_wsc_state(const chc_wsc *w) { return w->state; }
+
+int chc_wsc_trace_next(chc_wsc *w, chc_trace_rec *r) {
+  if (w->s) return chc_stream_trace_next(w->s, r);
+  if (w->trh == w->trn) return 0;
+  *r = w->tr[w->trh++];
+  return 1;
+}
 
 int chc_wsc_opened(const chc_wsc *w) { return w->ws != NULL; }
 

@@ -44,6 +44,9 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
 void chc_wsc_free(chc_wsc *w);
 
 int chc_wsc_state(const chc_wsc *w);
+/* Tracing (trace.h; rq->trace set): the handshake request's records, as
+** chc_stream_trace_next. */
+int chc_wsc_trace_next(chc_wsc *w, chc_trace_rec *r);
 /* 1 once the handshake succeeded (even if the WebSocket ended since: what
 ** came right behind the 101 is then for the receiver to see). */
 int chc_wsc_opened(const chc_wsc *w);

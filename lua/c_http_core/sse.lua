@@ -20,6 +20,7 @@ local mtype, min, max, random = math.type, math.min, math.max, math.random
 local misuse, new_error = errors.misuse, errors.new
 local sse_parser, sse_iter, sse_next = core.sse_parser, core.sse_iter,
                                       core.sse_next
+local now, trace_call = core.now, core.trace_call
 
 errors.own_source()
 
@@ -155,7 +156,7 @@ end
 
 local SSE_OPTIONS = { headers = true, last_event_id = true, reconnect = true,
                       max_reconnects = true, max_event = true, timeout = true,
-                      retry = true, max_delay = true }
+                      retry = true, max_delay = true, trace = true }
 
 local function check_seconds(v, name)
   if type(v) ~= "number" or not (v >= 0) or v > 1e9 then
@@ -184,8 +185,23 @@ local function delay(self)
   return d * (1 + JITTER * random())
 end
 
--- Ends the stream: later steps give nil. Returns nothing.
-local function finish(self)
+-- Tracing (docs/API.md, "Tracing"): the EventSource's own events, made in
+-- the caller's calls; nothing without a trace function.
+local function trace(self, event, info)
+  info.t = now()
+  trace_call(self._trace, event, info)
+end
+
+-- Ends the stream: later steps give nil (err: what ended it, for the
+-- trace). Returns nothing.
+local function finish(self, err)
+  if self._trace and not self._closed then
+    if err then
+      trace(self, "sse_stream.failed", { error = err })
+    else
+      trace(self, "sse_stream.complete", {})
+    end
+  end
   self._closed = true
   local r = self._resp
   self._resp = nil
@@ -202,7 +218,7 @@ local function connect(self)
   if id ~= "" then hdrs[#hdrs + 1] = { "Last-Event-ID", id } end
   self._retry_after = nil
   local resp, err = self._pool:request("GET", self.url,
-                                       { headers = hdrs, timeout = self._timeout })
+    { headers = hdrs, timeout = self._timeout, trace = self._trace })
   if not resp then
     if self._closed then return nil end
     if RETRIABLE_KIND[err.kind] then return false, err end
@@ -213,6 +229,7 @@ local function connect(self)
     return nil
   end
   local st = resp.status
+  self._status = st
   if st == 204 then -- the server says: no more (WHATWG: fail the connection)
     resp:close()
     return nil
@@ -259,7 +276,7 @@ local function stream_done(self, err, from_parser)
   self._resp = nil
   if r then r:close() end
   if err and (from_parser or not RETRIABLE_KIND[err.kind]) then
-    finish(self)
+    finish(self, err)
     return err
   end
   if not self._got then self._failures = self._failures + 1 end
@@ -275,13 +292,19 @@ local function step(self)
       if self._attempts > 0 then
         if not may_reconnect(self) then
           local e = self._last_err
-          finish(self)
+          finish(self, e)
           return nil, e
         end
         self._reconnects = self._reconnects + 1
         -- slept in slices: es:close() from another task ends the wait
         -- within one slice rather than after a whole backoff
-        local d, now = delay(self), core.now
+        local d = delay(self)
+        if self._trace then
+          local e = self._last_err
+          trace(self, "sse_reconnect.started", { delay = d,
+            attempt = self._reconnects, reason = e and "error" or "ended",
+            error = e })
+        end
         local wake = now() + d
         while not self._closed and d > 0 do
           core.sleep(min(d, SLEEP_SLICE))
@@ -290,9 +313,18 @@ local function step(self)
         if self._closed then return nil end
       end
       self._attempts = self._attempts + 1
+      self._status = nil
       local ok, err = connect(self)
+      if self._trace and self._attempts > 1 and (err or not self._closed) then
+        if err or (ok == nil and not self._status) then
+          trace(self, "sse_reconnect.failed", { error = err,
+                                                status = self._status })
+        else
+          trace(self, "sse_reconnect.complete", { status = self._status })
+        end
+      end
       if ok == nil then
-        finish(self)
+        finish(self, err)
         return nil, err
       elseif not ok then
         self._failures = self._failures + 1
@@ -366,7 +398,8 @@ local function pool_sse(pool, url, opts)
   for k in pairs(opts) do
     if not SSE_OPTIONS[k] then
       misuse(format("unknown sse option '%s' (headers, last_event_id, "
-        .. "reconnect, max_reconnects, max_event, timeout, retry, max_delay)",
+        .. "reconnect, max_reconnects, max_event, timeout, retry, max_delay, "
+        .. "trace)",
         tostring(k)))
     end
   end
@@ -399,6 +432,9 @@ local function pool_sse(pool, url, opts)
   if mr ~= nil and (mtype(mr) ~= "integer" or mr < 0) then
     misuse("max_reconnects must be a non-negative integer")
   end
+  if opts.trace ~= nil and type(opts.trace) ~= "function" then
+    misuse(format("trace must be a function, got %s", type(opts.trace)))
+  end
   local reconnect = opts.reconnect
   if reconnect == nil then reconnect = true end
   return setmetatable({
@@ -410,6 +446,7 @@ local function pool_sse(pool, url, opts)
                  and check_seconds(opts.max_delay, "max_delay")
                  or DEFAULT_MAX_DELAY,
     _attempts = 0, _reconnects = 0, _failures = 0, _closed = false,
+    _trace = opts.trace or pool._trace,
   }, EventSource)
 end
 -- }==================================================================

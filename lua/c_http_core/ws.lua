@@ -22,6 +22,7 @@ local type, pairs, setmetatable, tostring, error, ipairs, select =
 local format = string.format
 local mtype = math.type
 local misuse = errors.misuse
+local now, trace_call = core.now, core.trace_call
 
 local M = {}
 errors.own_source()
@@ -44,9 +45,36 @@ function WebSocket.__index(self, k)
   return nil
 end
 
+-- Tracing (docs/API.md, "Tracing"): lifecycle events only, made here in
+-- the caller's own calls; nothing at all without a trace function.
+local function trace(fn, event, info)
+  info.t = now()
+  trace_call(fn, event, info)
+end
+
+-- The close handshake's events, once: `by` "local" (our close) or "peer".
+local function trace_close(self, by, code, reason, err)
+  local fn = self._trace
+  if not fn or self._close_traced then return end
+  self._close_traced = true
+  local info = { code = code, reason = reason, by = by }
+  if by == "peer" then trace(fn, "ws_close.started", info) end
+  info = { code = self.close_code, reason = self.close_reason, by = by }
+  if err then
+    info.error = err
+    trace(fn, "ws_close.failed", info)
+  else
+    trace(fn, "ws_close.complete", info)
+  end
+end
+
 -- nil, err[, code, reason] from the core: the peer's close on the error.
-local function ended(msg, err, code, reason)
+local function ended(self, msg, err, code, reason)
   if err and code then err.code, err.reason = code, reason end
+  -- (a close of ours under way reports itself when it returns)
+  if err and self._trace and err.kind == "Closed" and not self._closing then
+    trace_close(self, "peer", code, reason)
+  end
   return msg, err
 end
 
@@ -68,7 +96,7 @@ end
 -- the WebSocket is closed or failed (`err.code`, `err.reason`: the peer's
 -- close, when one arrived).
 function methods:receive()
-  return ended(self._core:receive())
+  return ended(self, self._core:receive())
 end
 
 -- messages(): ends at a close handshake; raises on a failure.
@@ -102,7 +130,18 @@ function methods:close(code, reason)
   if reason ~= nil and type(reason) ~= "string" then
     misuse(format("close reason must be a string, got %s", type(reason)))
   end
-  return self._core:close(code, reason)
+  local fn = self._trace
+  if not fn or self._close_traced then return self._core:close(code, reason) end
+  local by = self.close_code and "peer" or "local"
+  self._closing = true
+  if by == "local" then
+    trace(fn, "ws_close.started", { code = code or 1000, reason = reason or "",
+                                    by = by })
+  end
+  local ok, err = self._core:close(code, reason)
+  trace_close(self, by, by == "peer" and self.close_code or code,
+              by == "peer" and self.close_reason or reason, not ok and err)
+  return ok, err
 end
 
 WebSocket.__close = function(self) self._core:drop() end
@@ -116,7 +155,7 @@ M.WebSocket = WebSocket
 local WS_OPTIONS = {
   protocols = true, headers = true, compress = true, max_message = true,
   timeout = true, ping_interval = true, ping_timeout = true,
-  close_timeout = true,
+  close_timeout = true, trace = true,
 }
 local SCHEME = { ws = "http", wss = "https" }
 
@@ -154,12 +193,17 @@ local function check_opts(opts)
     end
     o[k] = v
   end
+  if opts.trace ~= nil and type(opts.trace) ~= "function" then
+    misuse(format("trace must be a function, got %s", type(opts.trace)))
+  end
+  o.trace = opts.trace
   return o, headers.normalize(opts.headers or nil),
          options.check_timeout(opts.timeout)
 end
 
---- Open a WebSocket through `pool_core` (the C pool).
-function M.open(pool_core, target, opts)
+--- Open a WebSocket through `pool_core` (the C pool); `pool_trace`: the
+-- pool's trace function (opts.trace wins).
+function M.open(pool_core, target, opts, pool_trace)
   if type(target) ~= "string" then
     misuse(format("websocket expects a URL string, got %s", type(target)))
   end
@@ -176,19 +220,28 @@ function M.open(pool_core, target, opts)
   end
   local u, err = url.parse(hs .. rest)
   if not u then return nil, err end
+  local fn = o.trace or pool_trace
+  o.trace = nil
+  if fn then trace(fn, "ws_handshake.started", {}) end
   local c, e, status = core.websocket(pool_core, u.scheme, u.host, u.port, u.target,
-                                           hdrs, timeout, o)
+                                           hdrs, timeout, o, fn)
   if not c then
     if status then e.status = status end
+    if fn then trace(fn, "ws_handshake.failed", { status = status, error = e }) end
     return nil, e
   end
-  return setmetatable({ _core = c }, WebSocket)
+  local ws = setmetatable({ _core = c, _trace = fn }, WebSocket)
+  if fn then
+    trace(fn, "ws_handshake.complete", { protocol = ws.protocol,
+      extensions = ws.extensions, version = ws.version })
+  end
+  return ws
 end
 
 --- Adds `http.websocket` and `pool:websocket`.
 function M.install(http, pool_methods)
   function pool_methods:websocket(target, opts)
-    return M.open(self._core, target, opts)
+    return M.open(self._core, target, opts, self._trace)
   end
   function http.websocket(target, opts)
     return http.default_pool():websocket(target, opts)

@@ -111,6 +111,11 @@ void chc_lsem_open(lua_State *L);   /* semaphore */
 struct chc_stream;
 void chc_trace_deliver(lua_State *L, int resp, struct chc_stream *s);
 void chc_trace_event(lua_State *L, int resp, int phase, int what);
+/* Calls fn (at that index) with one record; core.trace_call(fn, event,
+** info) is the same protected call for events made in Lua. */
+struct chc_trace_rec;
+void chc_trace_call(lua_State *L, int fn, const struct chc_trace_rec *r);
+int chc_trace_lcall(lua_State *L);
 /* lproxy.c: the Pool's checked `proxy` table at t, or NULL with e set. */
 struct chc_proxy *chc_lproxy_new(lua_State *L, int t, chc_lloop *ll,
                                  chc_error *e);

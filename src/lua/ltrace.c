@@ -27,6 +27,17 @@ static void set_int(lua_State *L, const char *k, long long v) {
   lua_setfield(L, -2, k);
 }
 
+/* Calls the function under its two arguments at the top, protected: an
+** error becomes a Lua warning. */
+static void pcall_warn(lua_State *L) {
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    const char *m = lua_tostring(L, -1);
+    lua_warning(L, "c_http_core: trace function failed: ", 1);
+    lua_warning(L, m ? m : "(error object)", 0);
+    lua_pop(L, 1);
+  }
+}
+
 /* Calls the function at fn (an absolute index) with (event, info). */
 static void call(lua_State *L, int fn, const chc_trace_rec *r) {
   static const char *const WHAT[] = {"started", "complete", "failed"};
@@ -50,12 +61,20 @@ static void call(lua_State *L, int fn, const chc_trace_rec *r) {
     chc_push_err(L, r->ecode, r->emsg);
     lua_setfield(L, -2, "error");
   }
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    const char *m = lua_tostring(L, -1);
-    lua_warning(L, "c_http_core: trace function failed: ", 1);
-    lua_warning(L, m ? m : "(error object)", 0);
-    lua_pop(L, 1);
-  }
+  pcall_warn(L);
+}
+
+void chc_trace_call(lua_State *L, int fn, const chc_trace_rec *r) {
+  call(L, lua_absindex(L, fn), r);
+}
+
+/* core.trace_call(fn, event, info): the Lua layer's events (WebSocket,
+** SSE), called as the core's are. */
+int chc_trace_lcall(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  pcall_warn(L);
+  return 0;
 }
 
 void chc_trace_deliver(lua_State *L, int resp, chc_stream *s) {

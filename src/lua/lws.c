@@ -6,7 +6,8 @@
 ** peer's close, an error, room to send). Waiters recheck their own
 ** condition, so receivers, senders and a closer may share the queue.
 ** Uservalue 1 anchors the Pool userdata (the pool outlives the handshake's
-** stream). __gc and __close free the connection.
+** stream); uservalue 2, the trace function, when the handshake is
+** traced. __gc and __close free the connection.
 */
 #include <errno.h>
 #include <math.h>
@@ -26,6 +27,7 @@ typedef struct lws {
   chc_lloop *ll;
   chc_waitq q;
   int receiving;  /* a task is in receive */
+  int traced;     /* uservalue 2 is the handshake's trace function */
   int64_t close_ms;
 } lws;
 
@@ -71,16 +73,34 @@ static int push_fail(lua_State *L, lws *u) {
 ** Opening
 ** ==================================================================== */
 
+/* The handshake's trace records, once it ended (a safe point: the
+** binding's own call). */
+static void deliver_trace(lua_State *L, lws *u, int i) {
+  chc_trace_rec r;
+  int fn;
+  if (!u->traced) return;
+  lua_getiuservalue(L, i, 2);
+  fn = lua_gettop(L);
+  while (chc_wsc_trace_next(u->w, &r)) chc_trace_call(L, fn, &r);
+  lua_settop(L, fn - 1);
+}
+
 static int open_k(lua_State *L, int status, lua_KContext ctx) {
   lws *u = luaL_checkudata(L, -1, CHC_WS_MT);
+  int i = lua_gettop(L);
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, (void (*)(void *))ws_drop, u);
   if (u->w == NULL) return closed_err(L);
-  if (chc_wsc_opened(u->w)) return 1;
+  if (chc_wsc_opened(u->w)) {
+    deliver_trace(L, u, i);
+    return 1;
+  }
   switch (chc_wsc_state(u->w)) {
   case CHC_WSC_DONE: {
-    int n = push_fail(L, u);
+    int n;
+    deliver_trace(L, u, i);
+    n = push_fail(L, u);
     ws_drop(u);
     return n;
   }
@@ -122,7 +142,8 @@ static void pairs_to_hlist(lua_State *L, int idx, chc_hlist *h) {
 }
 
 /* core.websocket(pool, scheme, host, port, target, headers, timeouts(ms
-** table: connect, read, write, pool), opts) -> ws | nil, err, status.
+** table: connect, read, write, pool), opts[, trace]) -> ws | nil, err,
+** status.
 ** opts: protocols (list), compress, max_message, ping_interval,
 ** ping_timeout, close_timeout (seconds). */
 static int l_websocket(lua_State *L) {
@@ -174,8 +195,14 @@ static int l_websocket(lua_State *L) {
   o.ping_timeout = opt_ms(L, 8, "ping_timeout", -1);
   if (o.ping_interval > 0 && o.ping_timeout < 0)
     o.ping_timeout = o.ping_interval;
-  u = lua_newuserdatauv(L, sizeof *u, 1);
+  rq.trace = lua_type(L, 9) == LUA_TFUNCTION;
+  u = lua_newuserdatauv(L, sizeof *u, rq.trace ? 2 : 1);
   memset(u, 0, sizeof *u);
+  if (rq.trace) {
+    lua_pushvalue(L, 9);
+    lua_setiuservalue(L, -2, 2);
+    u->traced = 1;
+  }
   u->ll = pu->ll;
   u->close_ms = opt_ms(L, 8, "close_timeout", 5000);
   chc_waitq_init(&u->q);

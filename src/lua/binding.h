@@ -130,6 +130,9 @@ void *chc_resp_check(lua_State *L, int i);
 struct chc_stream *chc_resp_stream(void *r, chc_waitq **q);
 void chc_resp_release(void *r);
 void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
+/* lpool.c: copies the {name, value} pairs at idx into h (raises on a
+** malformed pair). */
+void chc_collect_headers(lua_State *L, int idx, chc_hlist *h);
 void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
 
 #endif

@@ -749,8 +749,8 @@ static chc_hlist *scratch_hlist(chc_lloop *ll) {
   return ll->hl;
 }
 
-/* Copies the {name, value} pairs at idx into h. */
-static void collect_headers(lua_State *L, int idx, chc_hlist *h) {
+/* Copies the {name, value} pairs at idx into h (binding.h). */
+void chc_collect_headers(lua_State *L, int idx, chc_hlist *h) {
   lua_Integer i, n;
   if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -809,7 +809,7 @@ static int pool_request(lua_State *L) {
   opt_timeouts(L, 9, &rq.to);
   h = scratch_hlist(ll);
   if (h == NULL) return luaL_error(L, "out of memory");
-  collect_headers(L, 7, h);
+  chc_collect_headers(L, 7, h);
   rq.headers = h;
   if (bt == LUA_TSTRING) {
     rq.body_kind = CHC_BODY_BYTES;

@@ -121,26 +121,6 @@ static int64_t opt_ms(lua_State *L, int t, const char *k, int64_t d) {
   return ms;
 }
 
-/* Copies the {name, value} pairs at idx into h. */
-static void pairs_to_hlist(lua_State *L, int idx, chc_hlist *h) {
-  lua_Integer i, n;
-  if (lua_isnoneornil(L, idx)) return;
-  n = luaL_len(L, idx);
-  for (i = 1; i <= n; i++) {
-    size_t nl, vl;
-    const char *k, *v;
-    lua_rawgeti(L, idx, i);
-    lua_rawgeti(L, -1, 1);
-    lua_rawgeti(L, -2, 2);
-    k = lua_tolstring(L, -2, &nl);
-    v = lua_tolstring(L, -1, &vl);
-    if (k == NULL || v == NULL)
-      luaL_error(L, "headers[%d] must hold two strings", (int)i);
-    if (chc_hlist_add(h, k, nl, v, vl) < 0) luaL_error(L, "out of memory");
-    lua_pop(L, 3);
-  }
-}
-
 /* core.websocket(pool, scheme, host, port, target, headers, timeouts(ms
 ** table: connect, read, write, pool), opts[, trace]) -> ws | nil, err,
 ** status.
@@ -209,7 +189,7 @@ static int l_websocket(lua_State *L) {
   luaL_setmetatable(L, CHC_WS_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  pairs_to_hlist(L, 6, &h);
+  chc_collect_headers(L, 6, &h);
   rq.headers = &h;
   u->w = chc_wsc_open(pu->p, &rq, &o, ws_notify, u, &e);
   chc_hlist_free(&h);

@@ -58,11 +58,12 @@ function Response.__index(self, k)
   elseif k == "request" then
     -- The Request it answers, built on first access for pool:request(m, u,
     -- opts) calls (a Request given as is is stored as is).
-    local a = rawget(self, "_args")
-    if not a then return nil end
-    local o = a[3] or {}
-    local req = request.new { method = a[1], url = a[2], headers = o.headers,
-                              body = o.body, timeout = o.timeout }
+    local m = rawget(self, "_method")
+    if not m then return nil end
+    local o = rawget(self, "_opts") or {}
+    local req = request.new { method = m, url = rawget(self, "url"),
+                              headers = o.headers, body = o.body,
+                              timeout = o.timeout }
     rawset(self, "request", req)
     return req
   elseif k == "trailers" then
@@ -221,7 +222,10 @@ local function file_body(hdrs, f)
   return h, f
 end
 
-local function send(self, method, u, hdrs, body, timeout, target, args,
+-- req: the Request given to pool:request(req), or nil; then opts are the
+-- call's options (the Request is built from them only if resp.request is
+-- read: no table per request).
+local function send(self, method, u, hdrs, body, timeout, target, req, opts,
                     on_progress, trace)
   if io_type(body) == "file" then hdrs, body = file_body(hdrs, body) end
   local t0 = now()
@@ -240,7 +244,11 @@ local function send(self, method, u, hdrs, body, timeout, target, args,
   end
   resp.elapsed = now() - t0   -- seconds from the call to the head
   resp.url = target
-  if args.url then resp.request = args else resp._args = args end
+  if req then
+    resp.request = req
+  else
+    resp._method, resp._opts = method, opts
+  end
   return resp
 end
 
@@ -288,8 +296,8 @@ function pool_methods:request(method, target, opts)
       misuse(format("trace must be a function, got %s", type(trace)))
     end
   end
-  return send(self, method, u, hdrs, body, timeout, target,
-              { method, target, opts }, on_progress, trace)
+  return send(self, method, u, hdrs, body, timeout, target, nil, opts,
+              on_progress, trace)
 end
 
 --- Close every connection of the pool; idempotent.

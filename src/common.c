@@ -44,3 +44,8 @@ void chc_err_clear(chc_error *e) {
   e->code = CHC_OK;
   e->msg[0] = '\0';
 }
+
+const char *chc_secs(int64_t ms, char *buf, size_t n) {
+  snprintf(buf, n, "%g s", (double)ms / 1000.0);
+  return buf;
+}

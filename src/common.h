@@ -51,6 +51,8 @@ const char *chc_err_group(int code); /* "TimeoutError" or NULL */
 void chc_seterr(chc_error *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void chc_err_clear(chc_error *e);
+/* ms as "1.5 s" into buf (for messages); returns buf. */
+const char *chc_secs(int64_t ms, char *buf, size_t n);
 
 /* Intrusive circular doubly linked list (libuv's queue, our own take). */
 typedef struct chc_list {

@@ -209,11 +209,6 @@ static void chain_run(conn *t, int r) {
 
 void conn_step_resume(conn *t, int r) { chain_run(t, r); }
 
-static const char *secs(int64_t ms, char *buf, size_t n) {
-  snprintf(buf, n, "%g s", (double)ms / 1000.0);
-  return buf;
-}
-
 static void on_connect_timeout(chc_loop *lp, chc_timer *tm) {
   conn *t = chc_container_of(tm, conn, ctimer);
   char b[32];
@@ -221,7 +216,7 @@ static void on_connect_timeout(chc_loop *lp, chc_timer *tm) {
   chain_run(t, conn_step_fail(t, CHC_ECONNECT_TIMEOUT, 0,
                               "%s %s timed out after %s%s",
                               t->steps[t->cur]->type->doing, t->peer,
-                              secs(t->connect_ms, b, sizeof b),
+                              chc_secs(t->connect_ms, b, sizeof b),
                               t->cur > 0 ? " (connect timeout)" : ""));
 }
 
@@ -250,11 +245,6 @@ static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
   if (ev & CHC_EV_WRITE) t->writable = 1;
 }
 
-static void on_free_later(chc_loop *lp, chc_defer *d) {
-  CHC_UNUSED(lp);
-  conn_free(chc_container_of(d, conn, freeing));
-}
-
 conn *conn_new(chc_loop *lp, const char *peer, const conn_owner *own,
                void *ud) {
   conn *t = calloc(1, sizeof *t);
@@ -268,7 +258,6 @@ conn *conn_new(chc_loop *lp, const char *peer, const conn_owner *own,
   t->steps[0] = t->top = &t->sock;
   t->nsteps = 1;
   chc_timer_init(&t->ctimer, on_connect_timeout);
-  chc_defer_init(&t->freeing, on_free_later);
   snprintf(t->peer, sizeof t->peer, "%s", peer);
   return t;
 }
@@ -386,16 +375,9 @@ void conn_free(conn *t) {
   int i;
   if (t == NULL) return;
   conn_close(t);
-  chc_defer_cancel(t->lp, &t->freeing);
   for (i = t->nsteps - 1; i > 0; i--)
     if (t->steps[i]->type->free) t->steps[i]->type->free(t->steps[i]);
   free(t->host);
   free(t->uds);
   free(t);
-}
-
-void conn_free_later(conn *t) {
-  conn_close(t);
-  t->own = NULL;
-  chc_defer_queue(t->lp, &t->freeing);
 }

@@ -19,8 +19,8 @@
 ** new owner after a takeover: conn_set_owner), told about readiness,
 ** setup failure and edges through its conn_owner callbacks. Only the
 ** owner calls conn_* on it. conn_close never frees: the owner calls
-** conn_free (or conn_free_later) once no callback of its own is running
-** on the conn (G6).
+** conn_free once no callback of its own is running on the conn (G6: the
+** pool frees its connections at reap time).
 */
 #ifndef CHC_CONN_H
 #define CHC_CONN_H
@@ -128,9 +128,8 @@ struct conn {
   int port;
   chc_timer ctimer;        /* the connect deadline, over the whole chain */
   int64_t connect_ms;
-  chc_defer freeing;       /* conn_free_later */
   int ecode, efinal;       /* a step's failure (conn_step_fail) */
-  char emsg[2 * CHC_ERRMSG_MAX];
+  char emsg[CHC_ERRMSG_MAX];
   char peer[80];           /* "host:port" or the socket path, for messages */
   conn_tracer tracer;      /* NULL: not traced (conn_set_tracer) */
   int trphase;             /* the setup phase under way */
@@ -185,9 +184,8 @@ int conn_step_fail(conn *t, int code, int final, const char *fmt, ...)
 ** No callback is called afterwards. */
 void conn_close(conn *t);
 /* Frees (closing first if needed). Never from inside one of t's own
-** callbacks: conn_free_later defers it to the end of the loop iteration. */
+** callbacks. */
 void conn_free(conn *t);
-void conn_free_later(conn *t);
 
 /* conn_tls.c: the TLS step (client, ALPN and sessions from cf) to host,
 ** offering the session cached under cache_key. NULL on out of memory. */

@@ -166,10 +166,10 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
                 "timed out after %s (the server's HTTP/2 flow-control window "
                 "stayed closed: it stopped taking the body)",
-                stream_peer(s), pool_secs(s->to.write, b, sizeof b));
+                stream_peer(s), chc_secs(s->to.write, b, sizeof b));
   else
     stream_fail(s, CHC_EREAD_TIMEOUT, "no data from %s for %s while %s",
-                stream_peer(s), pool_secs(s->to.read, b, sizeof b),
+                stream_peer(s), chc_secs(s->to.read, b, sizeof b),
                 s->has_head ? "reading the response body"
                             : "waiting for the response");
   if (s->c) {

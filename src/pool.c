@@ -30,11 +30,6 @@ static uint32_t hash_str(const char *k) {
   return h;
 }
 
-const char *pool_secs(int64_t ms, char *buf, size_t n) {
-  snprintf(buf, n, "%g s", (double)ms / 1000.0);
-  return buf;
-}
-
 void pool_timer(pconn *c, int kind, int64_t ms) {
   if (ms < 0) {
     chc_timer_stop(c->pool->lp, &c->timer);
@@ -211,7 +206,7 @@ static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   CHC_UNUSED(lp);
   pool_stream_unwait(s);
   s->state = S_DONE;
-  pool_secs(s->to.pool, b, sizeof b);
+  chc_secs(s->to.pool, b, sizeof b);
   if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
     stream_fail(s, CHC_EPOOL_TIMEOUT,
                 "no HTTP/2 stream to %s became free within %s (the server "
@@ -238,7 +233,7 @@ static void on_total_timeout(chc_loop *lp, chc_timer *t) {
   int code;
   const char *what;
   CHC_UNUSED(lp);
-  pool_secs(s->to.total, b, sizeof b);
+  chc_secs(s->to.total, b, sizeof b);
   if (s->state == S_WAIT) {
     pool_stream_unwait(s);
     s->state = S_DONE;
@@ -527,8 +522,8 @@ void pool_h2_ready(pconn *c) {
 /* The chain is set up (conn.h's on_ready): pick the protocol. */
 static void on_conn_ready(conn *t, void *ud) {
   pconn *c = ud;
-  int h2 = c->org->https ? (conn_alpn(t) != NULL &&
-                            strcmp(conn_alpn(t), "h2") == 0)
+  const char *alpn = conn_alpn(t);
+  int h2 = c->org->https ? (alpn != NULL && strcmp(alpn, "h2") == 0)
                          : (!c->pool->o.http1 && c->pool->o.http2);
   if (!h2 && !c->pool->o.http1) {
     pool_conn_close(c, CHC_EUNSUPPORTED, "%s did not agree to HTTP/2 (ALPN) "
@@ -570,12 +565,12 @@ static void on_conn_timer(chc_loop *lp, chc_timer *t) {
       pool_conn_close(c, CHC_EWRITE_TIMEOUT,
                       "sending the request to %s timed out after %s (the "
                       "server stopped reading)",
-                      c->t->peer, pool_secs(s ? s->to.write : 0, b, sizeof b));
+                      c->t->peer, chc_secs(s ? s->to.write : 0, b, sizeof b));
       break;
     case T_READ:
       pool_conn_close(c, CHC_EREAD_TIMEOUT,
                       "no data from %s for %s while %s", c->t->peer,
-                      pool_secs(s ? s->to.read : 0, b, sizeof b),
+                      chc_secs(s ? s->to.read : 0, b, sizeof b),
                       s && s->has_head ? "reading the response body"
                                        : "waiting for the response");
       break;
@@ -594,11 +589,8 @@ static void on_conn_trace(conn *t, void *ud, int phase, int what,
   r = stream_trace_add(c->s, phase, what);
   if (r == NULL) return;
   if (what == CHC_TR_FAILED) {
-    size_t k = strlen(t->emsg);
-    if (k >= sizeof r->emsg) k = sizeof r->emsg - 1;
     r->ecode = t->ecode;
-    memcpy(r->emsg, t->emsg, k);
-    r->emsg[k] = 0;
+    snprintf(r->emsg, sizeof r->emsg, "%s", t->emsg);
   } else if (what == CHC_TR_COMPLETE && phase == CHC_TR_CONNECT) {
     struct sockaddr_storage sa;
     socklen_t n = sizeof sa;
@@ -656,26 +648,22 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   pconn *c = calloc(1, sizeof *c);
   origin *o = s->org;
   char peer[80];
-  conn_step *tls = NULL;
-  if (p->uds)
+  if (p->proxy)
+    snprintf(peer, sizeof peer, "%s", p->proxy->name);
+  else if (p->uds)
     snprintf(peer, sizeof peer, "%s", p->uds);
   else
     snprintf(peer, sizeof peer, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d",
              o->host, o->port);
-  if (p->proxy) snprintf(peer, sizeof peer, "%s", p->proxy->name);
   if (c) c->t = conn_new(p->lp, peer, &pool_owner, c);
-  if (c && c->t && p->proxy && proxy_steps(p, o, c->t) < 0) {
+  if (c && c->t &&
+      ((p->proxy && proxy_steps(p, o, c->t) < 0) ||
+       (o->https &&
+        push(c->t, conn_tls_step_new(p->tls, o->host, o->key)) < 0))) {
     conn_free(c->t);
     c->t = NULL;
   }
-  if (c && c->t && o->https) {
-    tls = conn_tls_step_new(p->tls, o->host, o->key);
-    if (tls && conn_push(c->t, tls) < 0) {
-      tls->type->free(tls);
-      tls = NULL;
-    }
-  }
-  if (c == NULL || c->t == NULL || (o->https && tls == NULL)) {
+  if (c == NULL || c->t == NULL) {
     if (c) conn_free(c->t);
     free(c);
     stream_fail(s, CHC_ECONNECT, "out of memory");

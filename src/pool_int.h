@@ -234,7 +234,6 @@ void pool_rbuf_get(chc_pool *p, chc_buf *b);
 h1conn *pool_h1_get(chc_pool *p);
 void pool_h1_put(chc_pool *p, pconn *c);
 void pool_unref(chc_pool *p);
-const char *pool_secs(int64_t ms, char *buf, size_t n);
 void pool_stream_timers_init(chc_stream *s); /* pool wait, total */
 
 /* stream.c */

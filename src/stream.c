@@ -398,7 +398,6 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     pool_origin_unref(p, o);
     return NULL;
   }
-  s->pool = p;
   p->refs++;
   s->org = o;
   s->notify = nf;

@@ -253,4 +253,8 @@ function M.pool(opts)
 end
 -- }==================================================================
 
+--- A finite number of seconds, 0 to 1e9 (misuse otherwise): for the
+-- options of ws.lua and sse.lua.
+function M.check_seconds(v, what) return check_seconds(v, what) end
+
 return M

@@ -158,12 +158,7 @@ local SSE_OPTIONS = { headers = true, last_event_id = true, reconnect = true,
                       max_reconnects = true, max_event = true, timeout = true,
                       retry = true, max_delay = true, trace = true }
 
-local function check_seconds(v, name)
-  if type(v) ~= "number" or not (v >= 0) or v > 1e9 then
-    misuse(format("%s must be a number of seconds from 0 to 1e9", name))
-  end
-  return v
-end
+local check_seconds = options.check_seconds
 
 local function stream_error(msg, status)
   local err = new_error("RemoteProtocolError", "event stream: " .. msg)

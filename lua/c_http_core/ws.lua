@@ -188,9 +188,7 @@ local function check_opts(opts)
   end
   for _, k in ipairs { "ping_interval", "ping_timeout", "close_timeout" } do
     local v = opts[k]
-    if v ~= nil and (type(v) ~= "number" or v < 0 or v ~= v) then
-      misuse(format("%s must be a non-negative number of seconds", k))
-    end
+    if v ~= nil then options.check_seconds(v, k) end
     o[k] = v
   end
   if opts.trace ~= nil and type(opts.trace) ~= "function" then

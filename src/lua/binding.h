@@ -11,6 +11,7 @@
 
 #include "../buf.h"
 #include "../loop.h"
+#include "../pool.h"
 
 #define CHC_TASK_MT "c_http_core.Task"
 #define CHC_LOOP_MT "c_http_core.Loop"
@@ -133,6 +134,11 @@ void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
 /* lpool.c: copies the {name, value} pairs at idx into h (raises on a
 ** malformed pair). */
 void chc_collect_headers(lua_State *L, int idx, chc_hlist *h);
+/* lpool.c: a timeout option at idx (seconds: a number, or a table of
+** connect/read/write/pool/total, false = none) over *to; raises on a bad
+** one. A tls option table at t into *to (its strings stay in the table). */
+void chc_opt_timeouts(lua_State *L, int idx, chc_timeouts *to);
+void chc_opt_tls(lua_State *L, int t, chc_tls_opts *to);
 void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
 
 #endif

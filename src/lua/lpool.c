@@ -64,7 +64,7 @@ static void opt_timeout_field(lua_State *L, int t, const char *k,
   lua_pop(L, 1);
 }
 
-static void opt_timeouts(lua_State *L, int idx, chc_timeouts *to) {
+void chc_opt_timeouts(lua_State *L, int idx, chc_timeouts *to) {
   if (lua_isnoneornil(L, idx)) return;
   if (lua_type(L, idx) == LUA_TNUMBER) {
     lua_Number v = lua_tonumber(L, idx);
@@ -116,7 +116,7 @@ static const char *opt_tls_str(lua_State *L, int t, const char *k) {
   return v;
 }
 
-static void opt_tls(lua_State *L, int t, chc_tls_opts *to) {
+void chc_opt_tls(lua_State *L, int t, chc_tls_opts *to) {
   const char *mv;
   if (lua_isnoneornil(L, t)) return;
   luaL_checktype(L, t, LUA_TTABLE);
@@ -176,7 +176,7 @@ static int l_pool_new(lua_State *L) {
     }
     lua_pop(L, 1);
     lua_getfield(L, 1, "timeout");
-    opt_timeouts(L, -1, &o.to);
+    chc_opt_timeouts(L, -1, &o.to);
     lua_pop(L, 1);
     if (lua_getfield(L, 1, "uds") != LUA_TNIL) {
       size_t n;
@@ -186,7 +186,7 @@ static int l_pool_new(lua_State *L) {
     }
     o.uds = uds; /* copied by chc_pool_new; the string stays on the stack */
     lua_getfield(L, 1, "tls");
-    opt_tls(L, -1, &to); /* its strings live on in opts.tls */
+    chc_opt_tls(L, -1, &to); /* its strings live on in opts.tls */
     lua_pop(L, 1);
   }
   u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -806,7 +806,7 @@ static int pool_request(lua_State *L) {
   rq.port = (int)port;
   rq.target = target;
   rq.to = *chc_pool_timeouts(pu->p); /* then the request's overrides */
-  opt_timeouts(L, 9, &rq.to);
+  chc_opt_timeouts(L, 9, &rq.to);
   h = scratch_hlist(ll);
   if (h == NULL) return luaL_error(L, "out of memory");
   chc_collect_headers(L, 7, h);

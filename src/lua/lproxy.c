@@ -40,17 +40,8 @@ chc_proxy *chc_lproxy_new(lua_State *L, int t, chc_lloop *ll, chc_error *e) {
     chc_tls_opts_default(&to);
     to.alpn_h1 = 1;
     to.alpn_h2 = 0;
-    if (lua_getfield(L, t, "tls") == LUA_TTABLE) {
-      int tt = lua_gettop(L);
-      if (lua_getfield(L, tt, "verify") == LUA_TBOOLEAN)
-        to.verify = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-      to.ca_file = field_str(L, tt, "ca_file");
-      to.ca_path = field_str(L, tt, "ca_path");
-      to.cert_file = field_str(L, tt, "cert_file");
-      to.key_file = field_str(L, tt, "key_file");
-      to.server_name = field_str(L, tt, "server_name");
-    }
+    if (lua_getfield(L, t, "tls") == LUA_TTABLE) /* the Pool's tls keys */
+      chc_opt_tls(L, -1, &to); /* its strings stay in the table */
     tls = chc_tls_conf_new(ll->lp, &to, e);
     lua_pop(L, 1);
     if (tls == NULL) return NULL;

@@ -121,8 +121,8 @@ static int64_t opt_ms(lua_State *L, int t, const char *k, int64_t d) {
   return ms;
 }
 
-/* core.websocket(pool, scheme, host, port, target, headers, timeouts(ms
-** table: connect, read, write, pool), opts[, trace]) -> ws | nil, err,
+/* core.websocket(pool, scheme, host, port, target, headers, timeout (as
+** a request's: seconds), opts[, trace]) -> ws | nil, err,
 ** status.
 ** opts: protocols (list), compress, max_message, ping_interval,
 ** ping_timeout, close_timeout (seconds). */
@@ -146,12 +146,7 @@ static int l_websocket(lua_State *L) {
   rq.port = (int)luaL_checkinteger(L, 4);
   rq.target = luaL_checkstring(L, 5);
   rq.to = *chc_pool_timeouts(pu->p);
-  if (lua_type(L, 7) == LUA_TTABLE) { /* checked by the Lua layer */
-    rq.to.connect = opt_ms(L, 7, "connect", rq.to.connect);
-    rq.to.read = opt_ms(L, 7, "read", rq.to.read);
-    rq.to.write = opt_ms(L, 7, "write", rq.to.write);
-    rq.to.pool = opt_ms(L, 7, "pool", rq.to.pool);
-  }
+  chc_opt_timeouts(L, 7, &rq.to); /* the handshake's, as for a request */
   lua_getfield(L, 8, "protocols");
   if (!lua_isnil(L, -1)) {
     o.nprotocols = (size_t)luaL_len(L, -1);

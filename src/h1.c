@@ -818,6 +818,19 @@ static size_t strip_bws(char *l, size_t n) {
 ** cleaned of optional whitespace, and only then given to llhttp. The
 ** line counts against the head limit like a field line.
 */
+/* A CR anywhere in a chunk-size line but right before its LF: llhttp's
+** lenient mode would end the line there and take what follows as body
+** bytes (which, from the gathered copy, would point into r->line). */
+static int bare_cr(const char *l, size_t n) {
+  return n > 2 && memchr(l, '\r', n - 2) != NULL;
+}
+
+static const char *bad_size_line(chc_h1_resp *r) {
+  chc_seterr(&r->err, CHC_EREMOTE_PROTO, "malformed chunked body (a CR "
+             "inside a chunk-size line)");
+  return NULL;
+}
+
 static const char *size_line(chc_h1_resp *r, const char *at,
                              const char *end) {
   const char *lf = memchr(at, '\n', (size_t)(end - at));
@@ -827,13 +840,21 @@ static const char *size_line(chc_h1_resp *r, const char *at,
                "chunk-size line longer than %zu bytes)", r->max_head);
     return NULL;
   }
+  if (lf && r->line.len == 0 && !memchr(at, ' ', k) && !memchr(at, '\t', k)) {
+    /* the usual line: whole in this feed, nothing to strip: no copy */
+    if (bare_cr(at, k)) return bad_size_line(r);
+    r->size_line = 0;
+    return run(r, at, at + k) == NULL ? NULL : at + k;
+  }
   if (chc_buf_append(&r->line, at, k) < 0) {
     oom(r);
     return NULL;
   }
   if (lf) {
     char *l = chc_buf_head(&r->line);
-    size_t len = strip_bws(l, r->line.len);
+    size_t len;
+    if (bare_cr(l, r->line.len)) return bad_size_line(r);
+    len = strip_bws(l, r->line.len);
     r->size_line = 0;
     if (run(r, l, l + len) == NULL) return NULL;
     chc_buf_reset(&r->line);

@@ -818,7 +818,8 @@ static int pool_request(lua_State *L) {
     rq.body_kind = CHC_BODY_STREAM;
   }
   rq.trace = lua_type(L, 11) == LUA_TFUNCTION;
-  u = lua_newuserdatauv(L, sizeof *u, rq.trace ? 4 : 3);
+  u = lua_newuserdatauv(L, sizeof *u, rq.trace ? 4
+                         : lua_type(L, 10) == LUA_TFUNCTION ? 3 : 2);
   memset(u, 0, sizeof *u);
   u->magic = LRESP_MAGIC;
   u->ll = ll;

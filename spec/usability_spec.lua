@@ -65,6 +65,14 @@ describe("response metadata", function()
     assert.equals(req, r2.request)
     assert.is_true(r2.reused)
     r2:read()
+    -- elapsed is the time to the head, not to the end of the body: /drip3
+    -- sends its head at once and the rest of its body over 0.3 s
+    local t0 = http.now()
+    local r3 = assert(pool:request("GET", H.raw .. "/drip3"))
+    assert(r3:read())
+    local total = http.now() - t0
+    assert.is_true(r3.elapsed > 0 and r3.elapsed <= total - 0.25,
+                   r3.elapsed .. " s to the head, " .. total .. " s in all")
     pool:close()
   end)
 

@@ -397,18 +397,27 @@ describe("WebSocket", function()
   end)
 
   it("__gc and <close> drop an open WebSocket", function()
+    local fd0 = H.fd_count()
     do local ws = open(P.py .. "/echo"); ws:send("x") end
     collectgarbage()
     collectgarbage()
+    H.wait_until(function() return H.fd_count() <= fd0 end, 5,
+                 "the collected WebSocket's socket to close")
     do
       local ws <close> = open(P.py .. "/echo")
       echo_once(ws, "y")
     end
+    H.wait_until(function() return H.fd_count() <= fd0 end, 5,
+                 "the <close>d WebSocket's socket to close")
     local ws = open(P.py .. "/echo")
-    http.spawn(function() ws:receive() end)
+    local got, done
+    http.spawn(function() got = select(2, ws:receive()); done = true end)
     http.sleep(0.05)
     ws:close()
-    http.sleep(0.05)
+    H.wait_until(function() return done end, 5, "the receiver to see the close")
+    assert.truthy(got, "receive() returned a message after close")
+    H.wait_until(function() return H.fd_count() <= fd0 end, 5,
+                 "the closed WebSocket's socket to close")
   end)
 
   it("leaves no task behind", function()

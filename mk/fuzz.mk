@@ -28,7 +28,7 @@ FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%_fuzz)
 .PHONY: fuzz fuzz-smoke fuzz-build
 fuzz-build: $(FUZZ_BIN)
 
-$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/*.h
+$(FUZZ_BUILD)/%_fuzz: fuzz/%_fuzz.c src/*.h src/*.c
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) missing (make deps)"; exit 1; }
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) $(FUZZ_LIBS_$*)

@@ -221,6 +221,34 @@ describe("SSE", function()
         assert.is_nil(es:next())
       end))
 
+      it("caps the backoff at max_delay", within(15, function()
+        local p <close> = pool()
+        local es <close> = p:sse(base() .. "/seq?key=" .. key()
+                                 .. "&steps=503,503,503,503,503,ok,204",
+                                 { retry = 0.1, max_delay = 0.1 })
+        local elapsed, ev = H.timed(es.next, es)
+        assert.equal("lei=", ev.data)
+        -- five waits of 0.1 s, each plus up to 20 % jitter (uncapped: 0.1,
+        -- 0.2, 0.4, 0.8, 1.6: 3.1 s)
+        local lo, hi = 0.5 * 0.9, 0.5 * 1.2 + H.slack
+        assert(elapsed >= lo and elapsed <= hi,
+               ("five failures took %.3f s, expected [%.2f, %.2f]"):format(elapsed, lo, hi))
+        assert.is_nil(es:next())
+      end))
+
+      it("waits at least a Retry-After given with a retriable status", within(15, function()
+        local p <close> = pool()
+        local es <close> = p:sse(base() .. "/seq?key=" .. key() .. "&steps=503ra1,ok,204",
+                                 { retry = 0.05 })
+        local elapsed, ev = H.timed(es.next, es)
+        assert.equal("lei=", ev.data)
+        -- Retry-After: 1 outweighs retry = 0.05
+        local lo, hi = 1.0, 1.2 + H.slack
+        assert(elapsed >= lo and elapsed <= hi,
+               ("the wait was %.3f s, expected [%.2f, %.2f]"):format(elapsed, lo, hi))
+        assert.is_nil(es:next())
+      end))
+
       it("reports a read timeout (the next_event/next way: nil, err)", within(10, function()
         local p <close> = pool()
         local resp = assert(p:request("GET", base() .. "/hold", { timeout = { read = 0.3 } }))

@@ -11,7 +11,9 @@
 //                   "lei=<Last-Event-ID header>", then the end), "noid" (the
 //                   same without an id), "cut" (an event, then the
 //                   connection is destroyed mid-body), "wrong" (200
-//                   text/plain), or a status number (e.g. 204, 503, 404)
+//                   text/plain), or a status number (e.g. 204, 503, 404;
+//                   503 carries Retry-After: 0), or "503raN" (503 with
+//                   Retry-After: N)
 //   /open?key=K                   event "first", then waits for /signal?key=K,
 //                   then event "second" and the end
 //   /slowhead?key=K               the head (and event "late", then nothing)
@@ -91,6 +93,9 @@ function handle(req, res) {
     } else if (step === "wrong") {
       res.writeHead(200, { "content-type": "text/plain" });
       res.end("data: not an event stream\n\n");
+    } else if (/^503ra\d+$/.test(step)) {
+      res.writeHead(503, { "retry-after": step.slice(5) });
+      res.end();
     } else {
       res.writeHead(+step, +step === 503 ? { "retry-after": "0" } : {});
       res.end();

@@ -52,6 +52,23 @@ describe("api", function()
   end)
 end)
 
+describe("resp:iter() on a finished response", function()
+  it("raises Closed after a loop closed it, ends at once after read()", function()
+    local r = assert(http.request("GET", H.raw .. "/hello"))
+    local n = 0
+    for _ in r:iter() do n = n + 1 end
+    assert.is_true(n >= 1)
+    local ok, err = pcall(function() for _ in r:iter() do end end)
+    assert.is_false(ok)
+    assert.is_true(http.is_error(err, "Closed"), tostring(err))
+    local r2 = assert(http.request("GET", H.raw .. "/hello"))
+    assert.equals("hello", r2:read())
+    local chunks = 0
+    for _ in r2:iter() do chunks = chunks + 1 end
+    assert.equals(0, chunks)
+  end)
+end)
+
 describe("waiting from the wrong place", function()
   it("says so when a task's own coroutine.wrap waits", function()
     local ok, err = pcall(http.run, function()

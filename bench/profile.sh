@@ -16,8 +16,9 @@
 # of bench/server.sh. For W1 also: syscalls per request (strace -c, the same
 # difference of two runs) and the Lua side alone (bench/lua_cost.lua: VM
 # instructions and bytes allocated per request). Output files stay in
-# bench/out/profile/ (callgrind.*: open them in kcachegrind for the call graph;
-# lua5.4's own functions show as addresses unless its debug symbols are there).
+# bench/out/profile/ (callgrind.*: open them in kcachegrind for the call graph).
+# The interpreter is bench/lua_host.c linked with liblua5.4.a when it is there
+# (the lua5.4 binary is stripped: its functions would be bare addresses).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -29,6 +30,15 @@ export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 export LUA_CPATH="$ROOT/$BUILD/?.so;;"
 LUA=${LUA:-lua5.4}
 command -v valgrind >/dev/null 2>&1 || { echo "profile: valgrind missing" >&2; exit 2; }
+# Debian's lua5.4 is stripped: with liblua5.4.a (liblua5.4-dev) the runs use
+# bench/lua_host.c instead, so the interpreter's functions have names
+LUA_A=$(ls /usr/lib/*/liblua5.4.a /usr/lib/liblua5.4.a 2>/dev/null | head -1)
+if [ -z "${LUA_PROF:-}" ] && [ -n "$LUA_A" ] && mkdir -p bench/out/bin &&
+   ${CC:-cc} -O2 -g -I/usr/include/lua5.4 -o bench/out/bin/lua_host bench/lua_host.c \
+       "$LUA_A" -lm -ldl -Wl,-E 2>"$ROOT/bench/out/bin/lua_host.build"; then
+    LUA_PROF=bench/out/bin/lua_host
+fi
+LUA_PROF=${LUA_PROF:-$LUA}
 [ -f "$BUILD/c_http_core/core.so" ] || { echo "profile: $BUILD/c_http_core/core.so missing (make first)" >&2; exit 2; }
 mkdir -p "$OUT"
 
@@ -45,7 +55,7 @@ S=https://127.0.0.1:$((PORT + 2))
 cg() {
     name=$1; shift
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$name" \
-        "$LUA" bench/chc.lua "$@" timeout=120 >"$OUT/$name.out" 2>"$OUT/$name.err" || {
+        "$LUA_PROF" bench/chc.lua "$@" timeout=120 >"$OUT/$name.out" 2>"$OUT/$name.err" || {
         echo "profile: $name failed:" >&2; cat "$OUT/$name.out" "$OUT/$name.err" >&2; exit 1; }
     grep -q '^RESULT' "$OUT/$name.out" || { echo "profile: $name: no RESULT" >&2; cat "$OUT/$name.out" >&2; exit 1; }
     callgrind_annotate "$OUT/callgrind.$name" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}'
@@ -61,10 +71,23 @@ per() {
     awk -v a="$a" -v b="$b" -v d="$div" -v n="$name" -v u="$unit" \
         'BEGIN { printf "%s: %.0f instructions per %s (runs: %s and %s Ir)\n", n, (b - a) / d, u, a, b }' \
         | tee -a "$OUT/summary.txt"
-    echo "--- $name: top $TOP, inclusive"
-    callgrind_annotate --inclusive=yes "$OUT/callgrind.$name" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n "2,$((TOP + 1))p"
-    echo "--- $name: top $TOP, self"
-    callgrind_annotate "$OUT/callgrind.$name" 2>/dev/null | sed -n '/^ *Ir/,$p' | sed -n "2,$((TOP + 1))p"
+    # per function, the long run minus the short one over the extra work:
+    # what each request (MiB) costs, start-up and set-up left out
+    for incl in no yes; do
+        echo "--- $name: top $TOP per $unit, $([ $incl = yes ] && echo inclusive || echo self)"
+        for f in "$name.short" "$name"; do
+            echo "=== $f"
+            callgrind_annotate --auto=no --threshold=100 --inclusive=$incl "$OUT/callgrind.$f" 2>/dev/null |
+                sed -n '/file:function/,$p' | sed 1,2d
+        done | awk -v d="$div" '
+            /^=== / { run++; next }
+            /^ *[0-9,]+ / { v = $1; gsub(",", "", v); k = $0
+                            sub(/^ *[0-9,]+ *(\([^)]*\))? */, "", k)
+                            if (run == 1) a[k] = v; else b[k] = v }
+            END { for (k in b) { x = (b[k] - a[k]) / d
+                                 if (x >= 1) printf "%12.0f  %s\n", x, k } }' |
+            sort -rn | head -n "$TOP"
+    done
     echo
 }
 

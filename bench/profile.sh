@@ -71,6 +71,24 @@ per() {
     awk -v a="$a" -v b="$b" -v d="$div" -v n="$name" -v u="$unit" \
         'BEGIN { printf "%s: %.0f instructions per %s (runs: %s and %s Ir)\n", n, (b - a) / d, u, a, b }' \
         | tee -a "$OUT/summary.txt"
+    # per shared object (ours: core.so; the interpreter; libc; mbedTLS):
+    # for TLS rows the cipher's share is the ceiling's share
+    for f in "$name.short" "$name"; do
+        echo "=== $f"
+        callgrind_annotate --auto=no --threshold=100 "$OUT/callgrind.$f" 2>/dev/null |
+            sed -n '/file:function/,$p' | sed 1,2d
+    done | awk -v d="$div" -v n="$name" -v u="$unit" '
+        /^=== / { run++; next }
+        /^ *[0-9,]+ / { v = $1; gsub(",", "", v); k = $0
+                        sub(/^ *[0-9,]+ *(\([^)]*\))? */, "", k)
+                        if (run == 1) a[k] = v; else b[k] = v }
+        END { for (k in b) { x = (b[k] - a[k]) / d; o = k
+                             if (o !~ /\[\//) continue
+                             sub(/.*\[/, "", o); sub(/\].*/, "", o); sub(/.*\//, "", o)
+                             s[o] += x; t += x }
+              line = n ": by object per " u ":"
+              for (o in s) if (s[o] / t >= 0.005) line = line sprintf(" %s %.1f%%", o, 100 * s[o] / t)
+              print line }' | tee -a "$OUT/summary.txt"
     # per function, the long run minus the short one over the extra work:
     # what each request (MiB) costs, start-up and set-up left out
     for incl in no yes; do

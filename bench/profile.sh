@@ -3,7 +3,8 @@
 # (callgrind), so the figures do not depend on the machine's load.
 #
 #   sh bench/profile.sh            # or: make profile
-#   ONLY=W1 sh bench/profile.sh    # W1, W4 (iter), W4w (write_to), W1T, W4t
+#   ONLY=W1 sh bench/profile.sh    # W1, W4 (iter), W4w (write_to), W5 (syscalls
+#                                  # per new connection), W1T, W4t
 #   TOP=40 sh bench/profile.sh     # longer tables
 #
 # Each workload runs bench/chc.lua twice under callgrind, a short and a long
@@ -25,7 +26,7 @@ cd "$ROOT" || exit 2
 BUILD=${BUILD:-build}
 OUT=$ROOT/bench/out/profile
 TOP=${TOP:-25}
-ONLY=${ONLY:-W1 W4 W4w}
+ONLY=${ONLY:-W1 W4 W4w W5}
 export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 export LUA_CPATH="$ROOT/$BUILD/?.so;;"
 LUA=${LUA:-lua5.4}
@@ -109,13 +110,15 @@ per() {
     echo
 }
 
-# sys NAME SHORT_N LONG_N URL: syscalls per request of W1 (strace -c; the
+# sys NAME MODE SHORT_N LONG_N URL: syscalls per request (strace -c; the
 # kernel's work is not in callgrind's counts), by name
 sys() {
     command -v strace >/dev/null 2>&1 || { echo "$1: strace missing, no syscall counts" | tee -a "$OUT/summary.txt"; return 0; }
-    for k in "$2" "$3"; do
-        strace -f -c -o "$OUT/strace.$1.$k" "$LUA" bench/chc.lua seq url="$4" n="$k" >/dev/null 2>&1 || return 0
+    sname=$1 smode=$2; shift 2
+    for k in "$1" "$2"; do
+        strace -f -c -o "$OUT/strace.$sname.$k" "$LUA" bench/chc.lua "$smode" url="$3" n="$k" >/dev/null 2>&1 || return 0
     done
+    set -- "$sname" "$1" "$2"
     awk -v n="$1" -v d="$(($3 - $2))" '
         FNR == 1 { f++ }
         $NF ~ /^[a-z_0-9]+$/ && $NF != "total" && $4 ~ /^[0-9]+$/ { c[f, $NF] = $4; names[$NF] = 1 }
@@ -128,7 +131,8 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 : > "$OUT/summary.txt"
 MID=8388608
 want W1   && per W1 request 2000 seq url=$P/small n=200 -- seq url=$P/small n=2200
-want W1   && sys W1 200 2200 "$P/small"
+want W1   && sys W1 seq 200 2200 "$P/small"
+want W5   && sys W5 close 100 1100 "$P/small"
 want W1   && "$LUA" bench/lua_cost.lua "$P/small" 2000 | sed 's/^LUACOST/W1 Lua side:/' | tee -a "$OUT/summary.txt"
 want W4   && per W4 MiB 8 get url=$P/small size=13 -- get url=$P/mid size=$MID
 want W4w  && per W4w MiB 8 get url=$P/small size=13 via=write_to -- get url=$P/mid size=$MID via=write_to

@@ -135,6 +135,16 @@ static int sock_start(conn_step *st) {
     return connect_uds(t);
   }
   trace(t, CHC_TR_RESOLVE, CHC_TR_STARTED, st);
+  /* An IP literal needs no lookup: the connect starts now, as for a unix
+  ** socket. (The resolver's own delivery is deferred, and queued from
+  ** outside a loop step it costs an eventfd write and read per
+  ** connection.) */
+  if (chc_resolve_literal(t->host, t->port, &t->ai) == 1) {
+    t->ai_cur = t->ai;
+    trace(t, CHC_TR_RESOLVE, CHC_TR_COMPLETE, st);
+    trace(t, CHC_TR_CONNECT, CHC_TR_STARTED, st);
+    return try_connect(t);
+  }
   t->res = chc_resolve_start(t->lp, t->host, t->port, on_resolved, t);
   if (t->res == NULL)
     return conn_step_fail(t, CHC_ECONNECT, 1, "out of memory resolving");

@@ -3,8 +3,9 @@
 # (callgrind), so the figures do not depend on the machine's load.
 #
 #   sh bench/profile.sh            # or: make profile
-#   ONLY=W1 sh bench/profile.sh    # W1, W4 (iter), W4w (write_to), W5 (syscalls
-#                                  # per new connection), W1T, W4t
+#   ONLY=W1 sh bench/profile.sh    # W1, W2 (50 connections, tasks), W4 (iter),
+#                                  # W4w (write_to), W5 (syscalls per new
+#                                  # connection), W1T, W4t
 #   TOP=40 sh bench/profile.sh     # longer tables
 #
 # Each workload runs bench/chc.lua twice under callgrind, a short and a long
@@ -131,6 +132,7 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 : > "$OUT/summary.txt"
 MID=8388608
 want W1   && per W1 request 2000 seq url=$P/small n=200 -- seq url=$P/small n=2200
+want W2   && per W2 request 2000 conc url=$P/small n=500 c=50 -- conc url=$P/small n=2500 c=50
 want W1   && sys W1 seq 200 2200 "$P/small"
 want W5   && sys W5 close 100 1100 "$P/small"
 want W1   && "$LUA" bench/lua_cost.lua "$P/small" 2000 | sed 's/^LUACOST/W1 Lua side:/' | tee -a "$OUT/summary.txt"

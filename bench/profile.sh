@@ -5,7 +5,7 @@
 #   sh bench/profile.sh            # or: make profile
 #   ONLY=W1 sh bench/profile.sh    # W1, W2 (50 connections, tasks), W4 (iter),
 #                                  # W4w (write_to), W5 (syscalls per new
-#                                  # connection), W1T, W4t
+#                                  # connection), W1T, W3t (TLS h2 10 x 10), W4t
 #   TOP=40 sh bench/profile.sh     # longer tables
 #
 # Each workload runs bench/chc.lua twice under callgrind, a short and a long
@@ -139,6 +139,7 @@ want W1   && "$LUA" bench/lua_cost.lua "$P/small" 2000 | sed 's/^LUACOST/W1 Lua 
 want W4   && per W4 MiB 8 get url=$P/small size=13 -- get url=$P/mid size=$MID
 want W4w  && per W4w MiB 8 get url=$P/small size=13 via=write_to -- get url=$P/mid size=$MID via=write_to
 want W1T  && per W1T request 1000 seq url=$S/small n=100 -- seq url=$S/small n=1100
+want W3t  && per W3t request 2000 mux url=$S/small n=500 c=10 m=10 h2=1 -- mux url=$S/small n=2500 c=10 m=10 h2=1
 want W4t  && per W4t MiB 8 get url=$S/small size=13 -- get url=$S/mid size=$MID
 echo "=== summary (instructions; callgrind, load-independent)"
 cat "$OUT/summary.txt"

@@ -46,7 +46,7 @@ ALL_OBJ  := $(CORE_OBJ) $(BIND_OBJ) $(LLHTTP_OBJ) $(GEN_OBJ)
 SO       := $(BUILD)/c_http_core/core.so
 LIBA     := $(BUILD)/libc_http_core.a
 
-.PHONY: all deps test test-fast asan valgrind demo bench bench-smoke clean lint ctest
+.PHONY: all deps test test-fast asan valgrind demo bench bench-smoke profile clean lint ctest
 
 all: $(SO) $(LIBA)
 
@@ -112,6 +112,10 @@ demo: deps all
 
 bench: all
 	@sh bench/run.sh
+
+# the top of the profile for W1 and W4 (callgrind: instructions per request / MiB)
+profile: all
+	@sh bench/profile.sh
 
 bench-smoke: all
 	@sh bench/run.sh smoke

@@ -10,7 +10,8 @@
 --                      each making sequential GETs until n are done
 --   mux    n= c= m=    W3: c pools of ONE connection each, m tasks per pool
 --                      (m requests in flight per connection); needs h2=1
---   get    size=       W4: one GET, body read with resp:iter() and discarded
+--   get    size= [via=write_to]  W4: one GET, body read with resp:iter() (or
+--                      resp:write_to(/dev/null)) and discarded
 --   close  n=          W5: n GETs, each on a new connection (one Pool with
 --                      max_keepalive=0, and "Connection: close"); on https
 --                      counts the responses nginx marks X-Reused: r (TLS
@@ -275,6 +276,14 @@ elseif mode == "get" then
   if cl ~= size then wrong("content-length %s, wanted %d", tostring(cl), size) end
   local bytes, chunks, maxchunk = 0, 0, 0
   local ok, e = pcall(function()
+    if A.via == "write_to" then   -- C to the file, no Lua strings
+      local f = assert(io.open("/dev/null", "wb"))
+      local n, werr = r:write_to(f)
+      f:close()
+      if not n then error(werr, 0) end
+      bytes, chunks, maxchunk = n, 1, n
+      return
+    end
     for chunk in r:iter() do
       local l = #chunk
       bytes = bytes + l

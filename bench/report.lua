@@ -192,6 +192,37 @@ end
 local function extra_field(s, k)
   return s and s.extra and tonumber(s.extra:match("%f[%w_]" .. k .. "=([%d.]+)"))
 end
+
+-- The TLS rows' ceiling: what mbedTLS alone does on this CPU in the same run
+-- (bench/ciphers.c, meta "ciphers="). Bulk rows: the cipher nginx picked
+-- (our driver's tls= field) in MB/s; W5t: full handshakes/s from the client's
+-- public-key work alone. Rows of small requests on a kept connection are not
+-- bound by the cipher ("-").
+local CIPHERS = {}
+for k, v in (meta.ciphers or ""):gmatch("([%w_]+)=([%d.]+)") do CIPHERS[k] = tonumber(v) end
+local TLS_BULK = { W4t = true, W4t2 = true, W6t = true }
+local TLS_ROWS = { W1T = true, W3t1 = true, W3t10 = true, W4t = true, W4t2 = true,
+                   W6t = true, W5t = true, W5r = true }
+local function ceiling(g, s)
+  if not TLS_ROWS[g] then return nil end
+  if TLS_BULK[g] then
+    local tls = s and s.extra and s.extra:match("%f[%w_]tls=([^,]*)") or ""
+    local key = tls:upper():find("CHACHA") and "chachapoly_mbps"
+             or tls:upper():find("AES") and "aes128gcm_mbps" or nil
+    local c = key and CIPHERS[key]
+    if not c then return "-" end
+    local name = key == "chachapoly_mbps" and "ChaCha20-Poly1305" or "AES-128-GCM"
+    local txt = string.format("%s %.0f MB/s", name, c)
+    if s and s.rate then txt = txt .. string.format(" (ours %.2fx)", s.rate / c) end
+    return txt
+  elseif g == "W5t" and CIPHERS.ecdhe_ecdsa_ms and CIPHERS.ecdhe_ecdsa_ms > 0 then
+    local c = 1000 / CIPHERS.ecdhe_ecdsa_ms
+    local txt = string.format("ECDHE-ECDSA %.0f handshakes/s", c)
+    if s and s.rate then txt = txt .. string.format(" (ours %.2fx)", s.rate / c) end
+    return txt
+  end
+  return "- (not cipher-bound)"
+end
 -- }=====================================================================
 
 -- {============================================================ targets
@@ -236,7 +267,9 @@ w("Medians over rounds. **ratio** = throughput / the best peer's throughput in t
   "(median over rounds). CPU = user+sys of the client process (GNU time); **CPU/10k** = CPU s per ",
   "10,000 requests (bulk rows: CPU s per GiB); **RSS** = the client's peak RSS; **srv** = nginx ",
   "worker CPU / wall (100 % = the server's core is the bottleneck); **conns** = connections nginx ",
-  "accepted during one run.")
+  "accepted during one run. **mbedTLS ceiling** (TLS rows): what mbedTLS alone does on this CPU, ",
+  "measured in the same run by bench/ciphers.c (bulk: the negotiated cipher over 16 KiB records, ",
+  "one core; W5t: the client's public-key work of a full handshake), and our rate / it.")
 w("")
 w("Setup (bench/server.sh): nginx 1.22, 1 worker, access_log off, sendfile on, keepalive_requests 10^9; ",
   "plain HTTP/1.1, h2c (prior knowledge), TLS (h2 + http/1.1, self-signed ECDSA P-256 cert, no session ",
@@ -251,8 +284,8 @@ w("")
 -- summary
 w("## Summary: c_http_core against the best peer of each workload")
 w("")
-w("| workload | c_http_core | best peer | ratio | CPU/10k (bulk: /GiB) ours : peer | RSS MiB ours : peer | targets (issue 6) |")
-w("|---|---|---|---|---|---|---|")
+w("| workload | c_http_core | best peer | ratio | CPU/10k (bulk: /GiB) ours : peer | RSS MiB ours : peer | mbedTLS ceiling (ours / it) | targets (issue 6) |")
+w("|---|---|---|---|---|---|---|---|")
 for _, G in ipairs(GROUPS) do
   local g = G.id
   if S[g] then
@@ -273,7 +306,7 @@ for _, G in ipairs(GROUPS) do
       " | ", (ours and ps and ratio(ours, ps)) and fmt(ratio(ours, ps)) or "-",
       " | ", fmt(ours and ours.per), " : ", fmt(ps and ps.per),
       " | ", fmt(ours and ours.rss, 1), " : ", fmt(ps and ps.rss, 1),
-      " | ", table.concat(tg, "; "), " |")
+      " | ", ceiling(g, ours) or "", " | ", table.concat(tg, "; "), " |")
   end
 end
 w("")
@@ -287,6 +320,11 @@ for _, G in ipairs(GROUPS) do
     w("")
     w("### ", g, ": ", (G.title:gsub("^W%d ", "")))
     w("")
+    local ceil = ceiling(g, S[g][OURS])
+    if ceil then
+      w("mbedTLS alone in this run (bench/ciphers.c), the ceiling under our TLS: ", ceil, ".")
+      w("")
+    end
     w("| client | throughput (median, min–max) | ratio (ref ", pc or "-", ") | CPU s | CPU/10k (bulk: /GiB) | RSS MiB | srv | conns | ok | notes |")
     w("|---|---|---|---|---|---|---|---|---|---|")
     for _, c in ipairs(client_order[g]) do

@@ -160,6 +160,7 @@ if printf '#include <mbedtls/gcm.h>\n#include <mbedtls/chachapoly.h>\n' | ${CC:-
   cm=$([ "$MODE" = smoke ] && echo 16 || echo 256)
   cr=$($PIN "$OUT/bin/ciphers" "$cm" 2>&1 | sed -n 's/^RESULT //p')
   [ -n "$cr" ] && note "mbedTLS alone (one core, 16 KiB records): $cr"
+  [ -n "$cr" ] && echo "ciphers=$cr" >> "$META"   # the TLS rows' ceiling (report.lua)
   if [ "$MODE" = full ] && have openssl; then
     og=$($PIN openssl speed -evp aes-128-gcm -bytes 16384 -seconds 1 2>/dev/null | awk '/^AES-128-GCM/ {sub(/k$/, "", $2); printf "%.0f", $2 * 1000 / 1e6}')
     oc=$($PIN openssl speed -evp chacha20-poly1305 -bytes 16384 -seconds 1 2>/dev/null | awk '/^ChaCha20-Poly1305/ {sub(/k$/, "", $2); printf "%.0f", $2 * 1000 / 1e6}')

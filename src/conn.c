@@ -61,7 +61,8 @@ static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev);
 
 static int watch(conn *t, int fd) {
   chc_io_init(&t->io, fd, on_conn_io);
-  if (chc_io_set(t->lp, &t->io, CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE) < 0)
+  if (chc_io_set(t->lp, &t->io,
+                 CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE | CHC_EV_RDHUP) < 0)
     return conn_step_fail(t, CHC_ECONNECT, 1, "cannot watch the socket for %s",
                           t->peer);
   return 0;
@@ -134,6 +135,16 @@ static int sock_start(conn_step *st) {
     return connect_uds(t);
   }
   trace(t, CHC_TR_RESOLVE, CHC_TR_STARTED, st);
+  /* An IP literal needs no lookup: the connect starts now, as for a unix
+  ** socket. (The resolver's own delivery is deferred, and queued from
+  ** outside a loop step it costs an eventfd write and read per
+  ** connection.) */
+  if (chc_resolve_literal(t->host, t->port, &t->ai) == 1) {
+    t->ai_cur = t->ai;
+    trace(t, CHC_TR_RESOLVE, CHC_TR_COMPLETE, st);
+    trace(t, CHC_TR_CONNECT, CHC_TR_STARTED, st);
+    return try_connect(t);
+  }
   t->res = chc_resolve_start(t->lp, t->host, t->port, on_resolved, t);
   if (t->res == NULL)
     return conn_step_fail(t, CHC_ECONNECT, 1, "out of memory resolving");
@@ -223,6 +234,7 @@ static void on_connect_timeout(chc_loop *lp, chc_timer *tm) {
 static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
   conn *t = chc_container_of(io, conn, io);
   CHC_UNUSED(lp);
+  if (ev & CHC_EV_RDHUP) t->peer_fin = 1; /* for conn_recv */
   if (t->state == CONN_SETUP) {
     conn_step *st = t->steps[t->cur];
     chain_run(t, st->type->on_io(st, ev));
@@ -297,8 +309,21 @@ void conn_set_owner(conn *t, const conn_owner *own, void *ud) {
 ** Bytes and questions
 ** ==================================================================== */
 
+/*
+** A plain read that did not fill the buffer emptied the socket: whatever
+** comes next (bytes, the FIN) makes a new edge, so `readable` is cleared
+** here and the owner does not spend a read() per response meeting EAGAIN
+** (what nginx does too). Not when the FIN was already queued at the edge
+** (EPOLLRDHUP): then no edge will come, and the next read is the 0 that
+** tells a keep-alive connection is gone. Over TLS a short read says
+** nothing about the socket; the steps read until EAGAIN.
+*/
 ssize_t conn_recv(conn *t, char *p, size_t n) {
-  if (t->top == &t->sock) return read(t->io.fd, p, n);
+  if (t->top == &t->sock) {
+    ssize_t r = read(t->io.fd, p, n);
+    if (r > 0 && (size_t)r < n && !t->peer_fin) t->readable = 0;
+    return r;
+  }
   return t->top->type->recv(t->top, p, n);
 }
 

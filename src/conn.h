@@ -107,6 +107,8 @@ enum { CONN_SETUP, CONN_READY, CONN_CLOSED };
 ** The transport. conn.c owns every field; the owner reads `readable`,
 ** `writable`, `peer` and `io.fd`, and writes `readable`/`writable` as it
 ** meets edges and EAGAINs (edge-triggered: "may have bytes / room").
+** conn_recv clears `readable` itself after a plain read that emptied the
+** socket, so the owner's "read until EAGAIN" loop ends there.
 */
 struct conn {
   chc_loop *lp;
@@ -114,7 +116,8 @@ struct conn {
   int state;               /* CONN_* */
   unsigned readable : 1, writable : 1,
       read_wants_write : 1, /* a TLS read waits for the socket's room: */
-      write_wants_read : 1; /* the next edge that way is for the other */
+      write_wants_read : 1, /* the next edge that way is for the other */
+      peer_fin : 1;         /* an edge said the peer's FIN is queued */
   const conn_owner *own;
   void *ud;
   conn_step sock;          /* the bottom step: always there */

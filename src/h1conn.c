@@ -265,7 +265,7 @@ static void h1_read(pconn *c) {
     ssize_t n;
     if (c->state == C_CLOSED) return;
     if (c->state == C_IDLE) {
-      idle_read(c);
+      if (c->t->readable) idle_read(c);
       return;
     }
     if (s == NULL) return;
@@ -281,7 +281,8 @@ static void h1_read(pconn *c) {
       continue;
     }
     if (!c->t->readable) {
-      if (s->req_done) pool_timer(c, T_READ, s->to.read);
+      if (s->req_done || c->h1->write_failed)
+        pool_timer(c, T_READ, s->to.read);
       return;
     }
     if (c->rbuf.cap == 0) pool_rbuf_get(c->pool, &c->rbuf);

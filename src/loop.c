@@ -298,7 +298,7 @@ static void io_invalidate(chc_loop *lp, chc_io *io) {
 int chc_io_set(chc_loop *lp, chc_io *io, unsigned events) {
   struct epoll_event ev;
   int op, r;
-  events &= CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE;
+  events &= CHC_EV_READ | CHC_EV_WRITE | CHC_EV_EDGE | CHC_EV_RDHUP;
   if ((events & (CHC_EV_READ | CHC_EV_WRITE)) == 0) {
     chc_io_stop(lp, io);
     return 0;
@@ -306,7 +306,8 @@ int chc_io_set(chc_loop *lp, chc_io *io, unsigned events) {
   if (io->registered && events == io->events) return 0;
   ev.events = ((events & CHC_EV_READ) ? EPOLLIN : 0u) |
               ((events & CHC_EV_WRITE) ? EPOLLOUT : 0u) |
-              ((events & CHC_EV_EDGE) ? (uint32_t)EPOLLET : 0u);
+              ((events & CHC_EV_EDGE) ? (uint32_t)EPOLLET : 0u) |
+              ((events & CHC_EV_RDHUP) ? (uint32_t)EPOLLRDHUP : 0u);
   ev.data.ptr = io;
   op = io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   r = epoll_ctl(lp->epfd, op, io->fd, &ev);
@@ -351,6 +352,7 @@ static void dispatch(chc_loop *lp, int n) {
     lp->evpos = i;
     if (ev & EPOLLIN) revents |= CHC_EV_READ;
     if (ev & EPOLLOUT) revents |= CHC_EV_WRITE;
+    if (ev & EPOLLRDHUP) revents |= CHC_EV_RDHUP;
     revents &= io->events; /* the interest may have shrunk in this batch */
     if (ev & (EPOLLERR | EPOLLHUP)) revents |= CHC_EV_ERROR;
     if (revents != 0) io->cb(lp, io, revents);

@@ -26,6 +26,10 @@ typedef struct chc_loop chc_loop;
 /* Edge-triggered (EPOLLET): the owner reads/writes until EAGAIN and keeps
 ** its own readable/writable flags, so interest never changes per request. */
 #define CHC_EV_EDGE 8u
+/* Asked for with READ: the peer's FIN is queued (EPOLLRDHUP), reported with
+** the READ edge. Without it an owner cannot tell, after a read that did not
+** fill its buffer, whether the socket is empty or a 0 (the end) is next. */
+#define CHC_EV_RDHUP 16u
 
 /* An fd watcher, embedded in its owner. The owner keeps it alive until
 ** chc_io_stop() (or chc_io_close()) has been called. */

@@ -409,6 +409,22 @@ static int ip_literal(const char *host, char *out, size_t outsz) {
          inet_pton(AF_INET6, out, addr) == 1;
 }
 
+int chc_resolve_literal(const char *host, int port, struct addrinfo **res) {
+  char lit[INET6_ADDRSTRLEN + 1], sport[12];
+  struct addrinfo hints, *ai = NULL;
+  *res = NULL;
+  if (!ip_literal(host, lit, sizeof lit)) return 0;
+  snprintf(sport, sizeof sport, "%d", port);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  if (getaddrinfo(lit, sport, &hints, &ai) != 0) return 0;
+  *res = copy_result(ai);
+  freeaddrinfo(ai);
+  return *res != NULL;
+}
+
 /* numeric: getaddrinfo never blocks, so no thread is needed */
 static void start_literal(chc_resolver *rs, chc_loop *lp, chc_resolve *r,
                           const char *lit, const char *port) {

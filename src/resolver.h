@@ -46,6 +46,11 @@ void chc_resolve_cancel(chc_resolve *r);
 /* Frees a result list given to a callback (one block: not freeaddrinfo). */
 void chc_resolve_free_result(struct addrinfo *res);
 
+/* An IP literal (brackets allowed) resolves at once: 1 with *res (the
+** caller owns it: chc_resolve_free_result); 0 when host is a name, or the
+** literal failed (chc_resolve_start then reports it as usual). */
+int chc_resolve_literal(const char *host, int port, struct addrinfo **res);
+
 /* Frees the per-loop state and every handle, calling nothing; abandons the
 ** lookups in flight without waiting for them (chc_loop_free calls it). In a
 ** forked child (chc_loop_inherited) it only frees memory: the parent's

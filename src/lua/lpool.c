@@ -33,6 +33,9 @@ typedef struct lresp {
   int traced;      /* a trace function is uservalue 4 */
   unsigned burst;  /* producer chunks since it last let others run */
   int progress;    /* an on_progress function is uservalue 3 */
+  int producer;    /* a producer task sends the body (it holds the resp) */
+  int ended;       /* the body was read to its end and the stream given
+                   ** back early (resp_ended): reads find the end */
   unsigned long long reported; /* body bytes on_progress was last told */
 } lresp;
 
@@ -291,6 +294,23 @@ static void resp_release(void *ud) {
   u->closed = 1;
 }
 
+/*
+** The body was read to its end: give the stream back now rather than when
+** the collector finds the Response, so that the pool reuses it (and its
+** buffers) for the next request: in a loop of requests the collector frees
+** Responses in bursts, far more than the pool's cache of streams keeps.
+** The head's fields stay (resp_release takes them). Not when something may
+** still need the stream: trace records to deliver, trailers, a producer or
+** an on_progress function; those go at close or collection as before.
+*/
+static void resp_ended(lresp *u) {
+  if (u->traced || u->progress || u->producer ||
+      chc_stream_trailers(u->s) != NULL)
+    return;
+  resp_release(u);
+  u->ended = 1;
+}
+
 static int resp_close(lua_State *L) {
   lresp *u = check_resp(L, 1);
   if (u->traced && u->s) { /* an explicit close: Lua may run here */
@@ -334,7 +354,11 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, NULL, NULL);
-  if (u->s == NULL) return closed_err(L);
+  if (u->s == NULL) {
+    if (!u->ended) return closed_err(L);
+    lua_pushnil(L);
+    return 1;
+  }
   r = chc_stream_peek(u->s, &p, &n);
   DELIVER(L, 1, u);
   if (r > 0) {
@@ -344,6 +368,7 @@ static int chunk_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (chc_stream_error(u->s)) return push_stream_err(L, u);
   if (r < 0) {
+    resp_ended(u);
     lua_pushnil(L);
     return 1;
   }
@@ -368,7 +393,11 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
     const char *p;
     size_t n;
     int r;
-    if (u->s == NULL) return closed_err(L);
+    if (u->s == NULL) {
+      if (!u->ended) return closed_err(L);
+      lua_pushliteral(L, ""); /* read again after the end */
+      return 1;
+    }
     r = chc_stream_peek(u->s, &p, &n);
     if (r > 0) {
       lua_pushlstring(L, p, n);
@@ -391,6 +420,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx) {
     if (r < 0) {
       lua_Integer k, i;
       luaL_Buffer b;
+      resp_ended(u);
       if (lua_isnil(L, 3)) { /* zero or one piece */
         if (lua_isnil(L, 2)) lua_pushliteral(L, "");
         else lua_pushvalue(L, 2);
@@ -462,8 +492,12 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx) {
     const char *p;
     size_t n;
     int r;
-    if (u->s == NULL)
-      return write_err(L, CHC_ECLOSED, "the response is closed", done);
+    if (u->s == NULL) {
+      if (!u->ended)
+        return write_err(L, CHC_ECLOSED, "the response is closed", done);
+      lua_pushinteger(L, done);
+      return 1;
+    }
     r = chc_stream_peek(u->s, &p, &n);
     if (r > 0) {
       if (write_all(fd, p, n) < 0) {
@@ -487,6 +521,7 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (r < 0) {
       fseek(fs->f, 0, SEEK_CUR); /* the FILE learns where the fd is */
+      resp_ended(u);
       lua_pushinteger(L, done);
       return 1;
     }
@@ -846,6 +881,7 @@ static int pool_request(lua_State *L) {
   }
   if (producer) {
     int top = lua_gettop(L);
+    u->producer = 1;
     lua_pushcfunction(L, producer_main);
     lua_pushvalue(L, top);  /* resp */
     lua_pushvalue(L, 8);    /* fn or file */

@@ -247,6 +247,36 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     pool:close()
   end)
 
+  it("send waits while more than the high-water mark is unsent", function()
+    local pool = h2c_pool()
+    local ws = open(pool, "ws://" .. peer.h2c .. "/stall",
+                    { compress = false, close_timeout = 0.2 })
+    local big = H.pattern(1024 * 1024)
+    local sent, ended = 0, false
+    http.run(function()
+      local task = http.spawn(function()
+        for _ = 1, 4 do
+          if not ws:send(big, "binary") then break end
+          sent = sent + 1
+        end
+        ended = true
+      end)
+      -- the first message is queued at once; the server reads nothing,
+      -- so the next send waits (the window and the queue are full)
+      H.wait_until(function() return sent >= 1 end, 5, "the first send")
+      http.sleep(0.5)
+      assert.equals(1, sent)
+      assert.is_false(ended)
+      ws:close() -- gives up after close_timeout: the waiting send ends
+      task:join()
+    end)
+    assert.equals(1, sent)
+    assert.is_true(ended)
+    -- only that stream went
+    assert.equals("hello", assert(pool:request("GET", "http://" .. peer.h2c .. "/hello")):read())
+    pool:close()
+  end)
+
   it("an idle WebSocket outlives the pool's read and total timeouts", function()
     local pool = h2c_pool { timeout = { read = 0.3, total = 0.5 } }
     local ws = open(pool, "ws://" .. peer.h2c .. "/echo")

@@ -32,6 +32,8 @@
  *   /frag            sends "fragmented message" in three fragments, with a
  *                    ping between them
  *   /silent          (HTTP/2) the CONNECT is never answered
+ *   /stall           (HTTP/2) answered, then never read: the client's
+ *                    sends meet a closed window
  * An extended CONNECT that offers permessage-deflate gets it, with both
  * no_context_takeover parameters; messages are then reassembled, and
  * the echo compressed.
@@ -166,6 +168,7 @@ function onStream(stream, headers) {
   const method = headers[':method'], path = headers[':path'] || '/';
   if (method === 'CONNECT' && headers[':protocol'] === 'websocket') {
     if (path.startsWith('/silent')) return;
+    if (path.startsWith('/stall')) { stream.respond({ ':status': 200 }); return; }
     if (path.startsWith('/refuse')) {
       stream.respond({ ':status': 403 });
       stream.end('go away');

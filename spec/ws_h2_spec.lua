@@ -32,6 +32,7 @@ local function start_peer()
       peer.tls = "localhost:" .. s:match("tls=(%d+)")
       peer.noext = "localhost:" .. s:match("noext=(%d+)")
       peer.h2cnoext = "127.0.0.1:" .. s:match("h2cnoext=(%d+)")
+      peer.mute = "127.0.0.1:" .. s:match("mute=(%d+)")
       return
     end
     assert(http.now() < deadline, "h2ws_peer.js not ready within 10 s")
@@ -293,6 +294,16 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     assert.is_nil(ws)
     assert.equals("ReadTimeout", err.kind)
     assert.is_true(http.now() - t0 < 0.3 + 1.5)
+    pool:close()
+  end)
+
+  it("the CONNECT waits for the server's SETTINGS (bounded by the pool "
+     .. "timeout)", function()
+    local pool = h2c_pool { timeout = { pool = 0.3 } }
+    local ws, err = pool:websocket("ws://" .. peer.mute .. "/echo")
+    assert.is_nil(ws)
+    assert.equals("PoolTimeout", err.kind)
+    assert.matches("no HTTP/2 SETTINGS", err.message)
     pool:close()
   end)
 

@@ -207,7 +207,12 @@ static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   pool_stream_unwait(s);
   s->state = S_DONE;
   chc_secs(s->to.pool, b, sizeof b);
-  if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
+  if (h2wait && h2c && h2c->h2 && h2c->h2->engine && s->h2->protocol &&
+      !chc_h2_settings_received(h2c->h2->engine))
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "%s sent no HTTP/2 SETTINGS within %s (an extended CONNECT "
+                "waits for them: RFC 8441 3)", s->org->hosthdr, b);
+  else if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
     stream_fail(s, CHC_EPOOL_TIMEOUT,
                 "no HTTP/2 stream to %s became free within %s (the server "
                 "allows %u concurrent streams)",

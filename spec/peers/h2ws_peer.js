@@ -15,8 +15,9 @@
  *   h2cnoext  h2c (prior knowledge) without enableConnectProtocol, and
  *           HTTP/1.1 with Upgrade WebSockets on the same port (told apart
  *           by the HTTP/2 preface), for the fallback of an h2c pool
+ *   mute    accepts TCP connections and never writes (no SETTINGS)
  * Once all listen, the ready file is written atomically, one line:
- *   pid=PID h2c=PORT tls=PORT noext=PORT h2cnoext=PORT (tls and noext 0
+ *   pid=PID h2c=PORT tls=PORT noext=PORT h2cnoext=PORT mute=PORT (tls and noext 0
  *   without --certs)
  * SIGTERM / SIGINT / SIGHUP: exits at once.
  *
@@ -282,6 +283,8 @@ function listenBoth() {
   const ext = { enableConnectProtocol: true };
   const h2c = await listen(http2.createServer({ settings: ext }));
   const h2cnoext = await listenBoth();
+  const muted = net.createServer((sock) => { sock.on('error', () => {}); sock.resume(); });
+  const mute = await new Promise((ok) => muted.listen(0, '127.0.0.1', () => ok(muted.address().port)));
   let tls = 0, noext = 0;
   if (certs) {
     const key = fs.readFileSync(certs + '/server.key');
@@ -292,6 +295,6 @@ function listenBoth() {
     noext = await listen(plain);
   }
   const tmp = readyFile + '.tmp';
-  fs.writeFileSync(tmp, `pid=${process.pid} h2c=${h2c} tls=${tls} noext=${noext} h2cnoext=${h2cnoext}\n`);
+  fs.writeFileSync(tmp, `pid=${process.pid} h2c=${h2c} tls=${tls} noext=${noext} h2cnoext=${h2cnoext} mute=${mute}\n`);
   fs.renameSync(tmp, readyFile);
 })();

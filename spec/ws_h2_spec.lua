@@ -219,6 +219,40 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     pool:close()
   end)
 
+  it("close ends the stream with END_STREAM; a dropped WebSocket resets it",
+     function()
+    local pool = h2c_pool()
+    local base = "http://" .. peer.h2c
+    assert(pool:request("GET", base .. "/stats/reset"))
+    local ws = open(pool, "ws://" .. peer.h2c .. "/echo")
+    echo_once(ws, "a")
+    assert.is_true(ws:close())
+    H.wait_until(function() return stats(pool, base).clean == 1 end, 5,
+                 "the stream's clean end")
+    do
+      local ws2 <close> = open(pool, "ws://" .. peer.h2c .. "/echo")
+      echo_once(ws2, "b")
+    end
+    H.wait_until(function() return stats(pool, base).resets == 1 end, 5,
+                 "the dropped WebSocket's RST_STREAM")
+    local st = stats(pool, base)
+    assert.equals(1, st.clean)
+    assert.equals(0, st.connections) -- no new one since the reset
+    pool:close()
+  end)
+
+  it("pool:close() ends a WebSocket on its HTTP/2 connection (Closed)",
+     function()
+    local pool = h2c_pool()
+    local ws = open(pool, "ws://" .. peer.h2c .. "/echo")
+    echo_once(ws, "a")
+    pool:close()
+    local msg, err = ws:receive()
+    assert.is_nil(msg)
+    assert.equals("Closed", err.kind)
+    assert.is_nil(ws:send("b"))
+  end)
+
   it("a message not taken stops the window (backpressure)", function()
     local pool = h2c_pool()
     local base = "http://" .. peer.h2c

@@ -40,11 +40,13 @@
  * the echo compressed.
  * Plain requests: /hello (200 "hello"), /kill (200 "bye", then every
  * HTTP/2 session is destroyed), /stats (JSON: sessions, sockets,
- * connections, blocked, websockets, flushed), /stats/reset. Sessions
+ * connections, blocked, websockets, flushed, clean, resets), /stats/reset.
+ * Sessions
  * counted are HTTP/2 sessions of all servers; sockets counts HTTP/1.1
  * Upgrade sockets; connections, TCP connections accepted by all servers;
  * flushed, bytes of /flood messages whose write completed (what the
- * client's window let through).
+ * client's window let through); clean and resets, WebSocket streams that
+ * closed with both END_STREAMs or with a RST_STREAM.
  */
 const http2 = require('http2');
 const fs = require('fs');
@@ -67,7 +69,7 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process
 
 const live = new Set(); /* HTTP/2 sessions, for /kill */
 const stats = { sessions: 0, sockets: 0, connections: 0, blocked: 0,
-                websockets: 0, flushed: 0 };
+                websockets: 0, flushed: 0, clean: 0, resets: 0 };
 
 /* One frame, unmasked (server to client); rsv1: compressed. */
 function frame(opcode, payload, rsv1) {
@@ -182,6 +184,7 @@ function onStream(stream, headers) {
       h['sec-websocket-extensions'] =
         'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
     stream.respond(h);
+    stream.on('close', () => { if (stream.rstCode) stats.resets++; else stats.clean++; });
     const reset = path.startsWith('/reset')
       ? () => stream.close(http2.constants.NGHTTP2_CANCEL) : null;
     serve(stream, path, deflate, reset);

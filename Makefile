@@ -33,6 +33,8 @@ CORE_SRC += src/proxy.c src/conn_proxy.c
 BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 BIND_SRC += src/lua/lsse.c
 CORE_SRC += src/wsconn.c
+# WebSocket over HTTP/2 (RFC 8441): the transport over an h2 stream
+CORE_SRC += src/wsconn_h2.c
 BIND_SRC += src/lua/lws.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 

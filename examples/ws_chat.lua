@@ -7,6 +7,11 @@
 -- server sends is printed as it arrives. With an echo server the output is
 -- the messages back. The WebSocket is closed once as many messages came
 -- back as were sent (or the server closed it).
+--
+-- WS_HTTP2=1 goes through a pool that allows HTTP/2 (for ws://, prior-
+-- knowledge h2c): where the server enables RFC 8441 the WebSocket is a
+-- stream of an HTTP/2 connection ("connected (HTTP/2)"), otherwise an
+-- HTTP/1.1 Upgrade on a connection of its own.
 
 local root = (arg[0]:match("^(.*)/") or ".") .. "/.."
 if not package.searchpath("c_http_core", package.path) then
@@ -22,7 +27,14 @@ local url = arg[1] or error("usage: ws_chat.lua ws://host:port/path [message...]
 local out = { table.unpack(arg, 2) }
 
 http.run(function()
-  local ws = assert(http.websocket(url, { protocols = { "chat" } }))
+  local opts = { protocols = { "chat" } }
+  local ws
+  if os.getenv("WS_HTTP2") then
+    local pool = http.Pool { http2 = true, http1 = not url:match("^ws://") }
+    ws = assert(pool:websocket(url, opts))
+  else
+    ws = assert(http.websocket(url, opts))
+  end
   io.stderr:write(("connected (%s%s)\n"):format(ws.version,
     ws.extensions and ", " .. ws.extensions or ""))
   local reader = http.spawn(function()

@@ -316,15 +316,17 @@ describe("WebSocket", function()
       end)
     end
 
-    it("a server that agrees HTTP/2 gives UnsupportedProtocol (no RFC 8441 yet)",
-       function()
+    it("a server that agrees HTTP/2 without RFC 8441 gets the HTTP/1.1 "
+       .. "Upgrade (refused by this one: an error with .status)", function()
       assert.truthy(H.h2peer_tls, "the node h2 peer is not running")
       local pool = ca_pool { http2 = true }
       local url = H.h2peer_tls:gsub("^https://127%.0%.0%.1", "wss://localhost")
       local ws, err = pool:websocket(url .. "/")
       assert.is_nil(ws)
-      assert.equals("UnsupportedProtocol", err.kind)
-      assert.matches("RFC 8441", err.message)
+      assert.equals("RemoteProtocolError", err.kind)
+      assert.is_number(err.status)
+      assert.matches("refused the WebSocket handshake", err.message)
+      assert.matches("http/1%.1", err.message) -- what the peer saw
       pool:close()
     end)
 

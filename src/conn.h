@@ -194,6 +194,9 @@ void conn_free(conn *t);
 ** offering the session cached under cache_key. NULL on out of memory. */
 conn_step *conn_tls_step_new(chc_tls_conf *cf, const char *host,
                              const char *cache_key);
+/* The same, offering ALPN "http/1.1" only (chc_tls_new_h1). */
+conn_step *conn_tls_step_h1_new(chc_tls_conf *cf, const char *host,
+                                const char *cache_key);
 
 /* conn_proxy.c: the proxy handshake step to host:port through px (an
 ** HTTP CONNECT tunnel, or SOCKS5 as px->kind says). px is only read

@@ -16,6 +16,7 @@ typedef struct tls_step {
   chc_tls_conf *cf; /* the pool's, borrowed: only used by start */
   chc_tls *tls;
   char *host, *key;
+  int h1_only; /* ALPN offers http/1.1 only (conn_tls_step_h1_new) */
 } tls_step;
 
 /* {===================================================================
@@ -63,7 +64,8 @@ static int tls_start(conn_step *st) {
   bio.send = bio_send;
   bio.peek = bio_peek;
   bio.ctx = st->below;
-  ts->tls = chc_tls_new(ts->cf, &bio, ts->host, ts->key, &e);
+  ts->tls = ts->h1_only ? chc_tls_new_h1(ts->cf, &bio, ts->host, ts->key, &e)
+                        : chc_tls_new(ts->cf, &bio, ts->host, ts->key, &e);
   if (ts->tls == NULL)
     return conn_step_fail(st->t, CHC_ETLS, 1, "TLS with %s: %s", st->t->peer,
                           e.msg);
@@ -170,4 +172,11 @@ conn_step *conn_tls_step_new(chc_tls_conf *cf, const char *host,
     return NULL;
   }
   return &ts->st;
+}
+
+conn_step *conn_tls_step_h1_new(chc_tls_conf *cf, const char *host,
+                                const char *cache_key) {
+  conn_step *st = conn_tls_step_new(cf, host, cache_key);
+  if (st) ((tls_step *)st)->h1_only = 1;
+  return st;
 }

@@ -231,7 +231,11 @@ typedef struct chc_h2_request {
   /* Extended CONNECT (RFC 8441 4): with method "CONNECT", the
   ** ":protocol" token (e.g. "websocket"); :scheme and :path are then sent
   ** and checked as for other methods. NULL for every other request. Only
-  ** allowed once the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1. */
+  ** allowed once the peer sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+  ** The stream is a tunnel (with a STREAM body): each side closes on its
+  ** own, so it stays writable after the response's END_STREAM, and
+  ** releasing it once both sides ended (write_end called) sends what is
+  ** queued instead of resetting it. */
   const char *protocol;
 } chc_h2_request;
 

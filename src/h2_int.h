@@ -57,7 +57,12 @@ struct chc_h2_stream {
   unsigned has_head : 1, ended : 1, failed : 1, cancelled : 1, released : 1,
       closed : 1, hdr_sent : 1, req_sent : 1, up_end : 1, up_blocked : 1,
       rst_recv : 1, retryable : 1,
-      interim : 1; /* a 1xx head came before the final one */
+      interim : 1, /* a 1xx head came before the final one */
+      tunnel : 1,  /* an extended CONNECT: the request side outlives the
+                   ** response's END_STREAM (RFC 8441 5: both directions
+                   ** close independently) */
+      finishing : 1; /* released after both sides ended: the queued
+                     ** request bytes and END_STREAM still go out */
 };
 
 struct chc_h2 {
@@ -100,6 +105,9 @@ void h2_seterr(chc_error *e, int code, const char *fmt, ...)
 /* h2.c: stream bodies and lifetime */
 void h2_body_drop(chc_h2_stream *st, size_t n); /* n <= buffered */
 int h2_st_live(const chc_h2_stream *st); /* the caller still wants events */
+/* The request side still takes bytes (h2_req.c): live, or a tunnel whose
+** response ended. */
+int h2_st_up_live(const chc_h2_stream *st);
 void h2_st_drop_body(chc_h2_stream *st); /* and give its window back */
 void h2_st_free(chc_h2_stream *st);
 

@@ -115,13 +115,14 @@ static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
   size_t n = st->up.len < len ? st->up.len : len;
   CHC_UNUSED(s);
   CHC_UNUSED(id);
-  if (st->cancelled || st->released || st->failed) return NGHTTP2_ERR_DEFERRED;
+  if (st->cancelled || st->failed || (st->released && !st->finishing))
+    return NGHTTP2_ERR_DEFERRED;
   if (n == 0 && !st->up_end) return NGHTTP2_ERR_DEFERRED;
   if (n > 0) { /* an empty body has no buffer at all (data is NULL) */
     memcpy(buf, chc_buf_head(&st->up), n);
     chc_buf_consume(&st->up, n);
   }
-  if (n > 0 && st->up_end && st->up.len > 0 && h2_st_live(st))
+  if (n > 0 && st->up_end && st->up.len > 0 && h2_st_up_live(st))
     CB(h2, on_writable, st, st->ud); /* progress on the rest */
   if (st->up.len == 0 && st->up_end) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -129,7 +130,7 @@ static ssize_t read_up(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
   }
   if (st->up_blocked && st->up.len <= h2->upload_limit / 2) {
     st->up_blocked = 0;
-    if (h2_st_live(st)) CB(h2, on_writable, st, st->ud);
+    if (h2_st_up_live(st)) CB(h2, on_writable, st, st->ud);
   }
   return (ssize_t)n;
 }
@@ -418,6 +419,7 @@ chc_h2_stream *chc_h2_submit(chc_h2 *h2, const chc_h2_request *rq, void *ud,
   st->ud = ud;
   chc_list_init(&st->node);
   st->body_kind = rq->body_kind;
+  st->tunnel = rq->protocol != NULL;
   if (rq->body_kind == CHC_H2_BODY_BYTES && rq->body_len > 0) {
     st->body = rq->body;
     st->body_len = rq->body_len;
@@ -513,10 +515,17 @@ void chc_h2_stream_consume(chc_h2_stream *st, size_t n) {
   if (h2 && h2->dead == ALIVE) nghttp2_session_consume(h2->s, st->id, n);
 }
 
+int h2_st_up_live(const chc_h2_stream *st) {
+  return st->tunnel && st->ended && !st->released && !st->cancelled &&
+                 !st->failed
+             ? 1
+             : h2_st_live(st);
+}
+
 int chc_h2_stream_writable(const chc_h2_stream *st) {
   chc_h2 *h2 = st->h2;
   if (h2 == NULL || h2->dead != ALIVE || st->body_kind != CHC_H2_BODY_STREAM ||
-      !h2_st_live(st) || st->up_end)
+      !h2_st_up_live(st) || st->up_end)
     return -1;
   return st->up.len < h2->upload_limit ? 1 : 0;
 }
@@ -565,7 +574,11 @@ void chc_h2_stream_cancel(chc_h2_stream *st) {
 void chc_h2_stream_release(chc_h2_stream *st) {
   chc_h2 *h2 = st->h2;
   if (st->released) return;
-  if (!st->closed) chc_h2_stream_cancel(st);
+  /* a tunnel both sides ended is not reset: what we queued (a WebSocket's
+  ** close) and our END_STREAM go out, then nghttp2 closes it */
+  st->finishing = st->tunnel && st->ended && st->up_end && !st->failed &&
+                  !st->cancelled && h2 && h2->dead == ALIVE;
+  if (!st->closed && !st->finishing) chc_h2_stream_cancel(st);
   h2_st_drop_body(st);
   st->released = 1;
   /* nghttp2 may still hold the pointer (queued HEADERS, RST to send):

@@ -49,6 +49,12 @@ static void h2_cb_head(chc_h2_stream *st, void *ud) {
   chc_buf_append(&s->reason, "", 1);
   chc_hlist_move(&s->fields, chc_h2_stream_headers(st));
   s->has_head = 1;
+  if (s->h2->protocol && s->status >= 200 && s->status <= 299) {
+    /* an extended CONNECT opened a tunnel: from now on its owner's own
+    ** timers apply (a WebSocket's ping and close), not the request's */
+    s->to.read = s->to.write = s->to.total = -1;
+    chc_timer_stop(s->pool->lp, &s->ttimer);
+  }
   STREAM_TRACE(s, stream_trace_head);
   /* a write timeout goes on: the body still waits for the server */
   if (!s->h2->rt_write) chc_timer_stop(s->pool->lp, &s->h2->rtimer);
@@ -178,11 +184,28 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   }
 }
 
-/* h2_ops.start: submits s on c (which can take a stream now). */
+/* An extended CONNECT (RFC 8441) waits for the server's SETTINGS ("A
+** client MUST NOT send a :protocol pseudo-header field unless it has
+** received SETTINGS_ENABLE_CONNECT_PROTOCOL"). */
+static int h2_held(const pconn *c, const chc_stream *s) {
+  return s->h2->protocol && !chc_h2_settings_received(c->h2->engine);
+}
+
+/* h2_ops.start: submits s on c (which can take a stream now). An
+** extended CONNECT before the server's SETTINGS waits on the origin for
+** them; one the server did not enable goes to HTTP/1.1. */
 static void h2_submit(pconn *c, chc_stream *s) {
   chc_error e = {CHC_OK, ""};
   h2_stream *x = s->h2;
   chc_h2_request rq;
+  if (x->protocol && h2_held(c, s)) {
+    pool_stream_hold(s);
+    return;
+  }
+  if (x->protocol && !chc_h2_connect_protocol(c->h2->engine)) {
+    pool_stream_own_h1(s);
+    return;
+  }
   rq.method = x->method;
   rq.scheme = s->org->https ? "https" : "http";
   rq.authority = s->org->hosthdr;
@@ -191,7 +214,7 @@ static void h2_submit(pconn *c, chc_stream *s) {
   rq.body_kind = x->body_kind;
   rq.body = x->body;
   rq.body_len = x->body_len;
-  rq.protocol = NULL;
+  rq.protocol = x->protocol;
   x->st = chc_h2_submit(c->h2->engine, &rq, s, &e);
   s->attempts++;
   if (x->st == NULL) {
@@ -211,7 +234,8 @@ static void h2_submit(pconn *c, chc_stream *s) {
   x->rt_write = 0;
   if (x->body_kind == CHC_BODY_BYTES && x->body_len > 0)
     h2_write_wait(s);
-  else if (x->body_kind != CHC_BODY_STREAM && s->to.read >= 0)
+  else if ((x->body_kind != CHC_BODY_STREAM || x->protocol) &&
+           s->to.read >= 0) /* (a tunnel's answer comes before its end) */
     chc_timer_start(c->pool->lp, &x->rtimer, (uint64_t)s->to.read);
   h2_dirty(c);
   if (x->body_kind == CHC_BODY_STREAM) stream_notify(s); /* producer: go */
@@ -240,6 +264,7 @@ void h2_start(pconn *c) {
   }
   c->ops = &h2_ops;
   chc_buf_reset(&c->wbuf);
+  h2_dirty(c); /* our preface and SETTINGS, whatever is submitted */
   pool_h2_ready(c);
   if (s) {
     c->s = NULL;
@@ -289,6 +314,7 @@ static void h2_settle(pconn *c) {
     h->slots = 0;
     while (!chc_list_empty(&o->waiters) && chc_h2_can_open(h->engine)) {
       chc_stream *s = chc_container_of(o->waiters.next, chc_stream, owait);
+      if (h2_held(c, s)) break; /* on_slots comes with the SETTINGS */
       pool_stream_unwait(s);
       h2_submit(c, s);
     }
@@ -526,7 +552,8 @@ static size_t h2_buffered(const chc_stream *s) {
 
 int h2_stream_prepare(chc_stream *s, const char *method, const char *target,
                       const chc_hlist *headers, int body_kind,
-                      const char *body, size_t body_len) {
+                      const char *body, size_t body_len,
+                      const char *protocol) {
   h2_stream *x = s->h2; /* stream.c's memory, right after the stream */
   size_t i;
   x->s = s;
@@ -537,7 +564,9 @@ int h2_stream_prepare(chc_stream *s, const char *method, const char *target,
   x->body_kind = body_kind;
   x->body = body;
   x->body_len = body_kind == CHC_BODY_BYTES ? body_len : 0;
-  if (x->method == NULL || x->target == NULL) return -1;
+  x->protocol = protocol ? strdup(protocol) : NULL;
+  if (x->method == NULL || x->target == NULL || (protocol && !x->protocol))
+    return -1;
   for (i = 0; headers && i < headers->n; i++)
     if (chc_hlist_add(&x->headers, chc_hlist_name(headers, i),
                       headers->f[i].name_len, chc_hlist_value(headers, i),
@@ -551,7 +580,8 @@ void h2_stream_reset(chc_stream *s) {
   chc_timer_stop(s->pool->lp, &x->rtimer);
   free(x->method);
   free(x->target);
-  x->method = x->target = NULL;
+  free(x->protocol);
+  x->method = x->target = x->protocol = NULL;
   x->st = NULL;
   x->done = 0;
   x->rt_write = 0;
@@ -562,6 +592,7 @@ void h2_stream_destroy(chc_stream *s) {
   chc_hlist_free(&s->h2->headers);
   free(s->h2->method);
   free(s->h2->target);
+  free(s->h2->protocol);
 }
 
 const proto_ops h2_ops = {h2_submit,    h2_on_io,    h2_teardown,

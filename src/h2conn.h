@@ -40,6 +40,7 @@ typedef struct h2_stream {
                      ** timeout while the producer waits */
   int rt_write;      /* rtimer is the write timeout */
   char *method, *target;
+  char *protocol;    /* an extended CONNECT's :protocol (RFC 8441), or NULL */
   chc_hlist headers;
   int body_kind;
   const char *body;
@@ -53,7 +54,8 @@ void h2conn_free(struct pconn *c);
 /* The HTTP/2 part of s for this request (0), or -1 out of memory. */
 int h2_stream_prepare(struct chc_stream *s, const char *method,
                       const char *target, const chc_hlist *headers,
-                      int body_kind, const char *body, size_t body_len);
+                      int body_kind, const char *body, size_t body_len,
+                      const char *protocol);
 void h2_stream_reset(struct chc_stream *s);   /* the stream is released */
 void h2_stream_destroy(struct chc_stream *s); /* what it holds, not itself */
 

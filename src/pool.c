@@ -207,7 +207,12 @@ static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   pool_stream_unwait(s);
   s->state = S_DONE;
   chc_secs(s->to.pool, b, sizeof b);
-  if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
+  if (h2wait && h2c && h2c->h2 && h2c->h2->engine && s->h2->protocol &&
+      !chc_h2_settings_received(h2c->h2->engine))
+    stream_fail(s, CHC_EPOOL_TIMEOUT,
+                "%s sent no HTTP/2 SETTINGS within %s (an extended CONNECT "
+                "waits for them: RFC 8441 3)", s->org->hosthdr, b);
+  else if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
     stream_fail(s, CHC_EPOOL_TIMEOUT,
                 "no HTTP/2 stream to %s became free within %s (the server "
                 "allows %u concurrent streams)",
@@ -459,6 +464,11 @@ void pool_conn_idle(pconn *c) {
 void pool_conn_release(pconn *c) {
   chc_pool *p = c->pool;
   origin *o = c->org;
+  if (c->own_h1) { /* HTTP/1.1 for one exchange only (its origin's other
+                   ** requests may have to stay HTTP/2) */
+    pool_conn_close(c, CHC_OK, "made for one request");
+    return;
+  }
   if (!chc_list_empty(&o->waiters)) {
     chc_stream *s = chc_container_of(o->waiters.next, chc_stream, owait);
     pool_stream_unwait(s);
@@ -523,9 +533,10 @@ void pool_h2_ready(pconn *c) {
 static void on_conn_ready(conn *t, void *ud) {
   pconn *c = ud;
   const char *alpn = conn_alpn(t);
-  int h2 = c->org->https ? (alpn != NULL && strcmp(alpn, "h2") == 0)
-                         : (!c->pool->o.http1 && c->pool->o.http2);
-  if (!h2 && !c->pool->o.http1) {
+  int h2 = c->own_h1 ? 0
+           : c->org->https ? (alpn != NULL && strcmp(alpn, "h2") == 0)
+                           : (!c->pool->o.http1 && c->pool->o.http2);
+  if (!h2 && !c->pool->o.http1 && !c->own_h1) {
     pool_conn_close(c, CHC_EUNSUPPORTED, "%s did not agree to HTTP/2 (ALPN) "
                     "and the pool has http1 = false", t->peer);
     return;
@@ -659,7 +670,9 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   if (c && c->t &&
       ((p->proxy && proxy_steps(p, o, c->t) < 0) ||
        (o->https &&
-        push(c->t, conn_tls_step_new(p->tls, o->host, o->key)) < 0))) {
+        push(c->t, s->own_h1 ? conn_tls_step_h1_new(p->tls, o->host, o->key)
+                             : conn_tls_step_new(p->tls, o->host, o->key)) <
+            0))) {
     conn_free(c->t);
     c->t = NULL;
   }
@@ -673,6 +686,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   c->org = o;
   o->refs++;
   c->ops = &h1_ops;
+  c->own_h1 = s->own_h1 ? 1 : 0;
   chc_list_init(&c->onode);
   chc_list_init(&c->gnode);
   if (s->h2_capable) { /* its origin's next requests wait for it */
@@ -744,7 +758,7 @@ void pool_stream_start(chc_stream *s) {
     stream_wait(s, 0);
     return;
   }
-  while (!chc_list_empty(&o->idle)) {
+  while (!s->own_h1 && !chc_list_empty(&o->idle)) {
     pconn *c = chc_container_of(o->idle.next, pconn, onode);
     /* a plain script may not have stepped the loop for a long time: the
     ** expiry timer has not run, but the server may have given up */
@@ -773,6 +787,14 @@ void pool_stream_start(chc_stream *s) {
     return;
   }
   stream_wait(s, 1);
+}
+
+void pool_stream_hold(chc_stream *s) { stream_wait(s, 0); }
+
+void pool_stream_own_h1(chc_stream *s) {
+  s->h2_capable = 0;
+  s->own_h1 = 1;
+  pool_stream_start(s);
 }
 
 /* A slot may be free: let the first waiter open a connection. */

@@ -79,6 +79,19 @@ typedef struct chc_request {
   size_t body_len;
   chc_timeouts to; /* effective timeouts for this request */
   int trace;       /* record trace events (trace.h) */
+  /* An extended CONNECT (RFC 8441), e.g. "websocket"; NULL for every
+  ** other request. Over HTTP/2 (a pool with http2 whose connection to the
+  ** origin is HTTP/2) the request goes as CONNECT with this :protocol and
+  ** the fields h2_headers, once the server's SETTINGS arrived, and its
+  ** body is a tunnel: chc_stream_write/write_end carry the caller's bytes
+  ** and the response's body is the other direction; after a 2xx only the
+  ** caller's own timers apply (the read, write and total timeouts covered
+  ** the opening). A server that did not enable extended CONNECT, or a
+  ** connection that turns out HTTP/1.1, gets the request as method and
+  ** headers say (an HTTP/1.1 Upgrade), on a connection of its own that
+  ** offers only HTTP/1.1 and is never reused. */
+  const char *protocol;
+  const chc_hlist *h2_headers;
 } chc_request;
 
 typedef void (*chc_stream_notify)(chc_stream *s, void *ud);

@@ -102,7 +102,9 @@ struct pconn {
   chc_stream *s;        /* being set up: the stream it was opened for;
                         ** HTTP/1.1: the stream it serves */
   unsigned reused : 1, draining : 1,
-      probe : 1;        /* the origin waits for this one (h2_pending) */
+      probe : 1,        /* the origin waits for this one (h2_pending) */
+      own_h1 : 1;       /* made for an own_h1 stream: HTTP/1.1 only (ALPN
+                        ** too), never reused */
   uint64_t idle_since;  /* loop time it went idle */
   h1conn *h1;           /* HTTP/1.1 exchange state, while serving one */
   h2conn *h2;           /* HTTP/2: the engine and its streams */
@@ -129,6 +131,8 @@ struct chc_stream {
   chc_timer ptimer, ttimer; /* pool wait, total deadline */
   int state;
   int no_body, idempotent, h2_capable;
+  int own_h1; /* an extended CONNECT HTTP/2 did not take: HTTP/1.1 on a
+              ** connection of its own (pool_stream_own_h1) */
   int retries_left, attempts;
   int reused; /* served on a connection that had served before */
   /* request progress */
@@ -214,6 +218,11 @@ origin *pool_origin(chc_pool *p, int https, const char *host, int port);
 void pool_origin_unref(chc_pool *p, origin *o);
 void pool_stream_start(chc_stream *s); /* a connection now, or queue */
 void pool_stream_unwait(chc_stream *s);
+/* h2conn.c, for an extended CONNECT (chc_request.protocol): waits on
+** the origin for its HTTP/2 connection's SETTINGS; or goes HTTP/1.1 on a
+** connection of its own (the server did not enable it). */
+void pool_stream_hold(chc_stream *s);
+void pool_stream_own_h1(chc_stream *s);
 void pool_conn_close(pconn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pool_conn_release(pconn *c); /* exchange done, reusable */

@@ -408,8 +408,13 @@ chc_stream *chc_pool_request(chc_pool *p, const chc_request *rq,
     if (s->tr) s->tr->open = -1;
   }
   if (s->h2_capable && /* what an HTTP/2 submission needs, kept */
-      h2_stream_prepare(s, rq->method, rq->target, rq->headers,
-                        rq->body_kind, rq->body, rq->body_len) < 0) {
+      (rq->protocol /* an extended CONNECT: a tunnel both ways */
+           ? h2_stream_prepare(s, "CONNECT", rq->target,
+                               rq->h2_headers ? rq->h2_headers : rq->headers,
+                               CHC_BODY_STREAM, NULL, 0, rq->protocol)
+           : h2_stream_prepare(s, rq->method, rq->target, rq->headers,
+                               rq->body_kind, rq->body, rq->body_len,
+                               NULL)) < 0) {
     chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory");
     stream_free(s);
     return NULL;

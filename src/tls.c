@@ -136,6 +136,8 @@ struct chc_tls_conf {
   unsigned id;
   char *server_name;
   const char *alpn[3];
+  mbedtls_ssl_config *conf_h1; /* conf offering ALPN http/1.1 only, made
+                               ** on first use (chc_tls_new_h1) */
   int *suites; /* offered, 0-terminated (mbedTLS keeps the pointer) */
   sess_entry *sess;
   size_t nsess;
@@ -408,6 +410,7 @@ void chc_tls_conf_free(chc_tls_conf *cf) {
   free(cf->sess);
   free(cf->suites);
   free(cf->server_name);
+  free(cf->conf_h1); /* a shallow copy: what it points to is conf's */
   mbedtls_ssl_config_free(&cf->conf);
   mbedtls_x509_crt_free(&cf->ca);
   mbedtls_x509_crt_free(&cf->own);
@@ -520,8 +523,38 @@ static int bio_recv(void *ud, unsigned char *buf, size_t len) {
   return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+static chc_tls *tls_new(chc_tls_conf *cf, const mbedtls_ssl_config *conf,
+                        const chc_tls_bio *bio, const char *host,
+                        const char *cache_key, chc_error *e);
+
 chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio, const char *host,
                      const char *cache_key, chc_error *e) {
+  return tls_new(cf, &cf->conf, bio, host, cache_key, e);
+}
+
+/* mbedTLS 2.28 keeps the ALPN list in the configuration only: the
+** HTTP/1.1-only one is a copy of cf->conf (every setting the same; the
+** certificates, suites and random source it points to stay cf's) with
+** its own list. */
+chc_tls *chc_tls_new_h1(chc_tls_conf *cf, const chc_tls_bio *bio,
+                        const char *host, const char *cache_key,
+                        chc_error *e) {
+  static const char *H1[] = {"http/1.1", NULL};
+  if (cf->conf_h1 == NULL) {
+    cf->conf_h1 = malloc(sizeof *cf->conf_h1);
+    if (cf->conf_h1 == NULL) {
+      chc_seterr(e, CHC_ETLS, "out of memory");
+      return NULL;
+    }
+    memcpy(cf->conf_h1, &cf->conf, sizeof cf->conf);
+    mbedtls_ssl_conf_alpn_protocols(cf->conf_h1, H1);
+  }
+  return tls_new(cf, cf->conf_h1, bio, host, cache_key, e);
+}
+
+static chc_tls *tls_new(chc_tls_conf *cf, const mbedtls_ssl_config *conf,
+                        const chc_tls_bio *bio, const char *host,
+                        const char *cache_key, chc_error *e) {
   chc_tls *t;
   const char *name;
   char m[100];
@@ -538,7 +571,7 @@ chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio, const char *host,
   t->cf = cf;
   t->bio = *bio;
   mbedtls_ssl_init(&t->ssl);
-  r = mbedtls_ssl_setup(&t->ssl, &cf->conf);
+  r = mbedtls_ssl_setup(&t->ssl, conf);
   if (r != 0) goto fail;
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
   name = chc_tls_conf_sni(cf, host);

@@ -80,6 +80,12 @@ typedef struct chc_tls_bio {
 ** for resumption (NULL: none). NULL with e set on failure. */
 chc_tls *chc_tls_new(chc_tls_conf *cf, const chc_tls_bio *bio,
                      const char *host, const char *cache_key, chc_error *e);
+/* The same, offering ALPN "http/1.1" only whatever cf offers: a
+** connection that must speak HTTP/1.1 (a WebSocket's Upgrade after an
+** HTTP/2 server without RFC 8441). */
+chc_tls *chc_tls_new_h1(chc_tls_conf *cf, const chc_tls_bio *bio,
+                        const char *host, const char *cache_key,
+                        chc_error *e);
 /* Frees without sending anything (see chc_tls_close_notify). */
 void chc_tls_free(chc_tls *t);
 

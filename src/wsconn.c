@@ -8,6 +8,11 @@
 ** `in`; the engine stops at a complete message and the rest waits in
 ** `in` until the owner releases the message, so at most one message is
 ** held beyond what the owner took, and nothing more is read meanwhile.
+**
+** Over HTTP/2 (RFC 8441) the handshake is an extended CONNECT and the
+** WebSocket stays on its stream: wsconn_h2.c moves the bytes, behind the
+** small interface at the end of wsconn.h; the engine, the timers and the
+** owner's calls here are the same.
 */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,6 +34,8 @@ struct chc_wsc {
   chc_pool *pool;
   chc_stream *s; /* the handshake, until it ends */
   conn *t;       /* the transport, once taken over */
+  chc_stream *h2; /* or the HTTP/2 stream it went on (wsconn_h2.c) */
+  int over_h2;    /* it did (ws.version) */
   chc_ws *ws;
   chc_ws_offer offer;
   chc_ws_opts wo;
@@ -70,6 +77,13 @@ static void notify(chc_wsc *w) {
   if (w->notify) w->notify(w, w->ud);
 }
 
+/* The server's name, for messages. */
+static const char *peer(const chc_wsc *w) {
+  const chc_stream *s = w->h2 ? w->h2 : w->s;
+  if (w->t) return w->t->peer;
+  return s ? s->org->hosthdr : "the server";
+}
+
 /* {===================================================================
 ** The end
 ** ==================================================================== */
@@ -86,6 +100,13 @@ static void finish(chc_wsc *w) {
   w->state = CHC_WSC_DONE;
   stop_timers(w);
   if (w->t) conn_close(w->t);
+  if (w->h2) {
+    chc_stream *s = w->h2;
+    unsigned st = chc_ws_state(w->ws);
+    w->h2 = NULL;
+    wsc_h2_end(w, s, w->err.code == CHC_OK && (st & CHC_WS_CLOSE_SENT) &&
+                         (st & CHC_WS_CLOSE_RECEIVED));
+  }
   notify(w);
 }
 
@@ -113,6 +134,10 @@ static void fail(chc_wsc *w, int code, const char *fmt, ...) {
 static void flush(chc_wsc *w) {
   chc_buf *out;
   size_t before;
+  if (w->h2 && w->state != CHC_WSC_DONE) {
+    wsc_h2_flush(w, w->h2);
+    return;
+  }
   if (w->t == NULL || w->state == CHC_WSC_DONE) return;
   out = chc_ws_output(w->ws);
   before = out->len;
@@ -156,20 +181,25 @@ static void after_feed(chc_wsc *w) {
   }
 }
 
+ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n) {
+  ssize_t k = chc_ws_feed(w->ws, p, n);
+  if (k < 0) {
+    const chc_error *e = chc_ws_error(w->ws);
+    chc_seterr(&w->err, e->code, "%s", e->msg);
+    flush(w); /* our close frame, if the socket takes it now */
+    finish(w);
+    return -1;
+  }
+  after_feed(w);
+  return w->state == CHC_WSC_DONE ? -1 : k;
+}
+
 /* Feeds what `in` holds. Returns -1 when the WebSocket failed. */
 static int feed_in(chc_wsc *w) {
   while (w->in.len > 0 && chc_ws_want_read(w->ws)) {
-    ssize_t n = chc_ws_feed(w->ws, chc_buf_head(&w->in), w->in.len);
-    if (n < 0) {
-      const chc_error *e = chc_ws_error(w->ws);
-      chc_seterr(&w->err, e->code, "%s", e->msg);
-      flush(w); /* our close frame, if the socket takes it now */
-      finish(w);
-      return -1;
-    }
+    ssize_t n = wsc_feed(w, chc_buf_head(&w->in), w->in.len);
+    if (n < 0) return -1;
     chc_buf_consume(&w->in, (size_t)n);
-    after_feed(w);
-    if (w->state == CHC_WSC_DONE) return -1;
   }
   if (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED) chc_buf_reset(&w->in);
   return 0;
@@ -182,13 +212,34 @@ static void on_eof(chc_wsc *w) {
     return;
   }
   fail(w, CHC_EREAD,
-       "the server %s closed the connection without a WebSocket close "
-       "(1006)",
-       w->t->peer);
+       "the server %s closed the %s without a WebSocket close (1006)",
+       peer(w), w->over_h2 ? "HTTP/2 stream" : "connection");
+}
+
+void wsc_eof(chc_wsc *w) { on_eof(w); }
+
+void wsc_fail(chc_wsc *w, int code, const char *msg) {
+  fail(w, code, "%s", msg);
+}
+
+chc_ws *wsc_engine(chc_wsc *w) { return w->ws; }
+
+int wsc_open(const chc_wsc *w) { return w->state == CHC_WSC_OPEN; }
+
+void wsc_wrote(chc_wsc *w) { notify(w); }
+
+void wsc_close_wait(chc_wsc *w) {
+  if (w->state == CHC_WSC_OPEN && w->eof == 0 && close_done(w) &&
+      !chc_timer_active(&w->close_timer))
+    chc_timer_start(w->lp, &w->close_timer, 2000);
 }
 
 static void pump(chc_wsc *w) {
   if (w->state != CHC_WSC_OPEN) return;
+  if (w->h2) {
+    wsc_h2_pump(w, w->h2);
+    return;
+  }
   flush(w);
   if (feed_in(w) < 0) return;
   while (w->t->readable && w->state == CHC_WSC_OPEN &&
@@ -216,9 +267,7 @@ static void pump(chc_wsc *w) {
   }
   flush(w); /* pongs and the close echo the feeding queued */
   if (w->in.len == 0) chc_buf_free(&w->in); /* an idle WebSocket holds none */
-  if (w->state == CHC_WSC_OPEN && w->eof == 0 && close_done(w) &&
-      !chc_timer_active(&w->close_timer))
-    chc_timer_start(w->lp, &w->close_timer, 2000);
+  wsc_close_wait(w);
 }
 
 static void own_ready(conn *t, void *ud) {
@@ -272,8 +321,8 @@ static void on_pong_timer(chc_loop *lp, chc_timer *tm) {
   chc_wsc *w = chc_container_of(tm, chc_wsc, pong_timer);
   CHC_UNUSED(lp);
   fail(w, CHC_EREAD_TIMEOUT,
-       "no pong from %s within the ping timeout (%lld ms)",
-       w->t ? w->t->peer : "the server", (long long)w->ping_timeout);
+       "no pong from %s within the ping timeout (%lld ms)", peer(w),
+       (long long)w->ping_timeout);
 }
 
 /* }=================================================================== */
@@ -305,15 +354,17 @@ static void keep_trace(chc_wsc *w) {
   }
 }
 
-/* The 101 arrived and the transport is ours: check the answer, start the
-** engine with the bytes that came behind the head. */
+/* The 101 arrived and the transport is ours (or, over HTTP/2, a 2xx
+** and the stream stays ours): check the answer, start the engine with
+** the bytes that came behind the head. */
 static void open_ws(chc_wsc *w) {
   chc_ws_accepted acc;
   chc_error e = {CHC_OK, ""};
   const chc_hlist *h = chc_stream_headers(w->s);
+  w->offer.h2 = w->over_h2;
   if (chc_ws_check_response(&w->offer, chc_stream_status(w->s), h, &acc,
                             &e) < 0) {
-    fail(w, e.code, "WebSocket handshake with %s: %s", w->t->peer, e.msg);
+    fail(w, e.code, "WebSocket handshake with %s: %s", peer(w), e.msg);
     return;
   }
   copy_field(h, "sec-websocket-protocol", &w->protocol);
@@ -324,7 +375,10 @@ static void open_ws(chc_wsc *w) {
     return;
   }
   keep_trace(w);
-  chc_stream_release(w->s);
+  if (w->over_h2)
+    w->h2 = w->s; /* the WebSocket's bytes go on it */
+  else
+    chc_stream_release(w->s);
   w->s = NULL;
   chc_buf_free(&w->in);
   w->in = w->rest;
@@ -343,6 +397,12 @@ static void on_work(chc_loop *lp, chc_defer *d) {
   CHC_UNUSED(lp);
   if (w->state != CHC_WSC_CONNECTING || s == NULL) return;
   if (w->taken) {
+    open_ws(w);
+    return;
+  }
+  if (chc_stream_has_head(s) && chc_stream_status(s) / 100 == 2 &&
+      strcmp(chc_stream_version(s), "HTTP/2") == 0) {
+    w->over_h2 = 1; /* RFC 8441 5: a 2xx opened the WebSocket */
     open_ws(w);
     return;
   }
@@ -367,14 +427,6 @@ static void on_work(chc_loop *lp, chc_defer *d) {
     break;
   }
   w->status = chc_stream_status(s);
-  if (strcmp(chc_stream_version(s), "HTTP/2") == 0) {
-    fail(w, CHC_EUNSUPPORTED,
-         "the server answered over HTTP/2 (status %d): WebSocket over "
-         "HTTP/2 (RFC 8441) is not supported yet; use a pool with http2 = "
-         "false for WebSockets",
-         w->status);
-    return;
-  }
   fail(w, CHC_EREMOTE_PROTO,
        "the server refused the WebSocket handshake: %d %s%s%.*s", w->status,
        chc_stream_reason(s), w->body.len ? ": " : "", (int)w->body.len,
@@ -384,7 +436,8 @@ static void on_work(chc_loop *lp, chc_defer *d) {
 static void on_stream(chc_stream *s, void *ud) {
   chc_wsc *w = ud;
   CHC_UNUSED(s);
-  chc_defer_queue(w->lp, &w->work);
+  /* over HTTP/2 the stream goes on moving after the handshake */
+  chc_defer_queue(w->lp, w->h2 ? &w->resume : &w->work);
 }
 
 static void on_takeover(chc_stream *s, conn *t, chc_buf *rest, void *ud) {
@@ -424,7 +477,7 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
                       const chc_wsc_opts *o, chc_wsc_notify nf, void *ud,
                       chc_error *e) {
   chc_wsc *w = calloc(1, sizeof *w);
-  chc_hlist h = CHC_HLIST_INIT;
+  chc_hlist h = CHC_HLIST_INIT, h2 = CHC_HLIST_INIT;
   chc_request r = *rq;
   size_t i;
   if (w == NULL) {
@@ -457,17 +510,28 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
       if (chc_hlist_add(&h, chc_hlist_name(rq->headers, i),
                         rq->headers->f[i].name_len,
                         chc_hlist_value(rq->headers, i),
+                        rq->headers->f[i].value_len) < 0 ||
+          chc_hlist_add(&h2, chc_hlist_name(rq->headers, i),
+                        rq->headers->f[i].name_len,
+                        chc_hlist_value(rq->headers, i),
                         rq->headers->f[i].value_len) < 0)
         goto oom;
+  /* both forms: the pool picks (chc_request.protocol, RFC 8441) */
   if (chc_ws_request_fields(&w->offer, &h, e) < 0) {
     if (e->code == CHC_OK) goto oom;
     goto fail;
   }
+  w->offer.h2 = 1;
+  if (chc_ws_request_fields(&w->offer, &h2, e) < 0) goto oom; /* as above */
+  w->offer.h2 = 0;
   r.method = "GET";
   r.headers = &h;
   r.body_kind = CHC_BODY_NONE;
+  r.protocol = "websocket";
+  r.h2_headers = &h2;
   w->s = chc_pool_request(p, &r, on_stream, w, e);
   chc_hlist_free(&h);
+  chc_hlist_free(&h2);
   if (w->s == NULL) {
     chc_wsc_free(w);
     return NULL;
@@ -478,6 +542,7 @@ oom:
   chc_seterr(e, CHC_ECONNECT, "out of memory opening a WebSocket");
 fail:
   chc_hlist_free(&h);
+  chc_hlist_free(&h2);
   chc_wsc_free(w);
   return NULL;
 }
@@ -488,6 +553,10 @@ void chc_wsc_free(chc_wsc *w) {
   chc_defer_cancel(w->lp, &w->resume);
   stop_timers(w);
   if (w->s) chc_stream_release(w->s);
+  if (w->h2) { /* open: the stream is reset (RST_STREAM CANCEL) */
+    if (w->state != CHC_WSC_DONE) flush(w); /* best effort */
+    chc_stream_release(w->h2);
+  }
   if (w->t) {
     if (w->ws && w->state != CHC_WSC_DONE) flush(w); /* best effort */
     conn_close(w->t);
@@ -543,8 +612,7 @@ const char *chc_wsc_extensions(const chc_wsc *w) {
 }
 
 const char *chc_wsc_version(const chc_wsc *w) {
-  CHC_UNUSED(w);
-  return "HTTP/1.1";
+  return w->over_h2 ? "HTTP/2" : "HTTP/1.1";
 }
 
 int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n) {

@@ -1,10 +1,13 @@
 /*
 ** wsconn.h: a WebSocket client connection (wsconn.c): the engine of ws.h
-** driven over a transport. The handshake is a request of the pool (an
-** HTTP/1.1 Upgrade); on the 101 the connection leaves the pool (the
-** takeover of pool_int.h) and this object owns it: it reads into the
-** engine, writes the engine's frames, runs the ping and close timers and
-** closes the transport at the end. No Lua.
+** driven over a transport. The handshake is a request of the pool: an
+** HTTP/1.1 Upgrade, after whose 101 the connection leaves the pool (the
+** takeover of pool_int.h) and this object owns it; or, when the pool's
+** connection to the origin is HTTP/2 and its server enabled RFC 8441, an
+** extended CONNECT whose stream, after a 2xx, carries the WebSocket
+** (wsconn_h2.c). Either way this object reads into the engine, writes the
+** engine's frames, runs the ping and close timers and lets the transport
+** go at the end. No Lua.
 **
 ** Like a stream (pool.h), it tells its owner through a notify callback
 ** that something observable changed (the handshake ended, a message is
@@ -19,6 +22,7 @@
 
 #include "common.h"
 #include "pool.h"
+#include "ws.h"
 
 typedef struct chc_wsc chc_wsc;
 typedef void (*chc_wsc_notify)(chc_wsc *w, void *ud);
@@ -58,7 +62,7 @@ const chc_error *chc_wsc_error(const chc_wsc *w);
 int chc_wsc_status(const chc_wsc *w);
 const char *chc_wsc_refusal_body(const chc_wsc *w, size_t *n);
 /* After the handshake: the agreed subprotocol and extensions ("" when
-** none), and "HTTP/1.1". */
+** none), and "HTTP/1.1" or "HTTP/2" (RFC 8441). */
 const char *chc_wsc_protocol(const chc_wsc *w);
 const char *chc_wsc_extensions(const chc_wsc *w);
 const char *chc_wsc_version(const chc_wsc *w);
@@ -85,5 +89,33 @@ int chc_wsc_close(chc_wsc *w, int code, const char *reason, size_t n,
 ** and reason. */
 int chc_wsc_close_code(const chc_wsc *w);
 const char *chc_wsc_close_reason(const chc_wsc *w, size_t *n);
+
+/* {===================================================================
+** Between wsconn.c and the transport over an HTTP/2 stream
+** (wsconn_h2.c). Not for owners.
+** ==================================================================== */
+
+/* wsconn.c, for the transport: */
+chc_ws *wsc_engine(chc_wsc *w);
+int wsc_open(const chc_wsc *w); /* state OPEN */
+/* Feeds p[0..n): the bytes the engine took (0 while a message is held;
+** all of them after the peer's close), or -1 when the WebSocket ended
+** or failed (the transport may be gone then: touch nothing). */
+ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n);
+void wsc_eof(chc_wsc *w);  /* the peer's end: clean after its close */
+void wsc_fail(chc_wsc *w, int code, const char *msg);
+void wsc_wrote(chc_wsc *w); /* queued bytes left: senders may go on */
+void wsc_close_wait(chc_wsc *w); /* after a pump: time the peer's end */
+
+/* wsconn_h2.c: the engine's output into the stream (as far as its
+** window and queue allow); a pump (write, then feed what the stream
+** received: the bytes the engine does not take stay in the stream and
+** its window stays closed); the end (clean: our END_STREAM after the
+** close handshake; else RST_STREAM CANCEL), which releases s. */
+void wsc_h2_flush(chc_wsc *w, chc_stream *s);
+void wsc_h2_pump(chc_wsc *w, chc_stream *s);
+void wsc_h2_end(chc_wsc *w, chc_stream *s, int clean);
+
+/* }=================================================================== */
 
 #endif

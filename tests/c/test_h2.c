@@ -1677,6 +1677,48 @@ static void test_extended_connect(void) {
          "SETTINGS_ENABLE_CONNECT_PROTOCOL, DATA both ways\n");
 }
 
+/* RFC 8441 5: each side of a tunnel closes on its own. The server ends
+** first (a WebSocket server's close, then END_STREAM): our side still
+** writes (the close's echo), and releasing the stream once our
+** END_STREAM is queued sends it instead of a RST_STREAM. A tunnel
+** released before our side ended is reset as any stream is. */
+static void test_tunnel_half_close(void) {
+  ctx t;
+  peer_cfg cfg = {0};
+  chc_error e = {0, ""};
+  chc_h2_request rq = ext_connect(NULL);
+  sreq *r;
+  int i;
+  cfg.hold = 1;
+  cfg.connect_protocol = 1;
+  for (i = 0; i < 2; i++) {
+    ctx_init(&t, NULL, &cfg, 1);
+    pump(&t);
+    t.reqs[0].st = chc_h2_submit(t.c, &rq, &t.reqs[0], &e);
+    CHECK(t.reqs[0].st != NULL);
+    pump(&t);
+    r = peer_req(&t.p, 1);
+    r->bkind = B_PATTERN;
+    r->blen = 10; /* then END_STREAM */
+    submit_resp(&t.p, r, "200", NULL, 0);
+    pump(&t);
+    CHECK(t.reqs[0].ends == 1 && t.reqs[0].errors == 0);
+    CHECK(chc_h2_stream_writable(t.reqs[0].st) == 1);
+    CHECK(chc_h2_stream_write(t.reqs[0].st, "bye", 3) == 0);
+    if (i == 0) CHECK(chc_h2_stream_write_end(t.reqs[0].st) == 0);
+    chc_h2_stream_release(t.reqs[0].st);
+    t.reqs[0].st = NULL;
+    pump(&t);
+    if (i == 0) /* ended cleanly: the bytes and END_STREAM went out */
+      CHECK(r->body_len == 3 && r->ended && r->closed && r->close_code == 0);
+    else /* our side was still open: reset */
+      CHECK(r->closed && r->close_code == NGHTTP2_CANCEL);
+    ctx_free(&t);
+  }
+  printf("ok - a tunnel takes writes after the server's END_STREAM and "
+         "ends with ours, not a reset\n");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   test_get();
@@ -1704,6 +1746,7 @@ int main(void) {
   test_shutdown();
   test_bad_opts();
   test_extended_connect();
+  test_tunnel_half_close();
   printf("all h2 tests passed\n");
   return 0;
 }

@@ -53,19 +53,27 @@ describe("api", function()
 end)
 
 describe("resp:iter() on a finished response", function()
-  it("raises Closed after a loop closed it, ends at once after read()", function()
+  it("ends at once on a body read to its end, raises Closed after close()", function()
     local r = assert(http.request("GET", H.raw .. "/hello"))
     local n = 0
     for _ in r:iter() do n = n + 1 end
     assert.is_true(n >= 1)
-    local ok, err = pcall(function() for _ in r:iter() do end end)
-    assert.is_false(ok)
-    assert.is_true(http.is_error(err, "Closed"), tostring(err))
+    local again = 0
+    for _ in r:iter() do again = again + 1 end
+    assert.equals(0, again)
+    assert.equals("", r:read())
     local r2 = assert(http.request("GET", H.raw .. "/hello"))
     assert.equals("hello", r2:read())
-    local chunks = 0
-    for _ in r2:iter() do chunks = chunks + 1 end
-    assert.equals(0, chunks)
+    for _ in r2:iter() do again = again + 1 end
+    assert.equals(0, again)
+    local r3 = assert(http.request("GET", H.raw .. "/hello"))
+    r3:close()
+    local ok, err = pcall(function() for _ in r3:iter() do end end)
+    assert.is_false(ok)
+    assert.is_true(http.is_error(err, "Closed"), tostring(err))
+    local body, err2 = r3:read()
+    assert.is_nil(body)
+    assert.is_true(http.is_error(err2, "Closed"))
   end)
 end)
 

@@ -341,6 +341,29 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     pool:close()
   end)
 
+  it("a WebSocket opens over a new HTTP/2 connection with max_keepalive = 0",
+     function()
+    -- the held CONNECT leaves the new connection without a stream until the
+    -- server's SETTINGS: it must not be taken for an idle one and closed
+    local pool = h2c_pool { max_keepalive = 0, timeout = { pool = 3 } }
+    local ws = open(pool, "ws://" .. peer.h2c .. "/echo")
+    assert.equals("HTTP/2", ws.version)
+    echo_once(ws, "kept")
+    assert.is_true(ws:close())
+    pool:close()
+  end)
+
+  it("a connection that never sends SETTINGS is not kept once the CONNECT "
+     .. "gave up", function()
+    local pool = h2c_pool { timeout = { pool = 0.3 }, keepalive_expiry = 30 }
+    local ws, err = pool:websocket("ws://" .. peer.mute .. "/echo")
+    assert.is_nil(ws)
+    assert.equals("PoolTimeout", err.kind)
+    local st = pool:stats()
+    assert.equals(0, st.connections, ("%d connections, %d idle"):format(st.connections, st.idle))
+    pool:close()
+  end)
+
   it("permessage-deflate works over HTTP/2", function()
     local pool = tls_pool()
     local ws = open(pool, "wss://" .. peer.tls .. "/echo")

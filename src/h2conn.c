@@ -319,7 +319,11 @@ static void h2_settle(pconn *c) {
       h2_submit(c, s);
     }
   }
-  if (h->nactive == 0 && c->state == C_ACTIVE) {
+  /* (a new connection whose only business is an extended CONNECT held
+  ** for the SETTINGS has no stream yet: it is not idle) */
+  if (h->nactive == 0 && c->state == C_ACTIVE &&
+      !(o->h2conn == c && !chc_h2_settings_received(h->engine) &&
+        !chc_list_empty(&o->waiters))) {
     if (h->goaway || !chc_h2_want_read(h->engine) || o->h2conn != c)
       pool_conn_close(c, CHC_OK, "HTTP/2 connection finished");
     else

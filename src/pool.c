@@ -208,11 +208,16 @@ static void on_pool_timeout(chc_loop *lp, chc_timer *t) {
   s->state = S_DONE;
   chc_secs(s->to.pool, b, sizeof b);
   if (h2wait && h2c && h2c->h2 && h2c->h2->engine && s->h2->protocol &&
-      !chc_h2_settings_received(h2c->h2->engine))
+      !chc_h2_settings_received(h2c->h2->engine)) {
     stream_fail(s, CHC_EPOOL_TIMEOUT,
                 "%s sent no HTTP/2 SETTINGS within %s (an extended CONNECT "
                 "waits for them: RFC 8441 3)", s->org->hosthdr, b);
-  else if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
+    /* a server that has not sent its SETTINGS in all that time is not
+    ** one to keep a connection to (h2conn.c kept it for the CONNECT) */
+    if (h2c->state == C_ACTIVE && h2c->h2->nactive == 0 &&
+        chc_list_empty(&s->org->waiters))
+      pool_conn_close(h2c, CHC_OK, "no HTTP/2 SETTINGS from the server");
+  } else if (h2wait && h2c && h2c->h2 && h2c->h2->engine)
     stream_fail(s, CHC_EPOOL_TIMEOUT,
                 "no HTTP/2 stream to %s became free within %s (the server "
                 "allows %u concurrent streams)",

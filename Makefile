@@ -34,6 +34,8 @@ BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 BIND_SRC += src/lua/lsse.c
 CORE_SRC += src/wsconn.c
 BIND_SRC += src/lua/lws.c
+CORE_SRC += src/slab.c
+BIND_SRC += src/lua/lmem.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -195,7 +195,7 @@ typedef struct mem {
   int nclasses;
   int trim_off;
   unsigned noted;       /* units noted since the last trim */
-  uint64_t last_note;   /* loop time (ms) of the last note */
+  unsigned seen;        /* noted when the timer last fired */
   uint64_t last_trim;   /* loop time (ms) of the last trim (0: never) */
   unsigned long trims;
   chc_timer timer;
@@ -251,21 +251,25 @@ void chc_mem_free(void *p) { chc_slab_free(p); }
 ** pages back (madvise), which is what an idle process holding many
 ** connections wants, but it costs time proportional to the heap and
 ** concerns the whole process: so only once the burst is over (nothing
-** noted for a quiet second), only after a burst (enough noted since the
+** noted for a quiet second: the timer fires every second and compares the
+** count, so the trim comes 1 to 2 s after the last note), only after a burst (enough noted since the
 ** last trim), and at most every few seconds. Like jemalloc's decay of
 ** dirty pages, memory a busy loop frees is kept for reuse.
 */
 static void on_trim_timer(chc_loop *lp, chc_timer *t) {
   mem *m = chc_container_of(t, mem, timer);
-  uint64_t now = chc_loop_now(lp), due = m->last_note + CHC_TRIM_QUIET_MS;
-  if (m->last_trim && m->last_trim + CHC_TRIM_EVERY_MS > due)
-    due = m->last_trim + CHC_TRIM_EVERY_MS;
+  uint64_t now = chc_loop_now(lp);
   if (m->trim_off) return;
-  if (now < due) { /* not quiet yet, or trimmed too recently */
-    chc_timer_start(lp, &m->timer, due - now);
+  if (m->noted != m->seen) { /* notes in the last second: not quiet yet */
+    m->seen = m->noted;
+    chc_timer_start(lp, &m->timer, CHC_TRIM_QUIET_MS);
     return;
   }
-  m->noted = 0;
+  if (m->last_trim && now < m->last_trim + CHC_TRIM_EVERY_MS) {
+    chc_timer_start(lp, &m->timer, m->last_trim + CHC_TRIM_EVERY_MS - now);
+    return;
+  }
+  m->noted = m->seen = 0;
   m->last_trim = now;
   m->trims++;
 #ifdef __GLIBC__
@@ -273,13 +277,16 @@ static void on_trim_timer(chc_loop *lp, chc_timer *t) {
 #endif
 }
 
+/* Per request: no clock read, the timer tells quiet seconds by the count. */
 void chc_mem_note(chc_loop *lp, unsigned n) {
   mem *m = chc_loop_mem_slot(lp)->p;
-  if (m == NULL || m->trim_off) return; /* nothing of ours allocated yet */
+  if (m == NULL) return; /* nothing of ours allocated yet */
   m->noted += n;
-  m->last_note = chc_loop_now(lp);
-  if (m->noted >= CHC_TRIM_AFTER && !chc_timer_active(&m->timer))
+  if (m->noted >= CHC_TRIM_AFTER && !chc_timer_active(&m->timer) &&
+      !m->trim_off) {
+    m->seen = m->noted;
     chc_timer_start(lp, &m->timer, CHC_TRIM_QUIET_MS);
+  }
 }
 
 void chc_mem_set_trim(chc_loop *lp, int on) {

@@ -73,12 +73,13 @@ void *chc_mem_alloc(chc_loop *lp, size_t size);
 void chc_mem_free(void *p);
 
 /* Notes n units of finished work (a request's stream, a connection) whose
-** transient memory went back to malloc. Cheap: a counter and a time. */
+** transient memory went back to malloc. Cheap: a counter. */
 void chc_mem_note(chc_loop *lp, unsigned n);
 
 /* The trim policy (on by default; see docs/API.md, http.config): after at
-** least CHC_TRIM_AFTER units noted, once CHC_TRIM_QUIET_MS passed with
-** nothing noted, malloc_trim(0), at most once per CHC_TRIM_EVERY_MS. */
+** least CHC_TRIM_AFTER units noted, once a whole CHC_TRIM_QUIET_MS passed
+** with nothing noted (so 1 to 2 quiet periods after the last note),
+** malloc_trim(0), at most once per CHC_TRIM_EVERY_MS. */
 #define CHC_TRIM_AFTER 256u
 #define CHC_TRIM_QUIET_MS 1000u
 #define CHC_TRIM_EVERY_MS 5000u

@@ -36,6 +36,8 @@ CORE_SRC += src/wsconn.c
 # WebSocket over HTTP/2 (RFC 8441): the transport over an h2 stream
 CORE_SRC += src/wsconn_h2.c
 BIND_SRC += src/lua/lws.c
+CORE_SRC += src/slab.c
+BIND_SRC += src/lua/lmem.c
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -18,9 +18,12 @@
 --                      session resumed; only the resumption port allows it)
 --   upload size= [chunk=] W6: POST of size bytes from a producer function
 --                      returning the same chunk (default 256 KiB) each time
---   idle   n=          W7: n concurrent GETs on one pool that keeps every
+--   idle   n= settle= trim=  W7: n concurrent GETs on one pool that keeps every
 --                      connection: n idle keep-alive connections; prints the
---                      RSS delta per connection and the time to open them
+--                      RSS delta per connection after the loop stayed quiet
+--                      for settle seconds (default 2; burst_per_conn_b: at
+--                      once) and the time to open them; trim=0 turns the
+--                      library's memory trim off
 --   sse    n=          W10: one SSE stream of n events through pool:sse()
 --   status             prints "accepts requests" from nginx's stub_status
 --
@@ -361,23 +364,32 @@ elseif mode == "upload" then
 elseif mode == "idle" then
   local n = num("n", 10000)
   probe(nil)
+  if A.trim == "0" then http.config{ trim_memory = false } end
   local pool = http.Pool(pool_opts{ max_connections = n, max_keepalive = n,
                                     keepalive_expiry = 3600 })
   collectgarbage("collect"); collectgarbage("collect")
   local rss0, heap0 = rss_kb(), collectgarbage("count")
   local done = 0
-  local t0 = now()
+  local t0, secs, rssb = now(), nil, nil
   run(function()
-    for _ = 1, n do
-      http.spawn(function()
+    local tasks = {}
+    for i = 1, n do
+      tasks[i] = http.spawn(function()
         local r, err = pool:request("GET", url)
         check_small(r, err, "request")
         r:close()
         done = done + 1
       end)
     end
+    for i = 1, n do tasks[i]:join() end
+    secs = now() - t0
+    tasks = nil
+    collectgarbage("collect"); collectgarbage("collect")
+    rssb = rss_kb()
+    -- then the loop stays quiet for `settle` seconds, as in a program that
+    -- holds idle connections (the library's memory trim runs after 1 s)
+    http.sleep(num("settle", 2))
   end)
-  local secs = now() - t0
   collectgarbage("collect"); collectgarbage("collect")
   local rss1, heap1 = rss_kb(), collectgarbage("count")
   local st = pool:stats()
@@ -389,6 +401,7 @@ elseif mode == "idle" then
           rate = ("%.1f"):format(n / secs), unit = "conn/s", conns = n,
           rss_delta_kb = rss1 - rss0,
           per_conn_b = ("%.0f"):format((rss1 - rss0) * 1024 / n),
+          burst_per_conn_b = ("%.0f"):format((rssb - rss0) * 1024 / n),
           lua_heap_per_conn_b = ("%.0f"):format((heap1 - heap0) * 1024 / n) }
 
 elseif mode == "sse" then

@@ -7,7 +7,8 @@ local H = require "helper"
 
 describe("C engine tests (tests/c)", function()
   for _, prog in ipairs({ "test_loop", "test_h1", "test_h2", "test_sse",
-                          "test_ws", "test_takeover" }) do
+                          "test_ws", "test_takeover",
+                          "test_slab", "test_slab_asan" }) do
     it(prog .. " passes", function()
       local out, ok = H.sh("sh -c " .. H.q("cd tests/c && timeout 300 make -s "
         .. prog .. " >/dev/null 2>&1 && timeout 120 ./" .. prog .. " 2>&1"))

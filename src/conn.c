@@ -8,6 +8,7 @@
 ** so nothing calls epoll_ctl per request.
 */
 #include "conn.h"
+#include "slab.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -207,6 +208,11 @@ static void chain_run(conn *t, int r) {
       chc_resolve_free_result(t->ai);
       t->ai = t->ai_cur = NULL;
     }
+    if (t->cur == 0) { /* and the names: an idle connection keeps nothing */
+      free(t->host); /* in the heap but its slab object */
+      free(t->uds);
+      t->host = t->uds = NULL;
+    }
     if (++t->cur == t->nsteps) {
       t->state = CONN_READY;
       chc_timer_stop(t->lp, &t->ctimer);
@@ -259,7 +265,7 @@ static void on_conn_io(chc_loop *lp, chc_io *io, unsigned ev) {
 
 conn *conn_new(chc_loop *lp, const char *peer, const conn_owner *own,
                void *ud) {
-  conn *t = calloc(1, sizeof *t);
+  conn *t = chc_mem_alloc(lp, sizeof *t); /* lives as long as it: a slab */
   if (t == NULL) return NULL;
   t->lp = lp;
   t->io.fd = -1;
@@ -404,5 +410,5 @@ void conn_free(conn *t) {
     if (t->steps[i]->type->free) t->steps[i]->type->free(t->steps[i]);
   free(t->host);
   free(t->uds);
-  free(t);
+  chc_mem_free(t);
 }

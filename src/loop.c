@@ -61,6 +61,7 @@ struct chc_loop {
   post *post_head, **post_tail;
   struct chc_resolver *resolver;
   chc_loop_ext tls;
+  chc_loop_ext mem; /* slab.c's slabs and trim state */
   void *data;
 };
 
@@ -519,6 +520,7 @@ void chc_loop_free(chc_loop *lp) {
   if (lp == NULL) return;
   chc_resolver_shutdown(lp);
   if (lp->tls.release) lp->tls.release(lp->tls.p);
+  if (lp->mem.release) lp->mem.release(lp->mem.p);
   p = lp->post_head;
   while (p != NULL) {
     post *next = p->next;
@@ -613,6 +615,8 @@ struct chc_resolver **chc_loop_resolver_slot(chc_loop *lp) {
 }
 
 chc_loop_ext *chc_loop_tls_slot(chc_loop *lp) { return &lp->tls; }
+
+chc_loop_ext *chc_loop_mem_slot(chc_loop *lp) { return &lp->mem; }
 
 void chc_loop_set_data(chc_loop *lp, void *data) { lp->data = data; }
 

@@ -134,6 +134,8 @@ typedef struct chc_loop_ext {
   void (*release)(void *p);
 } chc_loop_ext;
 chc_loop_ext *chc_loop_tls_slot(chc_loop *lp);
+/* The same for slab.c's slabs and trim state. */
+chc_loop_ext *chc_loop_mem_slot(chc_loop *lp);
 
 /* Arbitrary per-loop user pointer (the Lua binding keeps its state here). */
 void chc_loop_set_data(chc_loop *lp, void *data);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pool_int.h"
+#include "slab.h"
 
 #define DRAIN_WAIT_MS 1000 /* how long a released body may take to drain */
 
@@ -318,7 +319,8 @@ static void pool_reap(chc_loop *lp, chc_defer *d) {
     h2conn_free(c);
     conn_free(c->t);
     pool_origin_unref(p, c->org);
-    free(c);
+    chc_mem_free(c);
+    chc_mem_note(p->lp, 1);
   }
 }
 
@@ -661,7 +663,7 @@ static int proxy_steps(chc_pool *p, origin *o, conn *t) {
 /* Opens a new connection for s (a slot is free): the socket step, the
 ** proxy's steps, and TLS above them for https. */
 static void conn_open(chc_pool *p, chc_stream *s) {
-  pconn *c = calloc(1, sizeof *c);
+  pconn *c = chc_mem_alloc(p->lp, sizeof *c); /* long-lived: a slab */
   origin *o = s->org;
   char peer[80];
   if (p->proxy)
@@ -683,7 +685,7 @@ static void conn_open(chc_pool *p, chc_stream *s) {
   }
   if (c == NULL || c->t == NULL) {
     if (c) conn_free(c->t);
-    free(c);
+    chc_mem_free(c);
     stream_fail(s, CHC_ECONNECT, "out of memory");
     return;
   }

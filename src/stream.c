@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "pool_int.h"
+#include "slab.h"
 
 #define STREAM_CACHE 32   /* released streams a pool keeps for reuse */
 #define STREAM_KEEP 16384 /* bytes of buffers worth keeping per stream */
@@ -192,6 +193,7 @@ void stream_free(chc_stream *s) {
   h2_stream_reset(s);
   trace_free(s);
   pool_origin_unref(p, s->org);
+  chc_mem_note(p->lp, 1); /* a request's transient memory goes back */
   if (!p->closed && p->nfree < STREAM_CACHE &&
       s->h1.head.cap <= STREAM_KEEP && s->h1.tail.cap <= STREAM_KEEP &&
       s->fields.store.cap <= STREAM_KEEP) {

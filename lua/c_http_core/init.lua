@@ -507,6 +507,27 @@ http.sleep = core.sleep
 -- measuring durations.
 http.now = core.now
 
+--- Library settings of this Lua state (its loop): `trim_memory` (boolean,
+-- default true) gives freed memory back to the system once a burst of
+-- requests is over (docs/API.md, Memory). With a table, sets the options
+-- it names; returns the settings in force (a new table).
+function http.config(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      misuse(format("config expects a table, got %s", type(opts)))
+    end
+    for k, v in pairs(opts) do
+      if k ~= "trim_memory" then
+        misuse(format("config: unknown option %s", tostring(k)))
+      elseif type(v) ~= "boolean" then
+        misuse(format("config: trim_memory must be a boolean, got %s", type(v)))
+      end
+    end
+    if opts.trim_memory ~= nil then core.mem_trim(opts.trim_memory) end
+  end
+  return { trim_memory = core.mem_trim() }
+end
+
 --- This thread's loop, for embedding (`fd`, `step`, `pollfd`, `events`,
 -- `timeout`).
 http.loop = core.loop

@@ -140,5 +140,6 @@ void chc_collect_headers(lua_State *L, int idx, chc_hlist *h);
 void chc_opt_timeouts(lua_State *L, int idx, chc_timeouts *to);
 void chc_opt_tls(lua_State *L, int t, chc_tls_opts *to);
 void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
+void chc_lmem_open(lua_State *L);   /* mem_trim, mem_stats (lmem.c) */
 
 #endif

@@ -24,6 +24,7 @@ CHC_API int luaopen_c_http_core_core(lua_State *L) {
   chc_lsem_open(L);
   chc_lsse_open(L);
   chc_lws_open(L);
+  chc_lmem_open(L);
   lua_pushcfunction(L, chc_trace_lcall);
   lua_setfield(L, -2, "trace_call");
   lua_pushliteral(L, CHC_VERSION);

@@ -318,7 +318,7 @@ end
 -- The fault-injecting proxy (spec/peers/fault_peer.py), for the
 -- reliability specs and tools/soak.lua. H.fault_start() returns
 -- {url = "http://127.0.0.1:PORT", port, set(target, cut, how),
--- canned(name), stats(), stop()}; stop() closes its stdin, which ends it,
+-- canned(name), freeze(how), stats(), stop()}; stop() closes its stdin, which ends it,
 -- so it never outlives the Lua process that started it.
 
 local function ctl_get(ctl, path)
@@ -350,6 +350,7 @@ function H.fault_start()
   function F.canned(name) return ctl_get(ctl, "/canned?name=" .. name) end
   function F.stats() return ctl_get(ctl, "/stats") end
   function F.reset() return ctl_get(ctl, "/reset") end
+  function F.freeze(how) return ctl_get(ctl, "/freeze?how=" .. (how or "stall")) end
   function F.stop() if proc then proc:close() proc = nil end end
   return F
 end

@@ -1,6 +1,6 @@
 -- HTTP/2 liveness (docs/API.md, "h2_ping_after"): a request that would go
--- to an HTTP/2 connection idle for h2_ping_after or longer waits until the
--- server answers a PING; without an answer within the connect timeout the
+-- to an HTTP/2 connection idle for h2_ping_after or longer, or on which a
+-- stream just timed out, waits until the server answers a PING; without an answer within the connect timeout the
 -- connection is dropped and the request goes to a new one (nothing was
 -- sent on the old one, so this is not a retry of the request).
 --
@@ -116,6 +116,25 @@ describe("HTTP/2 PING before reusing an idle connection", function()
     end
     local st = F.stats()
     assert.equals(2, st.conns) -- the three share the new connection
+    assert.equals(1, st.pings)
+    pool:close()
+  end)
+
+  it("after a stream timed out, the next request checks the connection first", function()
+    local pool = h2pool{ h2_ping_after = 30, timeout = { connect = 1, read = 0.3, pool = 20 } }
+    assert(get(pool))
+    F.freeze("stall")
+    local _, err = get(pool)
+    assert(http.is_error(err, "ReadTimeout"), tostring(err))
+    -- not a second read timeout on the same silent connection: the PING
+    -- goes unanswered for the connect timeout, then a new connection
+    local elapsed, r3, body = H.timed(get, pool)
+    assert(r3, body)
+    assert.equals(small, body)
+    assert.is_false(r3.reused)
+    assert.is_true(elapsed < 1 + H.slack, "took " .. elapsed .. " s")
+    local st = F.stats()
+    assert.equals(2, st.conns)
     assert.equals(1, st.pings)
     pool:close()
   end)

@@ -155,6 +155,7 @@ static void h2_cb_ping_ack(chc_h2 *h2, void *cud) {
   CHC_UNUSED(h2);
   if (!h->pinging) return;
   h->pinging = 0;
+  h->suspect = 0;
   h->slots = 1;
   chc_timer_stop(h->c->pool->lp, &h->ptimer);
 }
@@ -173,6 +174,7 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   if (x->st == NULL) return;
   chc_h2_stream_cancel(x->st);
   h2_stream_finished(s);
+  if (s->c) s->c->h2->suspect = 1; /* check it before the next stream */
   if (x->rt_write)
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
                 "timed out after %s (the server's HTTP/2 flow-control window "
@@ -243,15 +245,17 @@ static int64_t ping_wait(const pconn *c) {
 }
 
 /* No ACK in time: the server (or the path to it) is gone without a word.
-** Nothing was sent on the connection, so its waiters go to a new one
-** (h2_teardown). */
+** Nothing was sent on the connection for the waiters, so they go to a new
+** one (h2_teardown); streams still on it (after a stream's timeout) fail
+** with ReadTimeout. */
 static void on_ping_timeout(chc_loop *lp, chc_timer *t) {
   h2conn *h = chc_container_of(t, h2conn, ptimer);
   pconn *c = h->c;
   char b[32];
   CHC_UNUSED(lp);
-  pool_conn_close(c, CHC_OK, "no PING acknowledgement from %s within %s",
-                  c->t->peer, chc_secs(ping_wait(c), b, sizeof b));
+  pool_conn_close(c, CHC_EREAD_TIMEOUT,
+                  "no PING acknowledgement from %s within %s", c->t->peer,
+                  chc_secs(ping_wait(c), b, sizeof b));
 }
 
 /*
@@ -259,18 +263,24 @@ static void on_ping_timeout(chc_loop *lp, chc_timer *t) {
 ** or a middlebox may have dropped it silently, and a stream put on it
 ** would only find out at the read timeout. Past h2_ping_after, the next
 ** stream waits (as for a stream slot) until the server answers a PING.
+** So does the next stream after one timed out waiting for the server
+** (suspect): otherwise every request after it would go to the same
+** silent connection and time out in turn.
 */
-void h2_ping_if_idle(pconn *c) {
+void h2_ping_check(pconn *c) {
   h2conn *h = c->h2;
   int64_t after = c->pool->o.h2_ping_after;
-  if (h->pinging || after < 0 ||
-      chc_loop_now(c->pool->lp) - c->idle_since < (uint64_t)after)
+  if (h->pinging || after < 0) return;
+  if (!h->suspect &&
+      (c->state != C_IDLE ||
+       chc_loop_now(c->pool->lp) - c->idle_since < (uint64_t)after))
     return;
   if (chc_h2_ping(h->engine) < 0) {
     pool_conn_close(c, CHC_OK, "unusable HTTP/2 connection");
     return;
   }
-  pool_conn_activate(c); /* off the idle lists: it is being checked */
+  if (c->state == C_IDLE)
+    pool_conn_activate(c); /* off the idle lists: it is being checked */
   h->pinging = 1;
   chc_timer_start(c->pool->lp, &h->ptimer, (uint64_t)ping_wait(c));
   h2_dirty(c);
@@ -345,7 +355,7 @@ static void h2_settle(pconn *c) {
   h2conn *h = c->h2;
   h2_retry_streams(c);
   if (c->state == C_CLOSED) return;
-  if (h->pinging) { /* nothing goes on it, nor does it go idle, yet */
+  if (h->pinging) { /* nothing new goes on it, nor does it go idle, yet */
     if (chc_h2_want_write(h->engine)) h2_dirty(c);
     return;
   }

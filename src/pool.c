@@ -738,8 +738,8 @@ void pool_stream_start(chc_stream *s) {
       chc_loop_now(p->lp) - o->h2conn->idle_since >=
           (uint64_t)p->o.keepalive_expiry)
     pool_conn_close(o->h2conn, CHC_OK, "keep-alive expired");
-  if (s->h2_capable && o->h2conn && o->h2conn->state == C_IDLE)
-    h2_ping_if_idle(o->h2conn); /* is it still there? */
+  if (s->h2_capable && o->h2conn)
+    h2_ping_check(o->h2conn); /* is it still there? */
   if (s->h2_capable && (o->h2conn || o->h2_pending)) {
     pconn *c = o->h2conn;
     if (c && !c->h2->pinging && chc_h2_can_open(c->h2->engine)) {

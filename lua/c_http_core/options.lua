@@ -197,7 +197,8 @@ end
 
 --- Validate Pool options and fill in the defaults (DESIGN.md, "pools"):
 -- max_connections=100, max_keepalive=20, keepalive_expiry=5.0,
--- h2_ping_after=10, http1=true, http2=false, retries=0, timeout=30 (connect, read, write and pool; no
+-- h2_ping_after=10, http1=true, http2=false, retries=0, timeout=30
+-- (connect, read, write and pool; no
 -- total), tls={verify=true}, uds=nil, max_header_size=65536.
 -- `timeout = false` means no timeouts at all. max_header_size is at least
 -- 256 (the core's floor).

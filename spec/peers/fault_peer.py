@@ -16,14 +16,17 @@ PROXY_PORT: each accepted connection takes a snapshot of the current mode:
   canned   answer each request head with the next of the canned responses
            (counted across connections; the last one repeats): framing tests
 CTL_PORT (HTTP/1.0, one request per connection):
-  /set?target=P&cut=N&how=fin|rst|stall   forward mode
+  /set?target=P&cut=N&how=fin|rst|stall[&times=K]   forward mode; with
+                          times, only the next K connections are cut (the
+                          later ones are relayed whole): reconnections
   /canned?name=NAME                       canned mode (see CANNED)
   /freeze?how=stall|rst   every connection open now stops relaying (new
                           ones do not): stall drops what either side
                           sends; rst resets the client's connection when
                           it next sends something. A peer gone silent.
   /stats   {"conns": accepted, "open": still open, "pings": HTTP/2 PINGs
-           (not ACKs) the clients sent on h2c connections}
+           (not ACKs) the clients sent on h2c connections, "down": bytes
+           of the servers relayed to the clients}
   /reset   zero the counters, mode forward with no cut (a frozen
            connection stays frozen)
 """
@@ -56,8 +59,8 @@ CANNED = {
 
 lock = threading.Lock()
 mode = {"kind": "forward", "target": 0, "cut": -1, "how": "fin", "name": "ok",
-        "served": 0}
-stats = {"conns": 0, "open": 0, "pings": 0}
+        "served": 0, "times": -1}
+stats = {"conns": 0, "open": 0, "pings": 0, "down": 0}
 frozen = {"upto": 0, "how": "stall", "seq": 0}  # ids <= upto are frozen
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -162,6 +165,8 @@ def serve_forward(c, m):
                     continue
                 c.sendall(d)
                 sent += len(d)
+                with lock:
+                    stats["down"] += len(d)
     finally:
         u.close()
 
@@ -169,6 +174,10 @@ def serve_forward(c, m):
 def handle(c):
     with lock:
         m = dict(mode)
+        if mode["times"] == 0:
+            m["cut"] = -1
+        elif mode["times"] > 0:
+            mode["times"] -= 1
         stats["conns"] += 1
         stats["open"] += 1
         frozen["seq"] += 1
@@ -195,14 +204,15 @@ def control(c):
         with lock:
             if u.path == "/set":
                 mode.update(kind="forward", target=int(q["target"]),
-                            cut=int(q.get("cut", -1)), how=q.get("how", "fin"))
+                            cut=int(q.get("cut", -1)), how=q.get("how", "fin"),
+                            times=int(q.get("times", -1)))
             elif u.path == "/canned":
                 mode.update(kind="canned", name=q["name"], served=0)
             elif u.path == "/freeze":
                 frozen.update(upto=frozen["seq"], how=q.get("how", "stall"))
             elif u.path == "/reset":
-                stats.update(conns=0, pings=0)
-                mode.update(kind="forward", cut=-1)
+                stats.update(conns=0, pings=0, down=0)
+                mode.update(kind="forward", cut=-1, times=-1)
             body = json.dumps(stats).encode()
         c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                   % (len(body), body))

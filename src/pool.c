@@ -339,6 +339,7 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   chc_pool *p = c->pool;
   char msg[CHC_ERRMSG_MAX];
   va_list ap;
+  int probe = c->probe;
   if (c->state == C_CLOSED) return;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -357,6 +358,10 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   chc_list_insert_tail(&p->closing, &c->gnode);
   chc_defer_queue(p->lp, &p->reap);
   pool_dispatch(p);
+  /* the first connection to an h2-capable origin failed: the requests
+  ** that waited for it try their own now, rather than wait out the pool
+  ** timeout for a connection that is not coming */
+  if (probe && !p->closed) pool_origin_rewait(c->org);
 }
 
 /* c serves s now (the protocol prepares the exchange). */

@@ -20,10 +20,11 @@ CTL_PORT (HTTP/1.0, one request per connection):
                           times, only the next K connections are cut (the
                           later ones are relayed whole): reconnections
   /canned?name=NAME                       canned mode (see CANNED)
-  /freeze?how=stall|rst   every connection open now stops relaying (new
-                          ones do not): stall drops what either side
-                          sends; rst resets the client's connection when
-                          it next sends something. A peer gone silent.
+  /freeze?how=stall|rst|kill   every connection open now stops relaying
+                          (new ones do not): stall drops what either side
+                          sends (a peer gone silent); rst resets the
+                          client's connection when it next sends
+                          something; kill resets it now (within 1 s).
   /stats   {"conns": accepted, "open": still open, "pings": HTTP/2 PINGs
            (not ACKs) the clients sent on h2c connections, "down": bytes
            of the servers relayed to the clients}
@@ -129,6 +130,9 @@ def serve_forward(c, m):
             r, _, _ = select.select(socks, [], [], 1.0)
             with lock:
                 freeze = frozen["how"] if m["id"] <= frozen["upto"] else None
+            if freeze == "kill":
+                rst(c)
+                return
             if freeze:
                 stalled = True
                 socks = [c]

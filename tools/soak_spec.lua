@@ -104,14 +104,18 @@ end
 function EXTRA.sse(deadline, count)
   with_peers(H.sse_peer, function(F, P)
     local target = port_of(P.h1)
-    local pool = http.Pool{ timeout = { connect = 5, read = 1 } }
+    local pool = http.Pool{ timeout = { connect = 5, read = 5 } }
     while http.now() < deadline do
       F.set(target, -1)
       count(sse_session(pool, F, 50, 0))
       local how = ({ "fin", "rst", "fin", "rst", "stall" })[math.random(5)]
       F.set(target, math.random(0, 300), how, 1)
-      -- reconnects after the cut (a stall: after the read timeout)
-      count(sse_session(pool, F, 3, 2))
+      -- reconnects after the cut (a stall: after the read timeout); a pool
+      -- of its own, so that no connection with a cut to come is kept for
+      -- the clean sessions (which may not reconnect)
+      local fpool = http.Pool{ timeout = { connect = 5, read = 1 } }
+      count(sse_session(fpool, F, 3, 2))
+      fpool:close()
     end
     pool:close()
   end)

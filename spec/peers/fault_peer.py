@@ -13,6 +13,8 @@ PROXY_PORT: each accepted connection takes a snapshot of the current mode:
              fin    close our side towards the client (FIN) and the server's
              rst    reset the client connection (SO_LINGER 0, close)
              stall  stop relaying; close when the client does (or after 60 s)
+           A connection is closed after 60 s without a byte either way (a
+           busy kept-alive connection is never cut by that)
   canned   answer each request head with the next of the canned responses
            (counted across connections; the last one repeats): framing tests
 CTL_PORT (HTTP/1.0, one request per connection):
@@ -128,6 +130,8 @@ def serve_forward(c, m):
         socks = [c, u]
         while time.monotonic() < deadline:
             r, _, _ = select.select(socks, [], [], 1.0)
+            if r and not stalled:
+                deadline = time.monotonic() + 60
             with lock:
                 freeze = frozen["how"] if m["id"] <= frozen["upto"] else None
             if freeze == "kill":

@@ -4,7 +4,8 @@
 ** Input: one byte of options, one byte seeding the split, then the bytes.
 ** Options: bit 0 permessage-deflate agreed; bit 1 server_no_context_
 ** takeover; bit 2 small limits (max_message 4096, max_frame 1024); bits 3-5
-** the server's window bits - 8 (9 at least when generating); bit 6 "generate": the bytes are records
+** the server's window bits - 8 (9 at least when generating); bit 6
+** "generate": the bytes are records
 ** [flags][len][payload] that the driver turns into frames itself,
 ** compressing with zlib when asked, so the inflate path sees valid streams
 ** (with fuzzed text, fragmentation and control frames in between);

@@ -24,12 +24,7 @@ local F
 setup(function() F = H.fault_start() end)
 teardown(function() if F then F.stop() end end)
 
-local function kind_in(err, kinds)
-  for _, k in ipairs(kinds) do
-    if http.is_error(err, k) then return true end
-  end
-  return false
-end
+local kind_in = H.kind_in
 
 -- Cuts the exchange with `target` at 0, stride, 2*stride, ... until a request
 -- gets the whole response; returns the number of cuts tried. Each cut gets

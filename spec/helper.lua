@@ -315,10 +315,46 @@ function H.ws_peers()
   return P
 end
 
+-- The SSE peer (spec/peers/sse_peer.js): H.sse_peer() starts it and returns
+-- {pid, h1 = "http://127.0.0.1:PORT", h2 = (h2c), stop()}. It also exits
+-- with the Lua process that started it (--parent).
+function H.sse_peer()
+  local http = require "c_http_core"
+  local dir = assert(H.tmp, "CHC_TMP not set (run through spec/run.sh)")
+  local ready = H.tmpname("sse_peer.ready")
+  os.remove(ready)
+  local node = os.getenv("CHC_NODE") or "node"
+  local cmd = ("setsid %s spec/peers/sse_peer.js --ready-file %s --parent %d "
+    .. "</dev/null >%s 2>&1 & echo $!"):format(node, H.q(ready), H.pid(),
+                                                H.q(dir .. "/sse_peer.log"))
+  local P = { pid = tonumber(H.sh(cmd):match("%d+")) }
+  assert(P.pid, "could not start spec/peers/sse_peer.js (is node installed?)")
+  function P.stop()
+    if P.pid then os.execute(("kill -TERM -%d 2>/dev/null"):format(P.pid)) end
+    P.pid = nil
+  end
+  local deadline = http.now() + 10
+  while true do
+    local rf = io.open(ready, "r")
+    if rf then
+      local s = rf:read("a")
+      rf:close()
+      P.h1 = "http://127.0.0.1:" .. s:match("h1=(%d+)")
+      P.h2 = "http://127.0.0.1:" .. s:match("h2=(%d+)")
+      return P
+    end
+    if http.now() >= deadline then
+      P.stop()
+      error("sse_peer.js not ready within 10 s (node missing?)", 2)
+    end
+    http.sleep(0.05)
+  end
+end
+
 -- The fault-injecting proxy (spec/peers/fault_peer.py), for the
 -- reliability specs and tools/soak.lua. H.fault_start() returns
--- {url = "http://127.0.0.1:PORT", port, set(target, cut, how),
--- canned(name), stats(), stop()}; stop() closes its stdin, which ends it,
+-- {url = "http://127.0.0.1:PORT", port, set(target, cut, how, times),
+-- canned(name), freeze(how), stats(), stop()}; stop() closes its stdin, which ends it,
 -- so it never outlives the Lua process that started it.
 
 local function ctl_get(ctl, path)
@@ -343,15 +379,25 @@ function H.fault_start()
   local ctl = "http://127.0.0.1:" .. cp
   local F = { port = tonumber(px), url = "http://127.0.0.1:" .. px,
               tls_url = "https://127.0.0.1:" .. px }
-  function F.set(target, cut, how)
-    return ctl_get(ctl, ("/set?target=%d&cut=%d&how=%s"):format(target, cut or -1,
-                                                                   how or "fin"))
+  function F.set(target, cut, how, times)
+    return ctl_get(ctl, ("/set?target=%d&cut=%d&how=%s&times=%d"):format(
+                          target, cut or -1, how or "fin", times or -1))
   end
   function F.canned(name) return ctl_get(ctl, "/canned?name=" .. name) end
   function F.stats() return ctl_get(ctl, "/stats") end
   function F.reset() return ctl_get(ctl, "/reset") end
+  function F.freeze(how) return ctl_get(ctl, "/freeze?how=" .. (how or "stall")) end
   function F.stop() if proc then proc:close() proc = nil end end
   return F
+end
+
+-- Is err of one of the kinds (names, as http.is_error takes them)?
+function H.kind_in(err, kinds)
+  local http = require "c_http_core"
+  for _, k in ipairs(kinds) do
+    if http.is_error(err, k) then return true end
+  end
+  return false
 end
 
 -- Open file descriptors of this process (leak checks).

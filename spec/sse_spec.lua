@@ -10,42 +10,15 @@ local H = require "helper"
 local peer = {}
 
 local function start_peer()
-  local dir = assert(H.tmp, "CHC_TMP not set (run through spec/run.sh)")
-  local ready = dir .. "/sse_peer.ready"
-  os.remove(ready)
-  local f = assert(io.open("/proc/self/stat", "r"))
-  local mypid = f:read("n")
-  f:close()
-  local node = os.getenv("CHC_NODE") or "node"
-  local cmd = ("setsid %s spec/peers/sse_peer.js --ready-file %s --parent %d "
-    .. "</dev/null >%s 2>&1 & echo $!"):format(node, H.q(ready), mypid,
-                                                H.q(dir .. "/sse_peer.log"))
-  local out = H.sh(cmd)
-  peer.pid = tonumber(out:match("%d+"))
-  assert(peer.pid, "could not start spec/peers/sse_peer.js (is node installed?)")
-  local deadline = http.now() + 10
-  while true do
-    local rf = io.open(ready, "r")
-    if rf then
-      local s = rf:read("a")
-      rf:close()
-      peer.h1 = "http://127.0.0.1:" .. s:match("h1=(%d+)")
-      peer.h2 = "http://127.0.0.1:" .. s:match("h2=(%d+)")
-      return
-    end
-    assert(http.now() < deadline, "sse_peer.js not ready within 10 s (node missing?)")
-    http.sleep(0.05)
-  end
+  local P = H.sse_peer()
+  peer.pid, peer.h1, peer.h2, peer.stop = P.pid, P.h1, P.h2, P.stop
 end
 
 local function stop_peer()
-  if peer.pid then os.execute(("kill -TERM -%d 2>/dev/null"):format(peer.pid)) end
-  peer.pid = nil
+  if peer.stop then peer.stop() end
+  peer.pid, peer.stop = nil, nil
 end
--- }==================================================================
 
--- Runs fn as a task under a watchdog: a test that hangs is cancelled and
--- fails after `limit` seconds instead of hanging the file.
 local function within(limit, fn)
   return function()
     local ok, err

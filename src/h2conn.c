@@ -154,9 +154,21 @@ static void h2_cb_goaway(chc_h2 *h2, void *cud, int32_t last, uint32_t code) {
   if (c->org->h2conn == c) c->org->h2conn = NULL; /* new streams elsewhere */
 }
 
+/* The server answered the liveness PING: the connection takes streams
+** again (h2_settle lets the origin's waiters in). */
+static void h2_cb_ping_ack(chc_h2 *h2, void *cud) {
+  h2conn *h = ((pconn *)cud)->h2;
+  CHC_UNUSED(h2);
+  if (!h->pinging) return;
+  h->pinging = 0;
+  h->suspect = 0;
+  h->slots = 1;
+  chc_timer_stop(h->c->pool->lp, &h->ptimer);
+}
+
 static const chc_h2_callbacks h2_callbacks = {
     h2_cb_head,     h2_cb_data,  h2_cb_end,    h2_cb_error, h2_cb_writable,
-    h2_cb_sent,     h2_cb_slots, h2_cb_goaway, NULL};
+    h2_cb_sent,     h2_cb_slots, h2_cb_goaway, h2_cb_ping_ack};
 
 /* }=================================================================== */
 
@@ -168,6 +180,7 @@ static void on_stream_rtimer(chc_loop *lp, chc_timer *t) {
   if (x->st == NULL) return;
   chc_h2_stream_cancel(x->st);
   h2_stream_finished(s);
+  if (s->c) s->c->h2->suspect = 1; /* check it before the next stream */
   if (x->rt_write)
     stream_fail(s, CHC_EWRITE_TIMEOUT, "sending the request body to %s "
                 "timed out after %s (the server's HTTP/2 flow-control window "
@@ -243,6 +256,62 @@ static void h2_submit(pconn *c, chc_stream *s) {
 
 static void on_h2_pump(chc_loop *lp, chc_defer *d);
 
+/* {===================================================================
+** Liveness: a PING before reusing a connection idle for long
+** ==================================================================== */
+
+/* What the ACK may take: the connect timeout (a new connection would
+** have had that long), or this when the pool has none. */
+#define PING_WAIT_MS 10000
+
+static int64_t ping_wait(const pconn *c) {
+  return c->pool->o.to.connect >= 0 ? c->pool->o.to.connect : PING_WAIT_MS;
+}
+
+/* No ACK in time: the server (or the path to it) is gone without a word.
+** Nothing was sent on the connection for the waiters, so they go to a new
+** one (h2_teardown); streams still on it (after a stream's timeout) fail
+** with ReadTimeout. */
+static void on_ping_timeout(chc_loop *lp, chc_timer *t) {
+  h2conn *h = chc_container_of(t, h2conn, ptimer);
+  pconn *c = h->c;
+  char b[32];
+  CHC_UNUSED(lp);
+  pool_conn_close(c, CHC_EREAD_TIMEOUT,
+                  "no PING acknowledgement from %s within %s", c->t->peer,
+                  chc_secs(ping_wait(c), b, sizeof b));
+}
+
+/*
+** An idle connection is the one least likely to be known dead: a server
+** or a middlebox may have dropped it silently, and a stream put on it
+** would only find out at the read timeout. Past h2_ping_after, the next
+** stream waits (as for a stream slot) until the server answers a PING.
+** So does the next stream after one timed out waiting for the server
+** (suspect): otherwise every request after it would go to the same
+** silent connection and time out in turn.
+*/
+void h2_ping_check(pconn *c) {
+  h2conn *h = c->h2;
+  int64_t after = c->pool->o.h2_ping_after;
+  if (h->pinging || after < 0) return;
+  if (!h->suspect &&
+      (c->state != C_IDLE ||
+       chc_loop_now(c->pool->lp) - c->idle_since < (uint64_t)after))
+    return;
+  if (chc_h2_ping(h->engine) < 0) {
+    pool_conn_close(c, CHC_OK, "unusable HTTP/2 connection");
+    return;
+  }
+  if (c->state == C_IDLE)
+    pool_conn_activate(c); /* off the idle lists: it is being checked */
+  h->pinging = 1;
+  chc_timer_start(c->pool->lp, &h->ptimer, (uint64_t)ping_wait(c));
+  h2_dirty(c);
+}
+
+/* }=================================================================== */
+
 void h2_start(pconn *c) {
   chc_error e = {CHC_OK, ""};
   chc_stream *s = c->s;
@@ -256,6 +325,7 @@ void h2_start(pconn *c) {
   chc_list_init(&h->streams);
   chc_list_init(&h->retryq);
   chc_defer_init(&h->pump, on_h2_pump);
+  chc_timer_init(&h->ptimer, on_ping_timeout);
   c->h2 = h;
   h->engine = chc_h2_new(NULL, &h2_callbacks, c, &e);
   if (h->engine == NULL) {
@@ -310,6 +380,10 @@ static void h2_settle(pconn *c) {
   h2conn *h = c->h2;
   h2_retry_streams(c);
   if (c->state == C_CLOSED) return;
+  if (h->pinging) { /* nothing new goes on it, nor does it go idle, yet */
+    if (chc_h2_want_write(h->engine)) h2_dirty(c);
+    return;
+  }
   if (h->slots && o->h2conn == c) {
     h->slots = 0;
     while (!chc_list_empty(&o->waiters) && chc_h2_can_open(h->engine)) {
@@ -456,8 +530,19 @@ static void h2_on_io(pconn *c, unsigned ev) {
 */
 static void h2_teardown(pconn *c, int code, const char *msg) {
   h2conn *h = c->h2;
+  int rewait = (c->org->h2conn == c || c->org->h2conn == NULL) &&
+               c->state != C_IDLE;
   if (c->org->h2conn == c) c->org->h2conn = NULL;
   chc_defer_cancel(c->pool->lp, &h->pump);
+  chc_timer_stop(c->pool->lp, &h->ptimer);
+  h->pinging = 0;
+  /* requests waiting for a stream slot here (or for the PING's ACK; or
+  ** here after a GOAWAY, with no other connection) would wait for nothing
+  ** now: they ask again (a new connection, or the one being made). An idle
+  ** connection has none, and is still on the idle lists a new request
+  ** could take it from. */
+  if (rewait && !c->org->h2_pending && !c->pool->closed)
+    pool_origin_rewait(c->org);
   if (h->engine == NULL) return;
   if (chc_h2_error(h->engine) == NULL)
     chc_h2_abort(h->engine, code != CHC_OK ? code : CHC_ECLOSED, "%s", msg);

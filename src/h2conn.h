@@ -22,8 +22,11 @@ typedef struct h2conn {
   int nactive;       /* of those, not yet ended or failed */
   chc_list retryq;   /* streams to move to another connection */
   chc_defer pump;    /* flush the engine's frames to the socket */
+  chc_timer ptimer;  /* the wait for a liveness PING's ACK */
   unsigned slots : 1, /* the engine said streams may have freed up */
-      goaway : 1;
+      goaway : 1,
+      pinging : 1, /* a PING is out: no stream goes on before its ACK */
+      suspect : 1; /* a stream timed out: PING before the next one */
 } h2conn;
 
 /* A stream's HTTP/2 part: what a submission needs, and the engine's
@@ -51,6 +54,12 @@ typedef struct h2_stream {
 ** was opened for, let the origin's waiters in. */
 void h2_start(struct pconn *c);
 void h2conn_free(struct pconn *c);
+/* The origin's HTTP/2 connection c is about to take a stream: if it sat
+** idle for the pool's h2_ping_after or longer, or a stream on it timed
+** out, send a PING first (c is pinging, and off the idle lists; the
+** origin's waiters get it at the ACK, or a new connection if none comes
+** within the connect timeout). */
+void h2_ping_check(struct pconn *c);
 /* The HTTP/2 part of s for this request (0), or -1 out of memory. */
 int h2_stream_prepare(struct chc_stream *s, const char *method,
                       const char *target, const chc_hlist *headers,

@@ -351,6 +351,7 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   chc_pool *p = c->pool;
   char msg[CHC_ERRMSG_MAX];
   va_list ap;
+  int probe = c->probe;
   if (c->state == C_CLOSED) return;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -369,6 +370,10 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   chc_list_insert_tail(&p->closing, &c->gnode);
   chc_defer_queue(p->lp, &p->reap);
   pool_dispatch(p);
+  /* the first connection to an h2-capable origin failed: the requests
+  ** that waited for it try their own now, rather than wait out the pool
+  ** timeout for a connection that is not coming */
+  if (probe && !p->closed) pool_origin_rewait(c->org);
 }
 
 /* c serves s now (the protocol prepares the exchange). */
@@ -507,11 +512,16 @@ int pool_drain(pconn *c) {
 /* The first connection to an h2-capable origin turned out HTTP/1.1: the
 ** requests that waited for it need their own. */
 static void probe_was_h1(pconn *c) {
-  origin *o = c->org;
+  c->probe = 0;
+  c->org->h2_pending = 0;
+  pool_origin_rewait(c->org);
+}
+
+/* The requests waiting for o's HTTP/2 connection (not for a pool slot)
+** ask again: that connection is not coming, or is gone. */
+void pool_origin_rewait(origin *o) {
   chc_list moved;
   chc_list *n, *next;
-  c->probe = 0;
-  o->h2_pending = 0;
   chc_list_init(&moved);
   for (n = o->waiters.next; n != &o->waiters; n = next) {
     chc_stream *w = chc_container_of(n, chc_stream, owait);
@@ -754,9 +764,11 @@ void pool_stream_start(chc_stream *s) {
       chc_loop_now(p->lp) - o->h2conn->idle_since >=
           (uint64_t)p->o.keepalive_expiry)
     pool_conn_close(o->h2conn, CHC_OK, "keep-alive expired");
+  if (s->h2_capable && o->h2conn)
+    h2_ping_check(o->h2conn); /* is it still there? */
   if (s->h2_capable && (o->h2conn || o->h2_pending)) {
     pconn *c = o->h2conn;
-    if (c && chc_h2_can_open(c->h2->engine)) {
+    if (c && !c->h2->pinging && chc_h2_can_open(c->h2->engine)) {
       c->ops->start(c, s);
       return;
     }
@@ -829,6 +841,7 @@ void chc_pool_opts_default(chc_pool_opts *o) {
   o->max_connections = 100;
   o->max_keepalive = 20;
   o->keepalive_expiry = 5000;
+  o->h2_ping_after = 10000;
   o->http1 = 1;
   o->to.connect = o->to.read = o->to.write = o->to.pool = 30000;
   o->to.total = -1;

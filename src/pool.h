@@ -36,6 +36,9 @@ typedef struct chc_pool_opts {
   int max_connections; /* total open connections */
   int max_keepalive;   /* idle connections kept */
   int64_t keepalive_expiry; /* ms an idle connection is kept */
+  /* ms an HTTP/2 connection may sit idle before its next stream waits for
+  ** a PING's ACK (-1: never) */
+  int64_t h2_ping_after;
   int http1, http2;
   int retries; /* retries of failed connects */
   chc_timeouts to;

@@ -234,6 +234,7 @@ int pool_retry_stale(pconn *c, int got_bytes);
 void pool_conn_activate(pconn *c); /* an idle conn serves again */
 int pool_drain(pconn *c); /* 1: c reads away the rest of its released s */
 void pool_h2_ready(pconn *c);
+void pool_origin_rewait(origin *o); /* its HTTP/2 waiters ask again */
 /* Takeover: c leaves the pool (its slot is free at once, its counts
 ** drop) and its transport is returned, ownerless, with the bytes read past
 ** the response head moved into *rest. The caller owns both. */

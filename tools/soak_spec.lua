@@ -14,8 +14,10 @@
 -- string body and a streamed body to the raw peer's /upload-sha256),
 -- cancels (a 64 MiB download closed after its first chunk, a task cancelled
 -- mid-request), timeouts (a stalled head, read timeout 0.2 s), faults (the
--- fault peer cuts an HTTP/1.1 exchange at a random byte, FIN or RST).
--- WebSocket and SSE: add a workload to EXTRA below once their APIs exist.
+-- fault peer cuts an HTTP/1.1 exchange at a random byte, FIN or RST),
+-- ws (WebSocket echo sessions, text and binary, deflated; every other one
+-- through a fault peer that cuts it at a random byte or stalls it), sse
+-- (EventSource streams, likewise cut: it must reconnect and end cleanly).
 local H = require "helper"
 local http = require "c_http_core"
 
@@ -24,9 +26,100 @@ local SAMPLE = tonumber(os.getenv("SOAK_SAMPLE") or "") or 5
 local WARMUP = math.max(10, SECONDS / 5)
 
 -- Hook for later workloads: name -> function(deadline, count) that loops
--- until deadline, calling count(ok, err) after each operation. The
--- WebSocket (issue 11) and SSE (issue 12) soaks belong here.
+-- until deadline, calling count(ok, err) after each operation.
 local EXTRA = {}
+
+-- fn(F, ...) with a fault peer of its own (a fault peer's mode is global:
+-- workloads sharing one would cut each other's connections) and the peers
+-- start(); all stopped afterwards, also when fn raises.
+local function with_peers(start, fn)
+  local F = H.fault_start()
+  local P = start()
+  local ok, err = pcall(fn, F, P)
+  F.stop()
+  P.stop()
+  if not ok then error(err, 0) end
+end
+
+local function port_of(url) return tonumber(url:match(":(%d+)$")) end
+
+-- One WebSocket session through F: n echoes (text and binary), then the
+-- close. Returns true, or nil and the error that ended it.
+local function ws_session(pool, F, n)
+  local ws, err = pool:websocket("ws://127.0.0.1:" .. F.port .. "/echo",
+                                 { ping_interval = 0.2, ping_timeout = 0.5,
+                                   close_timeout = 0.5 })
+  if not ws then return nil, err end
+  for i = 1, n do
+    local kind = i % 2 == 0 and "binary" or "text"
+    local m = string.rep(kind, i * 7)
+    local ok, serr = ws:send(m, kind)
+    if not ok then ws:close() return nil, serr end
+    local got, rerr = ws:receive()
+    if got ~= m then ws:close() return nil, rerr or "wrong echo" end
+  end
+  ws:close()
+  return ws.close_code == 1000 or nil, "no close from the server"
+end
+
+local WS_FAULT_KINDS = { "RemoteProtocolError", "ReadError", "WriteError",
+                         "ReadTimeout" }
+
+function EXTRA.ws(deadline, count)
+  with_peers(H.ws_peers, function(F, P)
+    local target = port_of(P.py)
+    local pool = http.Pool{ timeout = { connect = 5, read = 2 } }
+    while http.now() < deadline do
+      F.set(target, -1)
+      count(ws_session(pool, F, 20))
+      local how = ({ "fin", "rst", "fin", "rst", "stall" })[math.random(5)]
+      F.set(target, math.random(0, 500), how, 1)
+      local ok, err = ws_session(pool, F, 3)
+      -- a cut: the session works (the cut came after it) or fails with a
+      -- kind the API gives for it; a cut close is no close code
+      count(ok or err == "no close from the server" or H.kind_in(err, WS_FAULT_KINDS),
+            err)
+    end
+    pool:close()
+  end)
+end
+
+-- One EventSource run through F; true when it ended without an error with
+-- every event of its last connection.
+local function sse_session(pool, F, n, reconnects)
+  local es <close> = pool:sse(F.url .. "/events?id=1&n=" .. n,
+                              { retry = 0, max_reconnects = reconnects })
+  local last
+  while true do
+    local ev, err = es:next()
+    if ev == nil then
+      if err then return nil, err end
+      break
+    end
+    last = ev.data
+  end
+  return last == "e" .. n and es.last_event_id == tostring(n) or nil, "events missing"
+end
+
+function EXTRA.sse(deadline, count)
+  with_peers(H.sse_peer, function(F, P)
+    local target = port_of(P.h1)
+    local pool = http.Pool{ timeout = { connect = 5, read = 5 } }
+    while http.now() < deadline do
+      F.set(target, -1)
+      count(sse_session(pool, F, 50, 0))
+      local how = ({ "fin", "rst", "fin", "rst", "stall" })[math.random(5)]
+      F.set(target, math.random(0, 300), how, 1)
+      -- reconnects after the cut (a stall: after the read timeout); a pool
+      -- of its own, so that no connection with a cut to come is kept for
+      -- the clean sessions (which may not reconnect)
+      local fpool = http.Pool{ timeout = { connect = 5, read = 1 } }
+      count(sse_session(fpool, F, 3, 2))
+      fpool:close()
+    end
+    pool:close()
+  end)
+end
 
 local counts = {}
 local function counter(name)

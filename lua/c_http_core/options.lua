@@ -119,7 +119,7 @@ local POOL_OPTIONS = {
   max_connections = true, max_keepalive = true, keepalive_expiry = true,
   http1 = true, http2 = true, retries = true, timeout = true, tls = true,
   uds = true, max_header_size = true,
-  proxy = true, trace = true,
+  proxy = true, trace = true, h2_ping_after = true,
 }
 
 -- tls options and their types; the table is handed to C as a copy, which
@@ -196,8 +196,9 @@ local function check_tls(t)
 end
 
 --- Validate Pool options and fill in the defaults (DESIGN.md, "pools"):
--- max_connections=100, max_keepalive=20, keepalive_expiry=5.0, http1=true,
--- http2=false, retries=0, timeout=30 (connect, read, write and pool; no
+-- max_connections=100, max_keepalive=20, keepalive_expiry=5.0,
+-- h2_ping_after=10, http1=true, http2=false, retries=0, timeout=30
+-- (connect, read, write and pool; no
 -- total), tls={verify=true}, uds=nil, max_header_size=65536.
 -- `timeout = false` means no timeouts at all. max_header_size is at least
 -- 256 (the core's floor).
@@ -230,6 +231,10 @@ function M.pool(opts)
   local expiry = opts.keepalive_expiry
   if expiry == nil then expiry = 5.0 end
   o.keepalive_expiry = check_seconds(expiry, "keepalive_expiry")
+  -- seconds an HTTP/2 connection may sit idle before it is PINGed on reuse
+  local ping = opts.h2_ping_after
+  if ping == nil then ping = 10 end
+  o.h2_ping_after = limit(ping, "h2_ping_after") -- false: never
   local timeout = opts.timeout
   if timeout == nil then timeout = 30 end
   o.timeout = M.check_timeout(timeout) or {}

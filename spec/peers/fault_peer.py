@@ -13,13 +13,25 @@ PROXY_PORT: each accepted connection takes a snapshot of the current mode:
              fin    close our side towards the client (FIN) and the server's
              rst    reset the client connection (SO_LINGER 0, close)
              stall  stop relaying; close when the client does (or after 60 s)
+           A connection is closed after 60 s without a byte either way (a
+           busy kept-alive connection is never cut by that)
   canned   answer each request head with the next of the canned responses
            (counted across connections; the last one repeats): framing tests
 CTL_PORT (HTTP/1.0, one request per connection):
-  /set?target=P&cut=N&how=fin|rst|stall   forward mode
+  /set?target=P&cut=N&how=fin|rst|stall[&times=K]   forward mode; with
+                          times, only the next K connections are cut (the
+                          later ones are relayed whole): reconnections
   /canned?name=NAME                       canned mode (see CANNED)
-  /stats   {"conns": accepted, "open": still open}
-  /reset   zero the counters, mode forward with no cut
+  /freeze?how=stall|rst|kill   every connection open now stops relaying
+                          (new ones do not): stall drops what either side
+                          sends (a peer gone silent); rst resets the
+                          client's connection when it next sends
+                          something; kill resets it now (within 1 s).
+  /stats   {"conns": accepted, "open": still open, "pings": HTTP/2 PINGs
+           (not ACKs) the clients sent on h2c connections, "down": bytes
+           of the servers relayed to the clients}
+  /reset   zero the counters, mode forward with no cut (a frozen
+           connection stays frozen)
 """
 import json
 import os
@@ -50,8 +62,36 @@ CANNED = {
 
 lock = threading.Lock()
 mode = {"kind": "forward", "target": 0, "cut": -1, "how": "fin", "name": "ok",
-        "served": 0}
-stats = {"conns": 0, "open": 0}
+        "served": 0, "times": -1}
+stats = {"conns": 0, "open": 0, "pings": 0, "down": 0}
+frozen = {"upto": 0, "how": "stall", "seq": 0}  # ids <= upto are frozen
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class H2Frames:
+    """Counts the PINGs in the client's bytes of a prior-knowledge h2c
+    connection (anything else is not looked at)."""
+
+    def __init__(self):
+        self.buf, self.h2 = b"", None
+
+    def feed(self, d):
+        if self.h2 is False:
+            return
+        self.buf += d
+        if self.h2 is None:
+            if len(self.buf) < len(PREFACE):
+                return
+            self.h2 = self.buf.startswith(PREFACE)
+            self.buf = self.buf[len(PREFACE):]
+        while self.h2 and len(self.buf) >= 9:
+            n = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + n:
+                break
+            if self.buf[3] == 6 and not self.buf[4] & 1:
+                with lock:
+                    stats["pings"] += 1
+            self.buf = self.buf[9 + n:]
 
 
 def read_head(sock, buf):
@@ -77,17 +117,36 @@ def serve_canned(c, name):
         c.sendall(answers[min(k, len(answers) - 1)])
 
 
+def rst(c):
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 def serve_forward(c, m):
     u = socket.create_connection(("127.0.0.1", m["target"]))
+    frames = H2Frames()
     try:
         cut, sent, stalled = m["cut"], 0, False
         deadline = time.monotonic() + 60
         socks = [c, u]
         while time.monotonic() < deadline:
             r, _, _ = select.select(socks, [], [], 1.0)
+            if r and not stalled:
+                deadline = time.monotonic() + 60
+            with lock:
+                freeze = frozen["how"] if m["id"] <= frozen["upto"] else None
+            if freeze == "kill":
+                rst(c)
+                return
+            if freeze:
+                stalled = True
+                socks = [c]
             if c in r:
                 d = c.recv(65536)
                 if not d:
+                    return
+                frames.feed(d)
+                if freeze == "rst":
+                    rst(c)
                     return
                 if not stalled:
                     u.sendall(d)
@@ -101,8 +160,7 @@ def serve_forward(c, m):
                     c.sendall(d[:cut - sent])
                     sent = cut
                     if m["how"] == "rst":
-                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                     struct.pack("ii", 1, 0))
+                        rst(c)
                         return
                     if m["how"] == "fin":
                         c.shutdown(socket.SHUT_WR)
@@ -115,6 +173,8 @@ def serve_forward(c, m):
                     continue
                 c.sendall(d)
                 sent += len(d)
+                with lock:
+                    stats["down"] += len(d)
     finally:
         u.close()
 
@@ -122,8 +182,14 @@ def serve_forward(c, m):
 def handle(c):
     with lock:
         m = dict(mode)
+        if mode["times"] == 0:
+            m["cut"] = -1
+        elif mode["times"] > 0:
+            mode["times"] -= 1
         stats["conns"] += 1
         stats["open"] += 1
+        frozen["seq"] += 1
+        m["id"] = frozen["seq"]
     try:
         if m["kind"] == "canned":
             serve_canned(c, m["name"])
@@ -146,12 +212,15 @@ def control(c):
         with lock:
             if u.path == "/set":
                 mode.update(kind="forward", target=int(q["target"]),
-                            cut=int(q.get("cut", -1)), how=q.get("how", "fin"))
+                            cut=int(q.get("cut", -1)), how=q.get("how", "fin"),
+                            times=int(q.get("times", -1)))
             elif u.path == "/canned":
                 mode.update(kind="canned", name=q["name"], served=0)
+            elif u.path == "/freeze":
+                frozen.update(upto=frozen["seq"], how=q.get("how", "stall"))
             elif u.path == "/reset":
-                stats.update(conns=0)
-                mode.update(kind="forward", cut=-1)
+                stats.update(conns=0, pings=0, down=0)
+                mode.update(kind="forward", cut=-1, times=-1)
             body = json.dumps(stats).encode()
         c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                   % (len(body), body))

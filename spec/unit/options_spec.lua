@@ -4,7 +4,7 @@ describe("options", function()
   describe("pool", function()
     it("fills in DESIGN.md's defaults", function()
       assert.same({
-        max_connections = 100, max_keepalive = 20, keepalive_expiry = 5.0,
+        max_connections = 100, max_keepalive = 20, keepalive_expiry = 5.0, h2_ping_after = 10,
         http1 = true, http2 = false, retries = 0,
         timeout = { connect = 30, read = 30, write = 30, pool = 30 },
         tls = { verify = true }, max_header_size = 65536,

@@ -178,6 +178,12 @@ static int l_pool_new(lua_State *L) {
       o.keepalive_expiry = (int64_t)ceil(v * 1000.0);
     }
     lua_pop(L, 1);
+    /* options.lua checked it: seconds, or false for never */
+    if (lua_getfield(L, 1, "h2_ping_after") == LUA_TNUMBER)
+      o.h2_ping_after = (int64_t)ceil(lua_tonumber(L, -1) * 1000.0);
+    else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+      o.h2_ping_after = -1;
+    lua_pop(L, 1);
     lua_getfield(L, 1, "timeout");
     chc_opt_timeouts(L, -1, &o.to);
     lua_pop(L, 1);

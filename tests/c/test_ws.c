@@ -509,6 +509,10 @@ static void test_rfc7692_examples(void) {
   RAW("empty compressed message, no payload", &z,
       "\xc2\x00\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00\xc2\x00",
       "msg 2 ;msg 1 Hello;msg 2 ;");
+  /* the first message: its buffer was never grown (found by ws_fuzz:
+  ** check_text did NULL + 0) */
+  RAW("empty compressed text as the first message", &z, "\xc1\x00",
+      "msg 1 ;");
   RAW("uncompressed message with deflate agreed", &z, "\x81\x05Hello",
       "msg 1 Hello;");
   RAW("invalid compressed data", &z, "\xc1\x02\xff\xff",

@@ -37,6 +37,7 @@ struct chc_wsc {
   int state;
   int closing;       /* our close was sent: waiting for the peer's */
   int eof;
+  int eof_seen;      /* read 0 while a message was held: on_eof later */
   int status;        /* a refused handshake */
   chc_buf body;      /* its body's start */
   chc_buf in;        /* bytes read and not yet consumed by the engine */
@@ -156,15 +157,20 @@ static void after_feed(chc_wsc *w) {
   }
 }
 
+/* The engine failed (a protocol violation): its error is ours. */
+static void engine_failed(chc_wsc *w) {
+  const chc_error *e = chc_ws_error(w->ws);
+  chc_seterr(&w->err, e->code, "%s", e->msg);
+  flush(w); /* our close frame, if the socket takes it now */
+  finish(w);
+}
+
 /* Feeds what `in` holds. Returns -1 when the WebSocket failed. */
 static int feed_in(chc_wsc *w) {
   while (w->in.len > 0 && chc_ws_want_read(w->ws)) {
     ssize_t n = chc_ws_feed(w->ws, chc_buf_head(&w->in), w->in.len);
     if (n < 0) {
-      const chc_error *e = chc_ws_error(w->ws);
-      chc_seterr(&w->err, e->code, "%s", e->msg);
-      flush(w); /* our close frame, if the socket takes it now */
-      finish(w);
+      engine_failed(w);
       return -1;
     }
     chc_buf_consume(&w->in, (size_t)n);
@@ -172,6 +178,29 @@ static int feed_in(chc_wsc *w) {
     if (w->state == CHC_WSC_DONE) return -1;
   }
   if (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED) chc_buf_reset(&w->in);
+  return 0;
+}
+
+/* Feeds bytes just read (from the stack: most reads are consumed whole,
+** so an idle or echoing WebSocket holds no read buffer); what the engine
+** leaves (it holds a message) waits in `in`. -1 when it failed. */
+static int feed_read(chc_wsc *w, const char *p, size_t n) {
+  while (n > 0 && chc_ws_want_read(w->ws)) {
+    ssize_t k = chc_ws_feed(w->ws, p, n);
+    if (k < 0) {
+      engine_failed(w);
+      return -1;
+    }
+    p += k;
+    n -= (size_t)k;
+    after_feed(w);
+    if (w->state == CHC_WSC_DONE) return -1;
+  }
+  if (n == 0 || (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED)) return 0;
+  if (chc_buf_append(&w->in, p, n) < 0) {
+    fail(w, CHC_EREAD, "out of memory reading a WebSocket message");
+    return -1;
+  }
   return 0;
 }
 
@@ -187,25 +216,35 @@ static void on_eof(chc_wsc *w) {
        w->t->peer);
 }
 
+/*
+** Reads while the engine takes input, and once more while it holds a
+** message and nothing is buffered: that read usually meets the EAGAIN, so
+** that taking the message needs no further pass (chc_wsc_release), and it
+** buffers at most one chunk. An EOF met then is acted on once the message
+** is taken (a message and the server's close may come in one read).
+*/
 static void pump(chc_wsc *w) {
+  char tmp[READ_CHUNK];
   if (w->state != CHC_WSC_OPEN) return;
   flush(w);
   if (feed_in(w) < 0) return;
-  while (w->t->readable && w->state == CHC_WSC_OPEN &&
+  while (w->state == CHC_WSC_OPEN &&
          (chc_ws_want_read(w->ws) ||
-          (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED))) {
+          (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED) ||
+          (w->in.len == 0 && !w->eof_seen))) {
     ssize_t n;
-    if (chc_buf_reserve(&w->in, READ_CHUNK) < 0) {
-      fail(w, CHC_EREAD, "out of memory reading a WebSocket message");
-      return;
-    }
-    n = conn_recv(w->t, chc_buf_tail(&w->in), chc_buf_avail(&w->in));
-    if (n > 0) {
-      chc_buf_commit(&w->in, (size_t)n);
-      if (feed_in(w) < 0) return;
-    } else if (n == 0) {
+    if (w->eof_seen) {
+      if (w->in.len > 0) break;
       on_eof(w);
       return;
+    }
+    if (!w->t->readable) break;
+    n = conn_recv(w->t, tmp, sizeof tmp);
+    if (n > 0) {
+      if (feed_read(w, tmp, (size_t)n) < 0) return;
+    } else if (n == 0) {
+      w->eof_seen = 1;
+      w->t->readable = 0;
     } else if (errno == EAGAIN) {
       w->t->readable = 0;
     } else if (errno != EINTR) {
@@ -215,7 +254,7 @@ static void pump(chc_wsc *w) {
     }
   }
   flush(w); /* pongs and the close echo the feeding queued */
-  if (w->in.len == 0) chc_buf_free(&w->in); /* an idle WebSocket holds none */
+  if (w->in.len == 0) chc_buf_free(&w->in); /* leftovers only, if any */
   if (w->state == CHC_WSC_OPEN && w->eof == 0 && close_done(w) &&
       !chc_timer_active(&w->close_timer))
     chc_timer_start(w->lp, &w->close_timer, 2000);
@@ -557,7 +596,11 @@ int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n) {
 void chc_wsc_release(chc_wsc *w) {
   if (w->ws == NULL) return;
   chc_ws_message_release(w->ws);
-  if (w->state == CHC_WSC_OPEN) chc_defer_queue(w->lp, &w->resume);
+  /* pump read on to the EAGAIN while the message was held: with nothing
+  ** buffered the next bytes come with an edge, and no pass is needed */
+  if (w->state == CHC_WSC_OPEN &&
+      (w->in.len > 0 || w->eof_seen || w->t == NULL || w->t->readable))
+    chc_defer_queue(w->lp, &w->resume);
 }
 
 static int queued(chc_wsc *w, int r) {

@@ -96,7 +96,9 @@ end
 -- the WebSocket is closed or failed (`err.code`, `err.reason`: the peer's
 -- close, when one arrived).
 function methods:receive()
-  return ended(self, self._core:receive())
+  local msg, kind, code, reason = self._core:receive()
+  if msg then return msg, kind end -- (no vararg call on the hot path)
+  return ended(self, msg, kind, code, reason)
 end
 
 -- messages(): ends at a close handshake; raises on a failure.

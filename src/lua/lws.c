@@ -31,9 +31,29 @@ typedef struct lws {
   int64_t close_ms;
 } lws;
 
+/*
+** The methods are closures over the metatable and the two kind strings
+** (upvalues 1-3): checking self compares metatables without the
+** registry lookup (and its strcmp) of luaL_checkudata, and a received
+** message's kind is pushed without hashing a string. Continuations run
+** with their function's upvalues, and find self already checked.
+*/
+#define UV_MT lua_upvalueindex(1)
+#define UV_TEXT lua_upvalueindex(2)
+#define UV_BINARY lua_upvalueindex(3)
+
 static lws *check_ws(lua_State *L) {
-  return luaL_checkudata(L, 1, CHC_WS_MT);
+  lws *u = lua_touserdata(L, 1);
+  if (u != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, UV_MT);
+    lua_pop(L, 1);
+    if (same) return u;
+  }
+  return luaL_checkudata(L, 1, CHC_WS_MT); /* raises, or __gc/__close */
 }
+
+/* self in a continuation: its function checked it. */
+static lws *self_ws(lua_State *L) { return lua_touserdata(L, 1); }
 
 static void ws_notify(chc_wsc *w, void *ud) {
   lws *u = ud;
@@ -225,7 +245,7 @@ static int push_end(lua_State *L, lws *u) {
 }
 
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   int kind;
   const char *p;
   size_t n;
@@ -239,7 +259,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   if (chc_wsc_message(u->w, &kind, &p, &n)) {
     u->receiving = 0;
     lua_pushlstring(L, p, n);
-    lua_pushstring(L, kind == CHC_WS_TEXT ? "text" : "binary");
+    lua_pushvalue(L, kind == CHC_WS_TEXT ? UV_TEXT : UV_BINARY);
     chc_wsc_release(u->w);
     return 2;
   }
@@ -284,7 +304,7 @@ static int send_result(lua_State *L, lws *u, int r) {
 ** then queues the whole message at once (frames of two messages never
 ** interleave). */
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   size_t n;
   const char *p = lua_tolstring(L, 2, &n);
   CHC_UNUSED(status);
@@ -300,8 +320,13 @@ static int ws_send(lua_State *L) {
   int kind;
   check_ws(L);
   luaL_checktype(L, 2, LUA_TSTRING);
-  kind = luaL_checkoption(L, 3, "text", kinds) == 0 ? CHC_WS_TEXT
-                                                     : CHC_WS_BINARY;
+  if (lua_isnoneornil(L, 3) || lua_rawequal(L, 3, UV_TEXT))
+    kind = CHC_WS_TEXT;
+  else if (lua_rawequal(L, 3, UV_BINARY))
+    kind = CHC_WS_BINARY;
+  else /* raises, unless a string that equals one without being it */
+    kind = luaL_checkoption(L, 3, "text", kinds) == 0 ? CHC_WS_TEXT
+                                                       : CHC_WS_BINARY;
   lua_settop(L, 2);
   return send_k(L, LUA_OK, kind);
 }
@@ -315,7 +340,7 @@ static int ws_ping(lua_State *L) {
 }
 
 static int close_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, (void (*)(void *))ws_drop, u);
@@ -369,7 +394,11 @@ void chc_lws_open(lua_State *L) {
                                {"info", ws_info},       {"drop", ws_gc},
                                {NULL, NULL}};
   luaL_newmetatable(L, CHC_WS_MT);
-  luaL_newlib(L, m);
+  luaL_newlibtable(L, m);
+  lua_pushvalue(L, -2);
+  lua_pushliteral(L, "text");
+  lua_pushliteral(L, "binary");
+  luaL_setfuncs(L, m, 3);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ws_gc);
   lua_setfield(L, -2, "__gc");

@@ -295,6 +295,34 @@ describe("WebSocket", function()
       assert.matches("1006", err.message)
     end)
 
+    it("a big message goes out in parts: never queued whole (16 MiB to a "
+       .. "server that reads nothing)", function()
+      local function rss_kib()
+        local f = assert(io.open("/proc/self/status"))
+        local kib = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+        f:close()
+        return kib
+      end
+      http.run(function()
+        local ws = open(P.raw .. "/sink", { compress = false })
+        local big = string.rep("x", 16 << 20)
+        local before = rss_kib()
+        local t = http.spawn(function() return ws:send(big, "binary") end)
+        http.sleep(0.3) -- the send waits at the high-water mark
+        local grown = rss_kib() - before
+        -- copied whole, the frame alone would be 16 MiB
+        assert.truthy(grown < 6 * 1024, "RSS grew by " .. grown .. " KiB")
+        t:cancel()
+        local ok, err = pcall(t.join, t)
+        assert.is_false(ok)
+        assert.equals("Cancelled", err.kind)
+        -- cancelled partway through the message: the WebSocket is gone
+        local sent, e2 = ws:send("x")
+        assert.is_nil(sent)
+        assert.equals("Closed", e2.kind)
+      end)
+    end)
+
     it("keeps the bytes that came with the 101", function()
       local ws = open(P.raw .. "/early")
       assert.equals("early", (ws:receive()))

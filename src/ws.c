@@ -306,6 +306,14 @@ static int check_length(chc_ws *ws) {
   if (!ws->msg_z && len > ws->o.max_message - ws->msg.len)
     return fail(ws, 1009, "message over max_message (%zu bytes)",
                 ws->o.max_message);
+  /* a message in one frame has its size in the header: its buffer is
+  ** allocated once at that size, not grown by doubling to up to twice it */
+  if (!ws->msg_z && ws->fin && ws->op != OP_CONT && len > ws->msg.cap) {
+    chc_buf_free(&ws->msg);
+    if ((ws->msg.data = malloc((size_t)len)) == NULL)
+      return fail(ws, 1011, "out of memory for a message");
+    ws->msg.cap = (size_t)len;
+  }
   return 0;
 }
 
@@ -568,6 +576,11 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
   ws->send_kind = more ? kind : 0;
   ws->send_utf8 = more ? u : 0;
   return 0;
+}
+
+int chc_ws_utf8_valid(const void *p, size_t n) {
+  uint32_t u = 0;
+  return utf8_run(&u, p, n) == 0 && u == 0;
 }
 
 static int control(chc_ws *ws, int op, const void *p, size_t n) {

@@ -190,6 +190,8 @@ const char *chc_ws_pong_data(const chc_ws *ws, size_t *n);
 ** an -ENOMEM while compressing leaves the compressor ahead of the peer:
 ** close the connection then. */
 int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more);
+/* 1 when p[0..n) is complete UTF-8, else 0. */
+int chc_ws_utf8_valid(const void *p, size_t n);
 /* Control frames: payload at most 125 bytes (-EINVAL). */
 int chc_ws_ping(chc_ws *ws, const void *p, size_t n);
 int chc_ws_pong(chc_ws *ws, const void *p, size_t n);

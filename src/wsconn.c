@@ -23,6 +23,7 @@
 
 #define READ_CHUNK (64 * 1024)
 #define BODY_MAX 512
+#define OUT_KEEP (64 * 1024) /* an empty output buffer kept up to this */
 
 struct chc_wsc {
   chc_loop *lp;
@@ -135,6 +136,8 @@ static void flush(chc_wsc *w) {
     }
     chc_buf_consume(out, (size_t)n);
   }
+  /* a big message's frame is not kept once written (W9's peak memory) */
+  if (out->len == 0 && out->cap > OUT_KEEP) chc_buf_free(out);
   if (out->len < before) notify(w); /* senders may go on */
 }
 
@@ -609,8 +612,13 @@ static int queued(chc_wsc *w, int r) {
 }
 
 int chc_wsc_send(chc_wsc *w, int kind, const char *p, size_t n) {
+  return chc_wsc_send_part(w, kind, p, n, 0);
+}
+
+int chc_wsc_send_part(chc_wsc *w, int kind, const char *p, size_t n,
+                      int more) {
   if (w->state != CHC_WSC_OPEN || w->closing) return -EPIPE;
-  return queued(w, chc_ws_send(w->ws, kind, p, n, 0));
+  return queued(w, chc_ws_send(w->ws, kind, p, n, more));
 }
 
 int chc_wsc_ping(chc_wsc *w, const char *p, size_t n) {

@@ -74,6 +74,10 @@ void chc_wsc_release(chc_wsc *w);
 ** 0, -EINVAL (text not UTF-8, ping over 125 bytes), -EPIPE (closed or
 ** closing; see chc_wsc_error), -ENOMEM. */
 int chc_wsc_send(chc_wsc *w, int kind, const char *p, size_t n);
+/* A message in parts (more = 1: further parts follow; chc_ws_send): the
+** owner sends nothing else until its last part. */
+int chc_wsc_send_part(chc_wsc *w, int kind, const char *p, size_t n,
+                      int more);
 int chc_wsc_ping(chc_wsc *w, const char *p, size_t n);
 size_t chc_wsc_pending(const chc_wsc *w); /* bytes queued, unsent */
 /* Sends our close (code 0: none) and waits for the peer's at most

@@ -21,12 +21,16 @@
 #define CHC_WS_MT "c_http_core.WebSocket"
 /* send waits while more than this is queued and unsent */
 #define SEND_HWM (256 * 1024)
+/* a message over this is sent in fragments of this size */
+#define SEND_PART (1024 * 1024)
 
 typedef struct lws {
   chc_wsc *w;
   chc_lloop *ll;
   chc_waitq q;
   int receiving;  /* a task is in receive */
+  int streaming;  /* a task is sending a message in parts */
+  size_t sent;    /* its bytes queued so far */
   int traced;     /* uservalue 2 is the handshake's trace function */
   int64_t close_ms;
 } lws;
@@ -300,19 +304,57 @@ static int send_result(lua_State *L, lws *u, int r) {
   return closed_err(L);
 }
 
-/* [ws, data, kind]: waits while the queue is over the high-water mark,
-** then queues the whole message at once (frames of two messages never
-** interleave). */
+/* A task cancelled while its message is partly sent: nothing else may
+** follow on the wire, so the WebSocket goes. */
+static void send_cleanup(void *ud) {
+  lws *u = ud;
+  if (u->streaming) {
+    u->streaming = 0;
+    ws_drop(u);
+  }
+}
+
+/*
+** [ws, data, kind]: waits while the queue is over the high-water mark (or
+** another task's message is going out in parts), then queues the message.
+** Up to SEND_PART bytes it is queued at once; a bigger one goes out as
+** fragments of SEND_PART, each queued when the queue is under the mark,
+** so its frames are never copied whole (the string stays on this task's
+** stack until the last part). Frames of two messages never interleave.
+** ctx: the kind, plus SENDING once this task has begun a message in parts.
+*/
+#define SENDING 0x100
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   lws *u = self_ws(L);
   size_t n;
   const char *p = lua_tolstring(L, 2, &n);
+  int kind = (int)(ctx & 0xff), r;
   CHC_UNUSED(status);
-  chc_check_cancel_on(L, u->ll, NULL, NULL);
+  chc_check_cancel_on(L, u->ll, send_cleanup, u);
   if (u->w == NULL) return closed_err(L);
-  if (chc_wsc_state(u->w) == CHC_WSC_OPEN && chc_wsc_pending(u->w) > SEND_HWM)
+  if (chc_wsc_state(u->w) == CHC_WSC_OPEN &&
+      (chc_wsc_pending(u->w) > SEND_HWM || (u->streaming && !(ctx & SENDING))))
     return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
-  return send_result(L, u, chc_wsc_send(u->w, (int)ctx, p, n));
+  if (n <= SEND_PART) return send_result(L, u, chc_wsc_send(u->w, kind, p, n));
+  if (!(ctx & SENDING)) { /* all of it is checked before a part goes */
+    if (kind == CHC_WS_TEXT && !chc_ws_utf8_valid(p, n))
+      return send_result(L, u, -EINVAL);
+    u->streaming = 1;
+    u->sent = 0;
+    ctx |= SENDING;
+  }
+  for (;;) {
+    size_t k = n - u->sent < SEND_PART ? n - u->sent : SEND_PART;
+    int more = u->sent + k < n;
+    r = chc_wsc_send_part(u->w, kind, p + u->sent, k, more);
+    if (r < 0 || !more) break;
+    u->sent += k;
+    if (chc_wsc_pending(u->w) > SEND_HWM)
+      return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
+  }
+  u->streaming = 0;
+  chc_waitq_wake(u->ll, &u->q); /* other senders */
+  return send_result(L, u, r);
 }
 
 static int ws_send(lua_State *L) {

@@ -249,6 +249,20 @@ describe("WebSocket", function()
       assert.equals(1000, ws.close_code)
     end)
 
+    it("500 idle WebSockets take at most 8 KiB each (issue 11's target; "
+       .. "about 4 KiB now)", function()
+      -- in a fresh process (bench/ws_idle.lua): this one's heap has room
+      -- freed by earlier specs, which new WebSockets would fill unseen
+      local cmd = ("lua5.4 bench/ws_idle.lua url=%s/ n=500 compress=0 2>&1")
+          :format(P.node)
+      local f = assert(io.popen(cmd))
+      local out = f:read("a")
+      f:close()
+      local per = tonumber(out:match("rss_per_ws=(%d+)"))
+      assert.truthy(per, out)
+      assert.truthy(per <= 8192, ("%d bytes per idle WebSocket"):format(per))
+    end)
+
     it("echoes over wss://", function()
       local pool = ca_pool()
       local ws = open(P.node_tls .. "/", nil, pool)

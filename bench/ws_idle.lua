@@ -3,7 +3,10 @@
 -- on each and takes its echo (so that what a used WebSocket keeps is
 -- counted), then prints the RSS and Lua-heap growth per WebSocket.
 --
---   lua5.4 bench/ws_idle.lua url=ws://... n=10000 compress=0|1
+--   lua5.4 bench/ws_idle.lua url=ws://... n=10000 compress=0|1 [size=N]
+--
+-- size: the message's length (default 48: under compress_min (64), so
+-- only the server's echo may be compressed; 64 and more: ours too).
 --
 -- Needs `ulimit -n` above n (one socket each). Prints
 -- "RESULT n= rss_per_ws= lua_per_ws= unit=bytes".
@@ -17,6 +20,7 @@ end
 local url = assert(A.url, "url= is required")
 local n = tonumber(A.n or 1000)
 local compress = A.compress == "1"
+local size = tonumber(A.size or 48)
 
 local function rss()
   local f = assert(io.open("/proc/self/status"))
@@ -36,12 +40,13 @@ local all = {}
 for i = 1, n do
   local ws, err = pool:websocket(url, { compress = compress })
   if not ws then print("WRONG " .. tostring(err)); os.exit(1) end
-  assert(ws:send("hello, this is message " .. i .. " of the idle bench"))
+  local m = tostring(i) .. " "
+  assert(ws:send(m .. ("idle "):rep(size):sub(1, size - #m)))
   assert(ws:receive())
   all[i] = ws
 end
 collectgarbage(); collectgarbage()
 local r1, l1 = rss(), collectgarbage("count") * 1024
-print(("RESULT n=%d compress=%s rss_per_ws=%.0f lua_per_ws=%.0f ext=%s unit=bytes"):format(
-  n, tostring(compress), (r1 - r0) / n, (l1 - l0) / n, tostring(all[1].extensions)))
+print(("RESULT n=%d size=%d compress=%s rss_per_ws=%.0f lua_per_ws=%.0f ext=%s unit=bytes"):format(
+  n, size, tostring(compress), (r1 - r0) / n, (l1 - l0) / n, tostring(all[1].extensions)))
 for i = 1, n do all[i]:close() end

@@ -252,7 +252,9 @@ describe("WebSocket", function()
     it("500 idle WebSockets take at most 8 KiB each (issue 11's target; "
        .. "about 4 KiB now)", function()
       -- in a fresh process (bench/ws_idle.lua): this one's heap has room
-      -- freed by earlier specs, which new WebSockets would fill unseen
+      -- freed by earlier specs, which new WebSockets would fill unseen.
+      -- RSS means nothing under ASan (quarantine) or valgrind.
+      if not H.rss_meaningful then return end
       local cmd = ("lua5.4 bench/ws_idle.lua url=%s/ n=500 compress=0 2>&1")
           :format(P.node)
       local f = assert(io.popen(cmd))
@@ -325,7 +327,9 @@ describe("WebSocket", function()
         http.sleep(0.3) -- the send waits at the high-water mark
         local grown = rss_kib() - before
         -- copied whole, the frame alone would be 16 MiB
-        assert.truthy(grown < 6 * 1024, "RSS grew by " .. grown .. " KiB")
+        if H.rss_meaningful then
+          assert.truthy(grown < 6 * 1024, "RSS grew by " .. grown .. " KiB")
+        end
         t:cancel()
         local ok, err = pcall(t.join, t)
         assert.is_false(ok)

@@ -345,10 +345,18 @@ static int inflated(chc_ws *ws, size_t from, int r) {
 
 /* The inflater, made on first use (a message may have no payload). */
 static int zin_ready(chc_ws *ws) {
-  if (ws->zin == NULL &&
-      (ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
-    return fail(ws, 1011, "out of memory for the inflater");
+  if (ws->zin == NULL) {
+    if ((ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
+      return fail(ws, 1011, "out of memory for the inflater");
+    ws->st.zstreams++;
+  }
   return 0;
+}
+
+static void zin_drop(chc_ws *ws) {
+  ws_zin_free(ws->zin);
+  ws->zin = NULL;
+  ws->st.zstreams--;
 }
 
 /* Payload bytes of a data frame: into the message, inflated or not. */
@@ -380,6 +388,9 @@ static int end_message(chc_ws *ws) {
                            ws->pmd.server_no_context_takeover,
                            &ws->st.copied);
     if (inflated(ws, from, r) < 0) return -1;
+    /* no context to keep: the inflater (~7 KiB and its window) is not
+    ** held between messages; the next compressed one makes a new one */
+    if (ws->pmd.server_no_context_takeover) zin_drop(ws);
   }
   if (ws->msg_kind == CHC_WS_TEXT && ws->utf8 != 0)
     return fail(ws, 1007, "text message ends inside a UTF-8 sequence");
@@ -556,10 +567,12 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
   b0 = (more ? 0u : 0x80u) | (first ? (unsigned)kind : 0u) |
        (first && ws->send_z ? 0x40u : 0u);
   if (ws->send_z) {
-    if (ws->zout == NULL &&
-        (ws->zout = ws_zout_new(ws->pmd.client_max_window_bits,
-                                ws->o.compress_level)) == NULL)
-      return -ENOMEM;
+    if (ws->zout == NULL) {
+      if ((ws->zout = ws_zout_new(ws->pmd.client_max_window_bits,
+                                  ws->o.compress_level)) == NULL)
+        return -ENOMEM;
+      ws->st.zstreams++;
+    }
     chc_buf_reset(&ws->zbuf);
     /* XXX: an ENOMEM from here on leaves the compressor ahead of the
     ** peer's inflater: the connection must be closed */
@@ -569,6 +582,13 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
     ws->st.deflated_out += ws->zbuf.len;
     r = put_frame(ws, b0, chc_buf_head(&ws->zbuf), ws->zbuf.len, m);
     if (ws->zbuf.cap > KEEP_MSG) chc_buf_free(&ws->zbuf);
+    /* no context to keep: the compressor (its window, hash table and
+    ** buffers: tens of KiB) is not held between messages */
+    if (!more && ws->pmd.client_no_context_takeover) {
+      ws_zout_free(ws->zout);
+      ws->zout = NULL;
+      ws->st.zstreams--;
+    }
   } else {
     r = put_frame(ws, b0, p, n, m);
   }

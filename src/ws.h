@@ -227,6 +227,9 @@ size_t chc_ws_pending(const chc_ws *ws);
 typedef struct chc_ws_stats {
   uint64_t frames_in, frames_out, copied, scanned;
   uint64_t inflated_in, deflated_out; /* compressed payload bytes */
+  unsigned zstreams; /* zlib streams held now (0-2): made on first use,
+                        dropped after each message when its direction
+                        has no context takeover */
 } chc_ws_stats;
 const chc_ws_stats *chc_ws_stats_get(const chc_ws *ws);
 

@@ -3,10 +3,11 @@
 -- on each and takes its echo (so that what a used WebSocket keeps is
 -- counted), then prints the RSS and Lua-heap growth per WebSocket.
 --
---   lua5.4 bench/ws_idle.lua url=ws://... n=10000 compress=0|1 [size=N]
+--   lua5.4 bench/ws_idle.lua url=ws://... n=10000 compress=0|1 [size=N] [nct=1]
 --
 -- size: the message's length (default 48: under compress_min (64), so
--- only the server's echo may be compressed; 64 and more: ours too).
+-- only the server's echo may be compressed; 64 and more: ours too);
+-- nct=1: no_context_takeover = true.
 --
 -- Needs `ulimit -n` above n (one socket each). Prints
 -- "RESULT n= rss_per_ws= lua_per_ws= unit=bytes".
@@ -21,6 +22,7 @@ local url = assert(A.url, "url= is required")
 local n = tonumber(A.n or 1000)
 local compress = A.compress == "1"
 local size = tonumber(A.size or 48)
+local wopts = { compress = compress, no_context_takeover = A.nct == "1" }
 
 local function rss()
   local f = assert(io.open("/proc/self/status"))
@@ -31,14 +33,14 @@ end
 
 local pool = http.Pool { max_connections = n + 10 }
 -- warm up: the first WebSocket's one-time costs (code paths, TLS-free)
-local w0 = assert(pool:websocket(url, { compress = compress }))
+local w0 = assert(pool:websocket(url, wopts))
 assert(w0:send("warm up"))
 assert(w0:receive())
 collectgarbage(); collectgarbage()
 local r0, l0 = rss(), collectgarbage("count") * 1024
 local all = {}
 for i = 1, n do
-  local ws, err = pool:websocket(url, { compress = compress })
+  local ws, err = pool:websocket(url, wopts)
   if not ws then print("WRONG " .. tostring(err)); os.exit(1) end
   local m = tostring(i) .. " "
   assert(ws:send(m .. ("idle "):rep(size):sub(1, size - #m)))

@@ -16,7 +16,8 @@
 #define DEFAULT_MAX_MESSAGE (16u << 20)
 #define DEFAULT_COMPRESS_MIN 64
 #define RND_POOL 256     /* random bytes fetched at a time: 64 masks */
-#define KEEP_MSG 65536   /* message buffer kept across messages */
+#define KEEP_MSG 1024    /* message buffer kept across messages: an idle
+                         ** WebSocket should not hold a big one */
 
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
        OP_PONG = 10 };

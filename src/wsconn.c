@@ -23,7 +23,7 @@
 
 #define READ_CHUNK (64 * 1024)
 #define BODY_MAX 512
-#define OUT_KEEP (64 * 1024) /* an empty output buffer kept up to this */
+#define OUT_KEEP 1024 /* an empty output buffer kept up to this (idle memory) */
 
 struct chc_wsc {
   chc_loop *lp;
@@ -484,6 +484,8 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
   w->wo.max_message = o->max_message;
   w->wo.random = wsc_random;
   w->offer.deflate = o->compress;
+  w->offer.server_no_context_takeover = o->no_context_takeover;
+  w->offer.client_no_context_takeover = o->no_context_takeover;
   chc_defer_init(&w->work, on_work);
   chc_defer_init(&w->resume, on_resume);
   chc_timer_init(&w->ping_timer, on_ping_timer);

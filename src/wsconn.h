@@ -27,6 +27,8 @@ typedef struct chc_wsc_opts {
   const char *const *protocols; /* borrowed during chc_wsc_open only */
   size_t nprotocols;
   int compress;                 /* offer permessage-deflate */
+  int no_context_takeover;      /* ... asking for no context takeover both
+                                   ways (no zlib state between messages) */
   size_t max_message;           /* 0: 16 MiB */
   int64_t ping_interval, ping_timeout; /* ms; -1: off */
 } chc_wsc_opts;

@@ -156,6 +156,7 @@ M.WebSocket = WebSocket
 
 local WS_OPTIONS = {
   protocols = true, headers = true, compress = true, max_message = true,
+  no_context_takeover = true,
   timeout = true, ping_interval = true, ping_timeout = true,
   close_timeout = true, trace = true,
 }
@@ -182,6 +183,12 @@ local function check_opts(opts)
     o.protocols = opts.protocols
   end
   if opts.compress ~= nil then o.compress = opts.compress and true or false end
+  if opts.no_context_takeover ~= nil then
+    if type(opts.no_context_takeover) ~= "boolean" then
+      misuse("no_context_takeover must be a boolean")
+    end
+    o.no_context_takeover = opts.no_context_takeover
+  end
   if opts.max_message ~= nil then
     if mtype(opts.max_message) ~= "integer" or opts.max_message < 1 then
       misuse("max_message must be a positive integer")

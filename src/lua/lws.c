@@ -148,7 +148,8 @@ static int64_t opt_ms(lua_State *L, int t, const char *k, int64_t d) {
 /* core.websocket(pool, scheme, host, port, target, headers, timeout (as
 ** a request's: seconds), opts[, trace]) -> ws | nil, err,
 ** status.
-** opts: protocols (list), compress, max_message, ping_interval,
+** opts: protocols (list), compress, no_context_takeover, max_message,
+** ping_interval,
 ** ping_timeout, close_timeout (seconds). */
 static int l_websocket(lua_State *L) {
   chc_lpool *pu = luaL_checkudata(L, 1, CHC_POOL_MT);
@@ -186,6 +187,9 @@ static int l_websocket(lua_State *L) {
   lua_pop(L, 1);
   lua_getfield(L, 8, "compress");
   o.compress = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 8, "no_context_takeover");
+  o.no_context_takeover = lua_toboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 8, "max_message");
   o.max_message = lua_isnil(L, -1) ? 0 : (size_t)lua_tointeger(L, -1);

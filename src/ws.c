@@ -320,7 +320,8 @@ static int check_length(chc_ws *ws) {
 
 /* Checks the message bytes from `from` on, for a text message. */
 static int check_text(chc_ws *ws, size_t from) {
-  if (ws->msg_kind != CHC_WS_TEXT) return 0;
+  /* nothing new: the buffer may not even exist (no NULL + 0) */
+  if (ws->msg_kind != CHC_WS_TEXT || ws->msg.len == from) return 0;
   ws->st.scanned += ws->msg.len - from;
   if (utf8_run(&ws->utf8, (const unsigned char *)ws->msg.data + from,
                ws->msg.len - from) < 0)

@@ -338,7 +338,14 @@ describe("WebSocket", function()
         local big = string.rep("x", 16 << 20)
         local before = rss_kib()
         local t = http.spawn(function() return ws:send(big, "binary") end)
+        -- a second sender waits for the last part; cancelling it leaves
+        -- the WebSocket (and the first sender) alone
+        local t2 = http.spawn(function() return ws:send("after", "text") end)
         http.sleep(0.3) -- the send waits at the high-water mark
+        t2:cancel()
+        local ok2, err2 = pcall(t2.join, t2)
+        assert.is_false(ok2)
+        assert.equals("Cancelled", err2.kind)
         local grown = rss_kib() - before
         -- copied whole, the frame alone would be 16 MiB
         if H.rss_meaningful then

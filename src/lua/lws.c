@@ -334,7 +334,8 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   const char *p = lua_tolstring(L, 2, &n);
   int kind = (int)(ctx & 0xff), r;
   CHC_UNUSED(status);
-  chc_check_cancel_on(L, u->ll, send_cleanup, u);
+  /* only the task sending in parts drops the WebSocket when cancelled */
+  chc_check_cancel_on(L, u->ll, (ctx & SENDING) ? send_cleanup : NULL, u);
   if (u->w == NULL) return closed_err(L);
   if (chc_wsc_state(u->w) == CHC_WSC_OPEN &&
       (chc_wsc_pending(u->w) > SEND_HWM || (u->streaming && !(ctx & SENDING))))

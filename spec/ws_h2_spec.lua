@@ -98,6 +98,7 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     echo_once(ws, "", "text")
     echo_once(ws, string.rep("\0\1\2\255", 1000), "binary")
     echo_once(ws, H.pattern(1024 * 1024), "binary") -- beyond the window
+    echo_once(ws, H.pattern(3 * 1024 * 1024 + 5), "binary") -- sent in parts
     -- a message the server sends in fragments, a ping between them
     local frag = open(pool, "ws://" .. peer.h2c .. "/frag")
     local msg, kind = frag:receive()

@@ -16,7 +16,8 @@
 #define DEFAULT_MAX_MESSAGE (16u << 20)
 #define DEFAULT_COMPRESS_MIN 64
 #define RND_POOL 256     /* random bytes fetched at a time: 64 masks */
-#define KEEP_MSG 65536   /* message buffer kept across messages */
+#define KEEP_MSG 1024    /* message buffer kept across messages: an idle
+                         ** WebSocket should not hold a big one */
 
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
        OP_PONG = 10 };
@@ -306,6 +307,14 @@ static int check_length(chc_ws *ws) {
   if (!ws->msg_z && len > ws->o.max_message - ws->msg.len)
     return fail(ws, 1009, "message over max_message (%zu bytes)",
                 ws->o.max_message);
+  /* a message in one frame has its size in the header: its buffer is
+  ** allocated once at that size, not grown by doubling to up to twice it */
+  if (!ws->msg_z && ws->fin && ws->op != OP_CONT && len > ws->msg.cap) {
+    chc_buf_free(&ws->msg);
+    if ((ws->msg.data = malloc((size_t)len)) == NULL)
+      return fail(ws, 1011, "out of memory for a message");
+    ws->msg.cap = (size_t)len;
+  }
   return 0;
 }
 
@@ -338,10 +347,18 @@ static int inflated(chc_ws *ws, size_t from, int r) {
 
 /* The inflater, made on first use (a message may have no payload). */
 static int zin_ready(chc_ws *ws) {
-  if (ws->zin == NULL &&
-      (ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
-    return fail(ws, 1011, "out of memory for the inflater");
+  if (ws->zin == NULL) {
+    if ((ws->zin = ws_zin_new(ws->pmd.server_max_window_bits)) == NULL)
+      return fail(ws, 1011, "out of memory for the inflater");
+    ws->st.zstreams++;
+  }
   return 0;
+}
+
+static void zin_drop(chc_ws *ws) {
+  ws_zin_free(ws->zin);
+  ws->zin = NULL;
+  ws->st.zstreams--;
 }
 
 /* Payload bytes of a data frame: into the message, inflated or not. */
@@ -373,6 +390,9 @@ static int end_message(chc_ws *ws) {
                            ws->pmd.server_no_context_takeover,
                            &ws->st.copied);
     if (inflated(ws, from, r) < 0) return -1;
+    /* no context to keep: the inflater (~7 KiB and its window) is not
+    ** held between messages; the next compressed one makes a new one */
+    if (ws->pmd.server_no_context_takeover) zin_drop(ws);
   }
   if (ws->msg_kind == CHC_WS_TEXT && ws->utf8 != 0)
     return fail(ws, 1007, "text message ends inside a UTF-8 sequence");
@@ -549,10 +569,12 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
   b0 = (more ? 0u : 0x80u) | (first ? (unsigned)kind : 0u) |
        (first && ws->send_z ? 0x40u : 0u);
   if (ws->send_z) {
-    if (ws->zout == NULL &&
-        (ws->zout = ws_zout_new(ws->pmd.client_max_window_bits,
-                                ws->o.compress_level)) == NULL)
-      return -ENOMEM;
+    if (ws->zout == NULL) {
+      if ((ws->zout = ws_zout_new(ws->pmd.client_max_window_bits,
+                                  ws->o.compress_level)) == NULL)
+        return -ENOMEM;
+      ws->st.zstreams++;
+    }
     chc_buf_reset(&ws->zbuf);
     /* XXX: an ENOMEM from here on leaves the compressor ahead of the
     ** peer's inflater: the connection must be closed */
@@ -562,6 +584,13 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
     ws->st.deflated_out += ws->zbuf.len;
     r = put_frame(ws, b0, chc_buf_head(&ws->zbuf), ws->zbuf.len, m);
     if (ws->zbuf.cap > KEEP_MSG) chc_buf_free(&ws->zbuf);
+    /* no context to keep: the compressor (its window, hash table and
+    ** buffers: tens of KiB) is not held between messages */
+    if (!more && ws->pmd.client_no_context_takeover) {
+      ws_zout_free(ws->zout);
+      ws->zout = NULL;
+      ws->st.zstreams--;
+    }
   } else {
     r = put_frame(ws, b0, p, n, m);
   }
@@ -569,6 +598,11 @@ int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more) {
   ws->send_kind = more ? kind : 0;
   ws->send_utf8 = more ? u : 0;
   return 0;
+}
+
+int chc_ws_utf8_valid(const void *p, size_t n) {
+  uint32_t u = 0;
+  return utf8_run(&u, p, n) == 0 && u == 0;
 }
 
 static int control(chc_ws *ws, int op, const void *p, size_t n) {

@@ -190,6 +190,8 @@ const char *chc_ws_pong_data(const chc_ws *ws, size_t *n);
 ** an -ENOMEM while compressing leaves the compressor ahead of the peer:
 ** close the connection then. */
 int chc_ws_send(chc_ws *ws, int kind, const void *p, size_t n, int more);
+/* 1 when p[0..n) is complete UTF-8, else 0. */
+int chc_ws_utf8_valid(const void *p, size_t n);
 /* Control frames: payload at most 125 bytes (-EINVAL). */
 int chc_ws_ping(chc_ws *ws, const void *p, size_t n);
 int chc_ws_pong(chc_ws *ws, const void *p, size_t n);
@@ -225,6 +227,9 @@ size_t chc_ws_pending(const chc_ws *ws);
 typedef struct chc_ws_stats {
   uint64_t frames_in, frames_out, copied, scanned;
   uint64_t inflated_in, deflated_out; /* compressed payload bytes */
+  unsigned zstreams; /* zlib streams held now (0-2): made on first use,
+                        dropped after each message when its direction
+                        has no context takeover */
 } chc_ws_stats;
 const chc_ws_stats *chc_ws_stats_get(const chc_ws *ws);
 

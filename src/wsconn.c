@@ -28,6 +28,7 @@
 
 #define READ_CHUNK (64 * 1024)
 #define BODY_MAX 512
+#define OUT_KEEP 1024 /* an empty output buffer kept up to this (idle memory) */
 
 struct chc_wsc {
   chc_loop *lp;
@@ -44,6 +45,7 @@ struct chc_wsc {
   int state;
   int closing;       /* our close was sent: waiting for the peer's */
   int eof;
+  int eof_seen;      /* read 0 while a message was held: on_eof later */
   int status;        /* a refused handshake */
   chc_buf body;      /* its body's start */
   chc_buf in;        /* bytes read and not yet consumed by the engine */
@@ -159,7 +161,7 @@ static void flush(chc_wsc *w) {
     }
     chc_buf_consume(out, (size_t)n);
   }
-  if (out->len < before) notify(w); /* senders may go on */
+  wsc_wrote(w, before);
 }
 
 /* Both closes are done and written: the server closes TCP first (RFC
@@ -181,6 +183,9 @@ static void after_feed(chc_wsc *w) {
   }
 }
 
+/* Feeds p..n to the engine and acts on what it saw. Returns what it
+** took, or -1 when the WebSocket failed (a protocol violation: the
+** engine's error is ours) or ended. */
 ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n) {
   ssize_t k = chc_ws_feed(w->ws, p, n);
   if (k < 0) {
@@ -205,6 +210,24 @@ static int feed_in(chc_wsc *w) {
   return 0;
 }
 
+/* Feeds bytes just read (from the stack: most reads are consumed whole,
+** so an idle or echoing WebSocket holds no read buffer); what the engine
+** leaves (it holds a message) waits in `in`. -1 when it failed. */
+static int feed_read(chc_wsc *w, const char *p, size_t n) {
+  while (n > 0 && chc_ws_want_read(w->ws)) {
+    ssize_t k = wsc_feed(w, p, n);
+    if (k < 0) return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  if (n == 0 || (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED)) return 0;
+  if (chc_buf_append(&w->in, p, n) < 0) {
+    fail(w, CHC_EREAD, "out of memory reading a WebSocket message");
+    return -1;
+  }
+  return 0;
+}
+
 static void on_eof(chc_wsc *w) {
   w->eof = 1;
   if (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED) {
@@ -226,7 +249,12 @@ chc_ws *wsc_engine(chc_wsc *w) { return w->ws; }
 
 int wsc_open(const chc_wsc *w) { return w->state == CHC_WSC_OPEN; }
 
-void wsc_wrote(chc_wsc *w) { notify(w); }
+void wsc_wrote(chc_wsc *w, size_t before) {
+  chc_buf *out = chc_ws_output(w->ws);
+  /* a big message's frame is not kept once written (W9's peak memory) */
+  if (out->len == 0 && out->cap > OUT_KEEP) chc_buf_free(out);
+  if (out->len < before) notify(w); /* senders may go on */
+}
 
 void wsc_close_wait(chc_wsc *w) {
   if (w->state == CHC_WSC_OPEN && w->eof == 0 && close_done(w) &&
@@ -234,7 +262,15 @@ void wsc_close_wait(chc_wsc *w) {
     chc_timer_start(w->lp, &w->close_timer, 2000);
 }
 
+/*
+** Reads while the engine takes input, and once more while it holds a
+** message and nothing is buffered: that read usually meets the EAGAIN, so
+** that taking the message needs no further pass (chc_wsc_release), and it
+** buffers at most one chunk. An EOF met then is acted on once the message
+** is taken (a message and the server's close may come in one read).
+*/
 static void pump(chc_wsc *w) {
+  char tmp[READ_CHUNK];
   if (w->state != CHC_WSC_OPEN) return;
   if (w->h2) {
     wsc_h2_pump(w, w->h2);
@@ -242,21 +278,23 @@ static void pump(chc_wsc *w) {
   }
   flush(w);
   if (feed_in(w) < 0) return;
-  while (w->t->readable && w->state == CHC_WSC_OPEN &&
+  while (w->state == CHC_WSC_OPEN &&
          (chc_ws_want_read(w->ws) ||
-          (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED))) {
+          (chc_ws_state(w->ws) & CHC_WS_CLOSE_RECEIVED) ||
+          (w->in.len == 0 && !w->eof_seen))) {
     ssize_t n;
-    if (chc_buf_reserve(&w->in, READ_CHUNK) < 0) {
-      fail(w, CHC_EREAD, "out of memory reading a WebSocket message");
-      return;
-    }
-    n = conn_recv(w->t, chc_buf_tail(&w->in), chc_buf_avail(&w->in));
-    if (n > 0) {
-      chc_buf_commit(&w->in, (size_t)n);
-      if (feed_in(w) < 0) return;
-    } else if (n == 0) {
+    if (w->eof_seen) {
+      if (w->in.len > 0) break;
       on_eof(w);
       return;
+    }
+    if (!w->t->readable) break;
+    n = conn_recv(w->t, tmp, sizeof tmp);
+    if (n > 0) {
+      if (feed_read(w, tmp, (size_t)n) < 0) return;
+    } else if (n == 0) {
+      w->eof_seen = 1;
+      w->t->readable = 0;
     } else if (errno == EAGAIN) {
       w->t->readable = 0;
     } else if (errno != EINTR) {
@@ -266,7 +304,7 @@ static void pump(chc_wsc *w) {
     }
   }
   flush(w); /* pongs and the close echo the feeding queued */
-  if (w->in.len == 0) chc_buf_free(&w->in); /* an idle WebSocket holds none */
+  if (w->in.len == 0) chc_buf_free(&w->in); /* leftovers only, if any */
   wsc_close_wait(w);
 }
 
@@ -495,6 +533,8 @@ chc_wsc *chc_wsc_open(chc_pool *p, const chc_request *rq,
   w->wo.max_message = o->max_message;
   w->wo.random = wsc_random;
   w->offer.deflate = o->compress;
+  w->offer.server_no_context_takeover = o->no_context_takeover;
+  w->offer.client_no_context_takeover = o->no_context_takeover;
   chc_defer_init(&w->work, on_work);
   chc_defer_init(&w->resume, on_resume);
   chc_timer_init(&w->ping_timer, on_ping_timer);
@@ -625,7 +665,11 @@ int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n) {
 void chc_wsc_release(chc_wsc *w) {
   if (w->ws == NULL) return;
   chc_ws_message_release(w->ws);
-  if (w->state == CHC_WSC_OPEN) chc_defer_queue(w->lp, &w->resume);
+  /* pump read on to the EAGAIN while the message was held: with nothing
+  ** buffered the next bytes come with an edge, and no pass is needed */
+  if (w->state == CHC_WSC_OPEN &&
+      (w->in.len > 0 || w->eof_seen || w->t == NULL || w->t->readable))
+    chc_defer_queue(w->lp, &w->resume);
 }
 
 static int queued(chc_wsc *w, int r) {
@@ -634,8 +678,13 @@ static int queued(chc_wsc *w, int r) {
 }
 
 int chc_wsc_send(chc_wsc *w, int kind, const char *p, size_t n) {
+  return chc_wsc_send_part(w, kind, p, n, 0);
+}
+
+int chc_wsc_send_part(chc_wsc *w, int kind, const char *p, size_t n,
+                      int more) {
   if (w->state != CHC_WSC_OPEN || w->closing) return -EPIPE;
-  return queued(w, chc_ws_send(w->ws, kind, p, n, 0));
+  return queued(w, chc_ws_send(w->ws, kind, p, n, more));
 }
 
 int chc_wsc_ping(chc_wsc *w, const char *p, size_t n) {

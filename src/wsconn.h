@@ -31,6 +31,8 @@ typedef struct chc_wsc_opts {
   const char *const *protocols; /* borrowed during chc_wsc_open only */
   size_t nprotocols;
   int compress;                 /* offer permessage-deflate */
+  int no_context_takeover;      /* ... asking for no context takeover both
+                                   ways (no zlib state between messages) */
   size_t max_message;           /* 0: 16 MiB */
   int64_t ping_interval, ping_timeout; /* ms; -1: off */
 } chc_wsc_opts;
@@ -78,6 +80,10 @@ void chc_wsc_release(chc_wsc *w);
 ** 0, -EINVAL (text not UTF-8, ping over 125 bytes), -EPIPE (closed or
 ** closing; see chc_wsc_error), -ENOMEM. */
 int chc_wsc_send(chc_wsc *w, int kind, const char *p, size_t n);
+/* A message in parts (more = 1: further parts follow; chc_ws_send): the
+** owner sends nothing else until its last part. */
+int chc_wsc_send_part(chc_wsc *w, int kind, const char *p, size_t n,
+                      int more);
 int chc_wsc_ping(chc_wsc *w, const char *p, size_t n);
 size_t chc_wsc_pending(const chc_wsc *w); /* bytes queued, unsent */
 /* Sends our close (code 0: none) and waits for the peer's at most
@@ -104,7 +110,9 @@ int wsc_open(const chc_wsc *w); /* state OPEN */
 ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n);
 void wsc_eof(chc_wsc *w);  /* the peer's end: clean after its close */
 void wsc_fail(chc_wsc *w, int code, const char *msg);
-void wsc_wrote(chc_wsc *w); /* queued bytes left: senders may go on */
+/* after a flush that began with `before` bytes queued: frees a drained
+** big output buffer, and wakes senders when bytes left */
+void wsc_wrote(chc_wsc *w, size_t before);
 void wsc_close_wait(chc_wsc *w); /* after a pump: time the peer's end */
 
 /* wsconn_h2.c: the engine's output into the stream (as far as its

@@ -31,7 +31,7 @@ void wsc_h2_flush(chc_wsc *w, chc_stream *s) {
       break; /* the stream failed: the pump reports it */
     chc_buf_consume(out, n);
   }
-  if (out->len < before) wsc_wrote(w);
+  wsc_wrote(w, before);
 }
 
 /* Both closes are done and written into the stream: our side ends (RFC

@@ -155,6 +155,10 @@ async def raw_client(reader, writer):
         if path == "/noclose":
             writer.close()
             return
+        if path == "/sink":  # reads nothing: the client's sends back up
+            await asyncio.sleep(20)
+            writer.close()
+            return
         # read (and drop) until the client goes
         while await asyncio.wait_for(reader.read(65536), 30):
             pass

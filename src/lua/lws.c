@@ -21,19 +21,43 @@
 #define CHC_WS_MT "c_http_core.WebSocket"
 /* send waits while more than this is queued and unsent */
 #define SEND_HWM (256 * 1024)
+/* a message over this is sent in fragments of this size */
+#define SEND_PART (1024 * 1024)
 
 typedef struct lws {
   chc_wsc *w;
   chc_lloop *ll;
   chc_waitq q;
   int receiving;  /* a task is in receive */
+  int streaming;  /* a task is sending a message in parts */
+  size_t sent;    /* its bytes queued so far */
   int traced;     /* uservalue 2 is the handshake's trace function */
   int64_t close_ms;
 } lws;
 
+/*
+** The methods are closures over the metatable and the two kind strings
+** (upvalues 1-3): checking self compares metatables without the
+** registry lookup (and its strcmp) of luaL_checkudata, and a received
+** message's kind is pushed without hashing a string. Continuations run
+** with their function's upvalues, and find self already checked.
+*/
+#define UV_MT lua_upvalueindex(1)
+#define UV_TEXT lua_upvalueindex(2)
+#define UV_BINARY lua_upvalueindex(3)
+
 static lws *check_ws(lua_State *L) {
-  return luaL_checkudata(L, 1, CHC_WS_MT);
+  lws *u = lua_touserdata(L, 1);
+  if (u != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, UV_MT);
+    lua_pop(L, 1);
+    if (same) return u;
+  }
+  return luaL_checkudata(L, 1, CHC_WS_MT); /* raises, or __gc/__close */
 }
+
+/* self in a continuation: its function checked it. */
+static lws *self_ws(lua_State *L) { return lua_touserdata(L, 1); }
 
 static void ws_notify(chc_wsc *w, void *ud) {
   lws *u = ud;
@@ -124,7 +148,8 @@ static int64_t opt_ms(lua_State *L, int t, const char *k, int64_t d) {
 /* core.websocket(pool, scheme, host, port, target, headers, timeout (as
 ** a request's: seconds), opts[, trace]) -> ws | nil, err,
 ** status.
-** opts: protocols (list), compress, max_message, ping_interval,
+** opts: protocols (list), compress, no_context_takeover, max_message,
+** ping_interval,
 ** ping_timeout, close_timeout (seconds). */
 static int l_websocket(lua_State *L) {
   chc_lpool *pu = luaL_checkudata(L, 1, CHC_POOL_MT);
@@ -162,6 +187,9 @@ static int l_websocket(lua_State *L) {
   lua_pop(L, 1);
   lua_getfield(L, 8, "compress");
   o.compress = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 8, "no_context_takeover");
+  o.no_context_takeover = lua_toboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 8, "max_message");
   o.max_message = lua_isnil(L, -1) ? 0 : (size_t)lua_tointeger(L, -1);
@@ -225,7 +253,7 @@ static int push_end(lua_State *L, lws *u) {
 }
 
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   int kind;
   const char *p;
   size_t n;
@@ -239,7 +267,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   if (chc_wsc_message(u->w, &kind, &p, &n)) {
     u->receiving = 0;
     lua_pushlstring(L, p, n);
-    lua_pushstring(L, kind == CHC_WS_TEXT ? "text" : "binary");
+    lua_pushvalue(L, kind == CHC_WS_TEXT ? UV_TEXT : UV_BINARY);
     chc_wsc_release(u->w);
     return 2;
   }
@@ -280,19 +308,58 @@ static int send_result(lua_State *L, lws *u, int r) {
   return closed_err(L);
 }
 
-/* [ws, data, kind]: waits while the queue is over the high-water mark,
-** then queues the whole message at once (frames of two messages never
-** interleave). */
+/* A task cancelled while its message is partly sent: nothing else may
+** follow on the wire, so the WebSocket goes. */
+static void send_cleanup(void *ud) {
+  lws *u = ud;
+  if (u->streaming) {
+    u->streaming = 0;
+    ws_drop(u);
+  }
+}
+
+/*
+** [ws, data, kind]: waits while the queue is over the high-water mark (or
+** another task's message is going out in parts), then queues the message.
+** Up to SEND_PART bytes it is queued at once; a bigger one goes out as
+** fragments of SEND_PART, each queued when the queue is under the mark,
+** so its frames are never copied whole (the string stays on this task's
+** stack until the last part). Frames of two messages never interleave.
+** ctx: the kind, plus SENDING once this task has begun a message in parts.
+*/
+#define SENDING 0x100
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   size_t n;
   const char *p = lua_tolstring(L, 2, &n);
+  int kind = (int)(ctx & 0xff), r;
   CHC_UNUSED(status);
-  chc_check_cancel_on(L, u->ll, NULL, NULL);
+  /* only the task sending in parts drops the WebSocket when cancelled */
+  chc_check_cancel_on(L, u->ll, (ctx & SENDING) ? send_cleanup : NULL, u);
   if (u->w == NULL) return closed_err(L);
-  if (chc_wsc_state(u->w) == CHC_WSC_OPEN && chc_wsc_pending(u->w) > SEND_HWM)
+  if (chc_wsc_state(u->w) == CHC_WSC_OPEN &&
+      (chc_wsc_pending(u->w) > SEND_HWM || (u->streaming && !(ctx & SENDING))))
     return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
-  return send_result(L, u, chc_wsc_send(u->w, (int)ctx, p, n));
+  if (n <= SEND_PART) return send_result(L, u, chc_wsc_send(u->w, kind, p, n));
+  if (!(ctx & SENDING)) { /* all of it is checked before a part goes */
+    if (kind == CHC_WS_TEXT && !chc_ws_utf8_valid(p, n))
+      return send_result(L, u, -EINVAL);
+    u->streaming = 1;
+    u->sent = 0;
+    ctx |= SENDING;
+  }
+  for (;;) {
+    size_t k = n - u->sent < SEND_PART ? n - u->sent : SEND_PART;
+    int more = u->sent + k < n;
+    r = chc_wsc_send_part(u->w, kind, p + u->sent, k, more);
+    if (r < 0 || !more) break;
+    u->sent += k;
+    if (chc_wsc_pending(u->w) > SEND_HWM)
+      return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
+  }
+  u->streaming = 0;
+  chc_waitq_wake(u->ll, &u->q); /* other senders */
+  return send_result(L, u, r);
 }
 
 static int ws_send(lua_State *L) {
@@ -300,8 +367,13 @@ static int ws_send(lua_State *L) {
   int kind;
   check_ws(L);
   luaL_checktype(L, 2, LUA_TSTRING);
-  kind = luaL_checkoption(L, 3, "text", kinds) == 0 ? CHC_WS_TEXT
-                                                     : CHC_WS_BINARY;
+  if (lua_isnoneornil(L, 3) || lua_rawequal(L, 3, UV_TEXT))
+    kind = CHC_WS_TEXT;
+  else if (lua_rawequal(L, 3, UV_BINARY))
+    kind = CHC_WS_BINARY;
+  else /* raises, unless a string that equals one without being it */
+    kind = luaL_checkoption(L, 3, "text", kinds) == 0 ? CHC_WS_TEXT
+                                                       : CHC_WS_BINARY;
   lua_settop(L, 2);
   return send_k(L, LUA_OK, kind);
 }
@@ -315,7 +387,7 @@ static int ws_ping(lua_State *L) {
 }
 
 static int close_k(lua_State *L, int status, lua_KContext ctx) {
-  lws *u = check_ws(L);
+  lws *u = self_ws(L);
   CHC_UNUSED(status);
   CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, (void (*)(void *))ws_drop, u);
@@ -369,7 +441,11 @@ void chc_lws_open(lua_State *L) {
                                {"info", ws_info},       {"drop", ws_gc},
                                {NULL, NULL}};
   luaL_newmetatable(L, CHC_WS_MT);
-  luaL_newlib(L, m);
+  luaL_newlibtable(L, m);
+  lua_pushvalue(L, -2);
+  lua_pushliteral(L, "text");
+  lua_pushliteral(L, "binary");
+  luaL_setfuncs(L, m, 3);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, ws_gc);
   lua_setfield(L, -2, "__gc");

@@ -992,6 +992,10 @@ static void test_deflate_round_trip(void) {
           chc_ws_message_release(rx);
         }
       }
+      /* without context takeover no zlib stream is held between
+      ** messages (the memory of an idle WebSocket); with it, one each */
+      CHECK(chc_ws_stats_get(tx)->zstreams == (nct[k] ? 0u : 1u));
+      CHECK(chc_ws_stats_get(rx)->zstreams == (nct[k] ? 0u : 1u));
     }
     chc_ws_free(tx);
     chc_ws_free(rx);

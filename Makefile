@@ -34,6 +34,7 @@ BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c
 BIND_SRC += src/lua/lsse.c
 CORE_SRC += src/wsconn.c
 BIND_SRC += src/lua/lws.c
+CORE_SRC += $(ALLOCFAIL_SRC)
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -135,6 +136,7 @@ $(BUILD)/embed/%: examples/embed/%.c src/chc.h $(LIBA)
 
 include mk/install.mk
 include mk/fuzz.mk
+include mk/allocfail.mk
 
 lint:
 	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok

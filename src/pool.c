@@ -19,6 +19,7 @@
 #define DRAIN_WAIT_MS 1000 /* how long a released body may take to drain */
 
 static void pool_dispatch(chc_pool *p);
+static void restart_h2_waiters(origin *o);
 
 /* {===================================================================
 ** Small helpers
@@ -356,6 +357,9 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   p->nconns--;
   chc_list_insert_tail(&p->closing, &c->gnode);
   chc_defer_queue(p->lp, &p->reap);
+  /* nothing left for the origin's HTTP/2 waiters to wait for */
+  if (!p->closed && c->org->h2conn == NULL && !c->org->h2_pending)
+    restart_h2_waiters(c->org);
   pool_dispatch(p);
 }
 
@@ -490,11 +494,17 @@ int pool_drain(pconn *c) {
 /* The first connection to an h2-capable origin turned out HTTP/1.1: the
 ** requests that waited for it need their own. */
 static void probe_was_h1(pconn *c) {
-  origin *o = c->org;
+  c->probe = 0;
+  c->org->h2_pending = 0;
+  restart_h2_waiters(c->org);
+}
+
+/* The requests that waited on the origin alone (for a stream slot on its
+** HTTP/2 connection, or for the connection that may speak HTTP/2) start
+** over: that connection is gone or spoke HTTP/1.1. */
+static void restart_h2_waiters(origin *o) {
   chc_list moved;
   chc_list *n, *next;
-  c->probe = 0;
-  o->h2_pending = 0;
   chc_list_init(&moved);
   for (n = o->waiters.next; n != &o->waiters; n = next) {
     chc_stream *w = chc_container_of(n, chc_stream, owait);

@@ -38,6 +38,7 @@ CORE_SRC += src/wsconn_h2.c
 BIND_SRC += src/lua/lws.c
 CORE_SRC += src/slab.c
 BIND_SRC += src/lua/lmem.c
+CORE_SRC += $(ALLOCFAIL_SRC)
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)
 
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -143,6 +144,7 @@ $(BUILD)/embed/%: examples/embed/%.c src/chc.h $(LIBA)
 
 include mk/install.mk
 include mk/fuzz.mk
+include mk/allocfail.mk
 
 lint:
 	@for f in $(LUA_MODS); do luac5.4 -p $$f || exit 1; done; echo lint ok

@@ -42,6 +42,7 @@ void h1_detach(chc_stream *s) {
       x->bp = x->tail.data;
     } else {
       x->bn = 0;
+      s->resp_done = 0; /* the body is lost: an error, not an early end */
       stream_fail(s, CHC_EREAD, "out of memory keeping the response body");
     }
   }
@@ -63,7 +64,7 @@ static int prepare(pconn *c) {
   h->got_bytes = h->write_failed = h->resp_pending = 0;
   chc_h1_resp_init(&h->resp, c->pool->o.max_header_size, s->no_body);
   chc_buf_reset(&c->wbuf);
-  chc_buf_append(&c->wbuf, s->h1.head.data, s->h1.head.len);
+  if (chc_buf_append(&c->wbuf, s->h1.head.data, s->h1.head.len) < 0) return -1;
   if (s->body_kind == CHC_BODY_BYTES) {
     h->wbody = s->body;
     h->wbody_len = s->body_len;

@@ -523,6 +523,27 @@ static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f,
 ** Connection
 ** ==================================================================== */
 
+/* nghttp2's allocations go through the C library's functions as named
+** here, so that the allocation-failure build (src/allocfail.h) counts and
+** fails them like ours; otherwise this is nghttp2's default allocator. */
+static void *h2_malloc(size_t n, void *ud) {
+  (void)ud;
+  return malloc(n);
+}
+static void h2_free(void *p, void *ud) {
+  (void)ud;
+  free(p);
+}
+static void *h2_calloc(size_t n, size_t m, void *ud) {
+  (void)ud;
+  return calloc(n, m);
+}
+static void *h2_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return realloc(p, n);
+}
+static nghttp2_mem h2_mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
+
 chc_h2 *chc_h2_new(const chc_h2_opts *o, const chc_h2_callbacks *cb, void *cud,
                    chc_error *e) {
   static const chc_h2_opts defaults = {0, 0, 0, 0};
@@ -566,7 +587,7 @@ chc_h2 *chc_h2_new(const chc_h2_opts *o, const chc_h2_callbacks *cb, void *cud,
   if (nghttp2_option_new(&opt) != 0) goto nomem;
   /* Backpressure: the windows reopen only as the reader consumes. */
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  rv = nghttp2_session_client_new2(&h2->s, cbs, h2, opt);
+  rv = nghttp2_session_client_new3(&h2->s, cbs, h2, opt, &h2_mem);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   opt = NULL;

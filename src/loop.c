@@ -210,8 +210,20 @@ void chc_timer_init(chc_timer *t, chc_timer_cb cb) {
 ** timer started now is due no earlier than it.
 ** XXX: this function cannot report ENOMEM (it returns void), and silently
 ** not starting a timer would leave its waiter hanging forever, so a failure
-** to grow the heap aborts. The heap only holds pointers.
+** to grow the heap aborts. The heap only holds pointers, and it grows one
+** step ahead (the loop starts with room, and a start that fills it grows
+** it for the next): a failed growth is retried at the next start, so only
+** two failed allocations in a row reach the abort.
 */
+static int heap_grow(chc_loop *lp) {
+  uint32_t cap = lp->capheap ? lp->capheap * 2 : 16;
+  chc_timer **h = realloc(lp->heap, cap * sizeof *h);
+  if (h == NULL) return -1;
+  lp->heap = h;
+  lp->capheap = cap;
+  return 0;
+}
+
 void chc_timer_start(chc_loop *lp, chc_timer *t, uint64_t ms_from_now) {
   /* 0 has no minimum to keep: due at once, as the clock reads now */
   uint64_t due, now = mono_us(ms_from_now != 0);
@@ -224,18 +236,13 @@ void chc_timer_start(chc_loop *lp, chc_timer *t, uint64_t ms_from_now) {
   if (t->idx != 0) {
     heap_fix(lp, t->idx - 1);
   } else {
-    if (lp->nheap == lp->capheap) {
-      uint32_t cap = lp->capheap ? lp->capheap * 2 : 16;
-      chc_timer **h = realloc(lp->heap, cap * sizeof *h);
-      if (h == NULL) {
-        fputs("c_http_core: out of memory for a timer\n", stderr);
-        abort();
-      }
-      lp->heap = h;
-      lp->capheap = cap;
+    if (lp->nheap == lp->capheap && heap_grow(lp) < 0) {
+      fputs("c_http_core: out of memory for a timer\n", stderr);
+      abort();
     }
     lp->heap[lp->nheap] = t;
     heap_up(lp, lp->nheap++);
+    if (lp->nheap == lp->capheap) (void)heap_grow(lp); /* ahead */
   }
   if (!lp->running) timerfd_arm(lp); /* inside a step: armed at its end */
 }
@@ -490,6 +497,10 @@ chc_loop *chc_loop_new(void) {
   if ((err = chc_io_set(lp, &lp->tio, CHC_EV_READ)) < 0 ||
       (err = chc_io_set(lp, &lp->eio, CHC_EV_READ)) < 0) {
     errno = -err;
+    goto fail;
+  }
+  if (heap_grow(lp) < 0) { /* room ahead: see chc_timer_start */
+    errno = ENOMEM;
     goto fail;
   }
   lp->now = mono_us(0);

@@ -339,8 +339,12 @@ static int serialise(chc_stream *s, const chc_request *rq, const origin *o,
                   : chc_h1_write_head(&s->h1.head, m, rq->target, o->hosthdr,
                                       rq->headers, framing, e)) < 0 ||
       (s->h1.chunked && rq->body_kind != CHC_BODY_STREAM &&
-       chunk_bytes_body(&s->h1.head, rq, e) < 0))
+       chunk_bytes_body(&s->h1.head, rq, e) < 0)) {
+    /* the head writers report running out of memory by errno only */
+    if (e->code == CHC_OK)
+      chc_seterr(e, CHC_ELOCAL_PROTO, "out of memory writing the request head");
     return -1;
+  }
   return 0;
 }
 

@@ -30,9 +30,22 @@ struct ws_zout {
 
 static const unsigned char TAIL[4] = {0x00, 0x00, 0xff, 0xff};
 
+/* zlib allocates through these, so that the allocation-failure build
+** (src/allocfail.h) counts and fails its allocations like ours. */
+static voidpf z_alloc(voidpf ud, uInt n, uInt m) {
+  (void)ud;
+  return malloc((size_t)n * m);
+}
+static void z_free(voidpf ud, voidpf p) {
+  (void)ud;
+  free(p);
+}
+
 ws_zin *ws_zin_new(int bits) {
   ws_zin *z = calloc(1, sizeof *z);
   if (z == NULL) return NULL;
+  z->z.zalloc = z_alloc;
+  z->z.zfree = z_free;
   if (inflateInit2(&z->z, -bits) != Z_OK) {
     free(z);
     return NULL;
@@ -146,6 +159,8 @@ int ws_inflate_end(ws_zin *z, chc_buf *out, size_t limit, int reset,
 ws_zout *ws_zout_new(int bits, int level) {
   ws_zout *z = calloc(1, sizeof *z);
   if (z == NULL) return NULL;
+  z->z.zalloc = z_alloc;
+  z->z.zfree = z_free;
   if (deflateInit2(&z->z, level, Z_DEFLATED, -bits, ZOUT_MEMLEVEL,
                    Z_DEFAULT_STRATEGY) !=
       Z_OK) {

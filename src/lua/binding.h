@@ -57,6 +57,11 @@ struct chc_task {
   int joined;      /* someone took the result */
   int is_run;      /* the task of http.run: its caller gets the result */
   int nres;        /* results left on co's stack */
+  /* called when the task ends by an error (even one raised before its
+  ** function ran, such as running out of memory in lua_resume), with the
+  ** error message (NULL for an error object); NULL: nothing */
+  void (*on_fail)(void *ud, const char *msg);
+  void *on_fail_ud;
 };
 
 chc_lloop *chc_lloop_get(lua_State *L);

@@ -745,6 +745,16 @@ static int producer_k(lua_State *L, int status, lua_KContext ctx) {
   }
 }
 
+/* The producer task failed outside the body function (it could not even
+** start: out of memory in lua_resume): the stream must not wait for a body
+** that no one sends. */
+static void producer_died(void *ud, const char *msg) {
+  char m[CHC_ERRMSG_MAX];
+  snprintf(m, sizeof m, "the request body task failed: %s",
+           msg ? msg : "(error object)");
+  producer_fail(ud, m);
+}
+
 static int producer_main(lua_State *L) {
   return producer_k(L, LUA_OK, P_START);
 }
@@ -892,6 +902,8 @@ static int pool_request(lua_State *L) {
     lua_pushvalue(L, top);  /* resp */
     lua_pushvalue(L, 8);    /* fn or file */
     chc_spawn(L, 2);
+    ((chc_task *)lua_touserdata(L, -1))->on_fail = producer_died;
+    ((chc_task *)lua_touserdata(L, -1))->on_fail_ud = u;
     lua_pop(L, 1); /* the producer task is anchored by the loop */
   }
   return request_k(L, LUA_OK, 0);

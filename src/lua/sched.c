@@ -366,7 +366,10 @@ static void task_resume(chc_lloop *ll, chc_task *t) {
     task_finish(ll, t, 1);
     return;
   }
-  /* failed: traceback now, while the stack is still there */
+  /* failed: the owner hears of it first (before anything here allocates
+  ** and may run the collector), then a traceback, while the stack is still
+  ** there */
+  if (t->on_fail) t->on_fail(t->on_fail_ud, lua_tostring(t->co, -1));
   lua_checkstack(L, 5);
   push_tasks(L);
   lua_rawgetp(L, -1, t); /* the task userdata */

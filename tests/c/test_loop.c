@@ -28,6 +28,18 @@ static int failures;
     }                                                                 \
   } while (0)
 
+/* A loop, or the end of the test: under allocation-failure injection
+** (tools/allocfail/ctests.sh) chc_loop_new may return NULL, and the tests
+** below would go on with it. */
+static chc_loop *new_loop(void) {
+  chc_loop *lp = chc_loop_new();
+  if (lp == NULL) {
+    fprintf(stderr, "check failed: chc_loop_new() returned NULL\n");
+    exit(1);
+  }
+  return lp;
+}
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -109,7 +121,7 @@ static void start_three_cb(chc_loop *lp, chc_defer *d) {
 }
 
 static void test_timers(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   ttimer t[7];
   int i;
   uint64_t end;
@@ -203,7 +215,7 @@ static void reentry_cb(chc_loop *lp, chc_defer *d) {
 }
 
 static void test_defers(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   tdefer a, b, c;
   chc_defer f, r;
   chc_defer_init(&a.d, log_cb);
@@ -271,7 +283,7 @@ static void read_cb(chc_loop *lp, chc_io *io, unsigned revents) {
 }
 
 static void test_io_basic(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   owner o;
   memset(&o, 0, sizeof o);
   CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, o.sv) == 0);
@@ -340,7 +352,7 @@ static void killer_cb(chc_loop *lp, chc_io *io, unsigned revents) {
 }
 
 static void test_io_invalidate(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   owner *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *survivor;
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a->sv) == 0);
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, b->sv) == 0);
@@ -384,7 +396,7 @@ static void *poster(void *arg) {
 
 static void test_post(void) {
   static int two = 2;
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   pthread_t th;
   uint64_t t0;
   posted = 0;
@@ -417,7 +429,7 @@ static void start_timer_cb(chc_loop *lp, chc_defer *d) {
 }
 
 static void test_embedding(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   int fd = chc_loop_fd(lp);
   tdefer a;
   chc_defer s;
@@ -517,7 +529,7 @@ static chc_resolve *start(chc_loop *lp, const char *host, rres *r) {
 }
 
 static void test_resolve(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   rres v4, v6, v6b, loc, bad;
   uint64_t end = now_ms() + 4000;
   start(lp, "127.0.0.1", &v4);
@@ -557,7 +569,7 @@ static void self_cancel_cb(void *ud, int status, struct addrinfo *res,
 
 static void test_resolve_cancel(void) {
   enum { N = 10 };
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   rres rs[N], lit, last;
   chc_resolve *h[N];
   uint64_t end;
@@ -618,7 +630,7 @@ static void ctick(chc_loop *lp, chc_timer *t) {
 
 static void *loop_thread(void *arg) {
   int *ok = arg;
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   rres a, b;
   ctimer c;
   uint64_t end = now_ms() + 4000;
@@ -651,7 +663,7 @@ static void *send_usr1(void *arg) {
 ** once (0, the interruption noted for the scheduler) instead of waiting
 ** out its timeout, with a resolver worker alive meanwhile. */
 static void test_host_signal(void) {
-  chc_loop *lp = chc_loop_new();
+  chc_loop *lp = new_loop();
   struct sigaction sa, old;
   pthread_t self = pthread_self(), th;
   rres loc;

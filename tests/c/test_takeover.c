@@ -47,6 +47,17 @@ static int failures;
     }                                                                 \
   } while (0)
 
+/* a check the rest cannot go on without (under allocation-failure
+** injection, tools/allocfail/ctests.sh, constructors may return NULL) */
+#define REQUIRE(c)                                                    \
+  do {                                                                \
+    if (!(c)) {                                                       \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+              #c);                                                    \
+      exit(1);                                                        \
+    }                                                                 \
+  } while (0)
+
 #define ECHO_LEN (64 * 1024)
 #define BIG_LEN (256 * 1024)
 
@@ -286,7 +297,7 @@ static void on_takeover(chc_stream *s, conn *t, chc_buf *rest, void *ud) {
   w->takeovers++;
   w->t = t;
   w->rest_len = rest->len;
-  chc_buf_append(&w->got, chc_buf_head(rest), rest->len);
+  REQUIRE(chc_buf_append(&w->got, chc_buf_head(rest), rest->len) == 0);
   chc_buf_free(rest);
   conn_set_owner(t, &echo_owner, w);
 }
@@ -308,7 +319,7 @@ static void own_pump(owner *w) {
     char b[8192];
     ssize_t n = conn_recv(t, b, sizeof b);
     if (n > 0) {
-      chc_buf_append(&w->got, b, (size_t)n);
+      REQUIRE(chc_buf_append(&w->got, b, (size_t)n) == 0);
     } else if (n == 0) {
       w->eof = 1;
     } else if (errno == EAGAIN) {
@@ -343,6 +354,7 @@ static chc_stream *request(chc_pool *p, int https, int port,
   rq.to.total = -1;
   s = chc_pool_request(p, &rq, on_notify, NULL, &e);
   if (s == NULL) fprintf(stderr, "request %s: %s\n", target, e.msg);
+  REQUIRE(s != NULL);
   return s;
 }
 
@@ -378,6 +390,7 @@ static void run(const char *label, int tls, const char *dir) {
   owner w;
   char *payload = malloc(ECHO_LEN);
   uint64_t deadline;
+  REQUIRE(lp != NULL && payload != NULL);
   size_t i;
   fprintf(stderr, "takeover, %s\n", label);
   memset(&w, 0, sizeof w);
@@ -393,9 +406,10 @@ static void run(const char *label, int tls, const char *dir) {
     chc_tls_opts_default(&to);
     to.ca_file = ca;
     o.tls = chc_tls_conf_new(lp, &to, &e);
-    CHECK(o.tls != NULL);
+    REQUIRE(o.tls != NULL);
   }
   p = chc_pool_new(lp, &o);
+  REQUIRE(p != NULL);
   chc_hlist_add(&up, "Connection", 10, "Upgrade", 7);
   chc_hlist_add(&up, "Upgrade", 7, "echo", 4);
 

@@ -370,12 +370,11 @@ void pool_conn_close(pconn *c, int code, const char *fmt, ...) {
   chc_list_insert_tail(&p->closing, &c->gnode);
   chc_defer_queue(p->lp, &p->reap);
   pool_dispatch(p);
-  /* the first connection to an h2-capable origin failed, or the origin's
-  ** HTTP/2 connection is gone: the requests that waited for it try again
-  ** now, rather than wait out the pool timeout for what is not coming */
-  if (!p->closed &&
-      (probe || (c->org->h2conn == NULL && !c->org->h2_pending)))
-    pool_origin_rewait(c->org);
+  /* the first connection to an h2-capable origin failed: the requests
+  ** that waited for it try their own now, rather than wait out the pool
+  ** timeout for a connection that is not coming (a dead HTTP/2
+  ** connection's waiters: h2conn.c's teardown) */
+  if (probe && !p->closed) pool_origin_rewait(c->org);
 }
 
 /* c serves s now (the protocol prepares the exchange). */

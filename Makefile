@@ -27,7 +27,7 @@ CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c
 CORE_SRC += src/tls_verify.c
-BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c
+BIND_SRC := src/lua/core.c src/lua/sched.c src/lua/lpool.c src/lua/lopts.c
 BIND_SRC += src/lua/lsem.c
 CORE_SRC += src/proxy.c src/conn_proxy.c
 BIND_SRC += src/lua/lproxy.c src/lua/ltrace.c

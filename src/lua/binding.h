@@ -139,11 +139,16 @@ void chc_lsse_open(lua_State *L);   /* the SSE parser userdata (lsse.c) */
 /* lpool.c: copies the {name, value} pairs at idx into h (raises on a
 ** malformed pair). */
 void chc_collect_headers(lua_State *L, int idx, chc_hlist *h);
-/* lpool.c: a timeout option at idx (seconds: a number, or a table of
+/* lopts.c: a timeout option at idx (seconds: a number, or a table of
 ** connect/read/write/pool/total, false = none) over *to; raises on a bad
 ** one. A tls option table at t into *to (its strings stay in the table). */
 void chc_opt_timeouts(lua_State *L, int idx, chc_timeouts *to);
 void chc_opt_tls(lua_State *L, int t, chc_tls_opts *to);
+/* t's integer field k (>= min; d when absent), boolean field k (d when
+** absent); misuse raises */
+lua_Integer chc_opt_int(lua_State *L, int t, const char *k, lua_Integer d,
+                        lua_Integer min);
+int chc_opt_bool(lua_State *L, int t, const char *k, int d);
 void chc_lws_open(lua_State *L);    /* WebSocket (lws.c) */
 void chc_lmem_open(lua_State *L);   /* mem_trim, mem_stats (lmem.c) */
 

@@ -37,6 +37,7 @@ CORE_SRC += src/wsconn.c
 CORE_SRC += src/wsconn_h2.c
 BIND_SRC += src/lua/lws.c
 CORE_SRC += src/slab.c
+CORE_SRC += src/pool_wait.c
 BIND_SRC += src/lua/lmem.c
 CORE_SRC += $(ALLOCFAIL_SRC)
 LUA_MODS := $(wildcard lua/c_http_core/*.lua)

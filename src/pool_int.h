@@ -245,6 +245,9 @@ h1conn *pool_h1_get(chc_pool *p);
 void pool_h1_put(chc_pool *p, pconn *c);
 void pool_unref(chc_pool *p);
 void pool_stream_timers_init(chc_stream *s); /* pool wait, total */
+/* pool_wait.c: s waits for retry k (1, 2, ...) with exponential backoff
+** and jitter on the pool's backoff list */
+void pool_stream_backoff(chc_stream *s, int k);
 
 /* stream.c */
 void stream_fail(chc_stream *s, int code, const char *fmt, ...)

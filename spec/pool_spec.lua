@@ -132,7 +132,10 @@ describe("pool", function()
         end)
       end
       for i = 1, 10 do assert.equals(1, #ok[i]:join()) end
-      assert.equals(10, H.stats().accepted)
+      -- a lost slot would leave 9 connections for the 10 (each request
+      -- then still ends, after another); one of the cancelled connections
+      -- may be accepted by the peer only after the reset, hence >=
+      assert.is_true(H.stats().accepted >= 10)
     end)
     pool:close()
   end)

@@ -27,18 +27,23 @@ CTL_PORT (HTTP/1.0, one request per connection):
                           sends (a peer gone silent); rst resets the
                           client's connection when it next sends
                           something; kill resets it now (within 1 s).
+                          What the client sent before it asked for the
+                          freeze (bytes already waiting in our socket) is
+                          still relayed as before: "next" is exact.
   /stats   {"conns": accepted, "open": still open, "pings": HTTP/2 PINGs
            (not ACKs) the clients sent on h2c connections, "down": bytes
            of the servers relayed to the clients}
   /reset   zero the counters, mode forward with no cut (a frozen
            connection stays frozen)
 """
+import fcntl
 import json
 import os
 import select
 import socket
 import struct
 import sys
+import termios
 import threading
 import time
 import urllib.parse
@@ -65,6 +70,8 @@ mode = {"kind": "forward", "target": 0, "cut": -1, "how": "fin", "name": "ok",
         "served": 0, "times": -1}
 stats = {"conns": 0, "open": 0, "pings": 0, "down": 0}
 frozen = {"upto": 0, "how": "stall", "seq": 0}  # ids <= upto are frozen
+open_socks = {}  # id -> client socket, of the connections open now
+backlog = {}  # id -> bytes the client sent before its connection froze
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -117,6 +124,15 @@ def serve_canned(c, name):
         c.sendall(answers[min(k, len(answers) - 1)])
 
 
+def inq(c):
+    """Bytes waiting in c's receive buffer (0 once it is closed)."""
+    try:
+        b = fcntl.ioctl(c.fileno(), termios.FIONREAD, struct.pack("i", 0))
+        return struct.unpack("i", b)[0]
+    except (OSError, ValueError):
+        return 0
+
+
 def rst(c):
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
@@ -132,16 +148,22 @@ def serve_forward(c, m):
             r, _, _ = select.select(socks, [], [], 1.0)
             if r and not stalled:
                 deadline = time.monotonic() + 60
-            with lock:
+            d = None
+            with lock:  # the freeze check and the read, as one step
                 freeze = frozen["how"] if m["id"] <= frozen["upto"] else None
+                if c in r and freeze != "kill":
+                    early = backlog.get(m["id"], 0)
+                    d = c.recv(early or 65536)
+                    if early:  # sent before the freeze: relayed as before
+                        backlog[m["id"]] = early - len(d)
+                        freeze = None
             if freeze == "kill":
                 rst(c)
                 return
             if freeze:
                 stalled = True
                 socks = [c]
-            if c in r:
-                d = c.recv(65536)
+            if d is not None:
                 if not d:
                     return
                 frames.feed(d)
@@ -190,6 +212,7 @@ def handle(c):
         stats["open"] += 1
         frozen["seq"] += 1
         m["id"] = frozen["seq"]
+        open_socks[m["id"]] = c
     try:
         if m["kind"] == "canned":
             serve_canned(c, m["name"])
@@ -198,9 +221,11 @@ def handle(c):
     except OSError:
         pass
     finally:
-        c.close()
         with lock:
             stats["open"] -= 1
+            open_socks.pop(m["id"], None)
+            backlog.pop(m["id"], None)
+        c.close()
 
 
 def control(c):
@@ -217,6 +242,11 @@ def control(c):
             elif u.path == "/canned":
                 mode.update(kind="canned", name=q["name"], served=0)
             elif u.path == "/freeze":
+                # the client sent its bytes before this request: those
+                # already in a socket are not yet "next" (see /freeze)
+                for i, s in open_socks.items():
+                    if i > frozen["upto"]:
+                        backlog[i] = inq(s)
                 frozen.update(upto=frozen["seq"], how=q.get("how", "stall"))
             elif u.path == "/reset":
                 stats.update(conns=0, pings=0, down=0)

@@ -24,6 +24,8 @@ local GROUPS = {
     targets = { { "ratio", "h2load", 0.9 } } },
   { id = "W4p", title = "W4 big download (/big), body discarded: plain HTTP/1.1",
     targets = { { "ratio", "curl", 0.95 }, { "rss", nil, 16 } } },
+  { id = "W4w", title = "W4 big download, plain HTTP/1.1, body to a file from C (resp:write_to)",
+    targets = { { "ratio", "curl", 1.0 }, { "rss", nil, 16 } } },
   { id = "W4t", title = "W4 big download: TLS HTTP/1.1",
     targets = { { "ratio", "curl", 0.8 }, { "rss", nil, 16 } } },
   { id = "W4t2", title = "W4 big download: TLS HTTP/2",

@@ -253,6 +253,8 @@ W3t10|c_http_core|ours|kv|$N3|10 pools x 1 conn, 10 tasks each|$D mux url=$S/sma
 W4p|curl|peer|curlw|$BIGSIZE||curl -s -o /dev/null $CW $P/$BIG
 W4p|h2load-h1|peer|h2loadb|$BIGSIZE||h2load --h1 -n 1 -c 1 $P/$BIG
 W4p|c_http_core|ours|kv|$BIGSIZE|resp:iter()|$D get url=$P/$BIG size=$BIGSIZE $DT
+W4w|curl|peer|curlw|$BIGSIZE||curl -s -o /dev/null $CW $P/$BIG
+W4w|c_http_core|ours|kv|$BIGSIZE|resp:write_to(/dev/null)|$D get url=$P/$BIG size=$BIGSIZE via=write_to $DT
 W4t|curl|peer|curlw|$BIGSIZE||curl -sk --http1.1 -o /dev/null $CW $S/$BIG
 W4t|h2load-h1|peer|h2loadb|$BIGSIZE||h2load --h1 -n 1 -c 1 $S/$BIG
 W4t|c_http_core|ours|kv|$BIGSIZE|resp:iter()|$D get url=$S/$BIG size=$BIGSIZE $DT

@@ -315,20 +315,21 @@ function H.ws_peers()
   return P
 end
 
--- The SSE peer (spec/peers/sse_peer.js): H.sse_peer() starts it and returns
--- {pid, h1 = "http://127.0.0.1:PORT", h2 = (h2c), stop()}. It also exits
--- with the Lua process that started it (--parent).
-function H.sse_peer()
+-- Starts a node peer script (spec/peers/NAME.js ARGS --ready-file F
+-- --parent PID) that writes "key=port" lines to F once it listens; returns
+-- {pid, ports = {key = port}, stop()}. The peer also exits with the Lua
+-- process that started it (--parent).
+function H.node_peer(name, args)
   local http = require "c_http_core"
   local dir = assert(H.tmp, "CHC_TMP not set (run through spec/run.sh)")
-  local ready = H.tmpname("sse_peer.ready")
+  local ready = H.tmpname(name .. ".ready")
   os.remove(ready)
   local node = os.getenv("CHC_NODE") or "node"
-  local cmd = ("setsid %s spec/peers/sse_peer.js --ready-file %s --parent %d "
-    .. "</dev/null >%s 2>&1 & echo $!"):format(node, H.q(ready), H.pid(),
-                                                H.q(dir .. "/sse_peer.log"))
-  local P = { pid = tonumber(H.sh(cmd):match("%d+")) }
-  assert(P.pid, "could not start spec/peers/sse_peer.js (is node installed?)")
+  local cmd = ("setsid %s spec/peers/%s.js %s --ready-file %s --parent %d "
+    .. "</dev/null >%s 2>&1 & echo $!"):format(node, name, args or "",
+      H.q(ready), H.pid(), H.q(dir .. "/" .. name .. ".log"))
+  local P = { pid = tonumber(H.sh(cmd):match("%d+")), ports = {} }
+  assert(P.pid, "could not start spec/peers/" .. name .. ".js (is node installed?)")
   function P.stop()
     if P.pid then os.execute(("kill -TERM -%d 2>/dev/null"):format(P.pid)) end
     P.pid = nil
@@ -339,16 +340,44 @@ function H.sse_peer()
     if rf then
       local s = rf:read("a")
       rf:close()
-      P.h1 = "http://127.0.0.1:" .. s:match("h1=(%d+)")
-      P.h2 = "http://127.0.0.1:" .. s:match("h2=(%d+)")
+      for k, v in s:gmatch("(%w+)=(%d+)") do P.ports[k] = v end
       return P
     end
     if http.now() >= deadline then
       P.stop()
-      error("sse_peer.js not ready within 10 s (node missing?)", 2)
+      error(name .. ".js not ready within 10 s (node missing?)", 2)
     end
     http.sleep(0.05)
   end
+end
+
+-- The SSE peer (spec/peers/sse_peer.js): H.sse_peer() starts it and returns
+-- {pid, h1 = "http://127.0.0.1:PORT", h2 = (h2c), stop()}.
+function H.sse_peer()
+  local P = H.node_peer("sse_peer")
+  P.h1 = "http://127.0.0.1:" .. P.ports.h1
+  P.h2 = "http://127.0.0.1:" .. P.ports.h2
+  return P
+end
+
+-- WebSocket spec helpers: open (through `pool` when given) or fail the
+-- spec with the error; one message sent and its echo checked.
+function H.ws_open(url, opts, pool)
+  local http = require "c_http_core"
+  local ws, err
+  if pool then ws, err = pool:websocket(url, opts)
+  else ws, err = http.websocket(url, opts) end
+  assert(ws, tostring(err))
+  return ws
+end
+
+function H.ws_echo_once(ws, msg, kind)
+  local assert = require "luassert" -- (busted's, outside a spec file's env)
+  assert.is_true(ws:send(msg, kind))
+  local got, k = ws:receive()
+  assert.equals(#msg, got and #got)
+  assert.equals(msg, got)
+  assert.equals(kind or "text", k)
 end
 
 -- The fault-injecting proxy (spec/peers/fault_peer.py), for the

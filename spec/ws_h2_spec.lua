@@ -13,36 +13,18 @@ local H = require "helper"
 local peer = {}
 
 local function start_peer()
-  local dir = assert(H.tmp, "CHC_TMP not set (run through spec/run.sh)")
-  local ready = dir .. "/h2ws_peer.ready"
-  os.remove(ready)
-  local node = os.getenv("CHC_NODE") or "node"
-  local cmd = ("setsid %s spec/peers/h2ws_peer.js --ready-file %s --certs %s "
-    .. "</dev/null >%s 2>&1 & echo $!"):format(node, H.q(ready),
-      H.q(H.tls_dir), H.q(dir .. "/h2ws_peer.log"))
-  peer.pid = tonumber(H.sh(cmd):match("%d+"))
-  assert(peer.pid, "could not start spec/peers/h2ws_peer.js (is node installed?)")
-  local deadline = http.now() + 10
-  while true do
-    local rf = io.open(ready, "r")
-    if rf then
-      local s = rf:read("a")
-      rf:close()
-      peer.h2c = "127.0.0.1:" .. s:match("h2c=(%d+)")
-      peer.tls = "localhost:" .. s:match("tls=(%d+)")
-      peer.noext = "localhost:" .. s:match("noext=(%d+)")
-      peer.h2cnoext = "127.0.0.1:" .. s:match("h2cnoext=(%d+)")
-      peer.mute = "127.0.0.1:" .. s:match("mute=(%d+)")
-      return
-    end
-    assert(http.now() < deadline, "h2ws_peer.js not ready within 10 s")
-    http.sleep(0.05)
-  end
+  local P = H.node_peer("h2ws_peer", "--certs " .. H.q(H.tls_dir))
+  peer.pid, peer.stop = P.pid, P.stop
+  peer.h2c = "127.0.0.1:" .. P.ports.h2c
+  peer.tls = "localhost:" .. P.ports.tls
+  peer.noext = "localhost:" .. P.ports.noext
+  peer.h2cnoext = "127.0.0.1:" .. P.ports.h2cnoext
+  peer.mute = "127.0.0.1:" .. P.ports.mute
 end
 
 local function stop_peer()
-  if peer.pid then os.execute(("kill -TERM -%d 2>/dev/null"):format(peer.pid)) end
-  peer.pid = nil
+  if peer.stop then peer.stop() end
+  peer.pid, peer.stop = nil, nil
 end
 -- }==================================================================
 
@@ -58,19 +40,8 @@ local function tls_pool(extra)
   return http.Pool(o)
 end
 
-local function open(pool, url, opts)
-  local ws, err = pool:websocket(url, opts)
-  assert(ws, tostring(err))
-  return ws
-end
-
-local function echo_once(ws, msg, kind)
-  assert.is_true(ws:send(msg, kind))
-  local got, k = ws:receive()
-  assert.equals(#msg, got and #got)
-  assert.equals(msg, got)
-  assert.equals(kind or "text", k)
-end
+local function open(pool, url, opts) return H.ws_open(url, opts, pool) end
+local echo_once = H.ws_echo_once
 
 -- The peer's counters (a plain request through `pool`).
 local function stats(pool, base)

@@ -15,21 +15,7 @@ local function ca_pool(extra)
   return http.Pool(o)
 end
 
-local function open(url, opts, pool)
-  local ws, err
-  if pool then ws, err = pool:websocket(url, opts)
-  else ws, err = http.websocket(url, opts) end
-  assert(ws, tostring(err))
-  return ws
-end
-
-local function echo_once(ws, msg, kind)
-  assert.is_true(ws:send(msg, kind))
-  local got, k = ws:receive()
-  assert.equals(#msg, got and #got)
-  assert.equals(msg, got)
-  assert.equals(kind or "text", k)
-end
+local open, echo_once = H.ws_open, H.ws_echo_once
 
 describe("WebSocket", function()
   setup(function() P = H.ws_peers() end)

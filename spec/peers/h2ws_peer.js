@@ -4,7 +4,7 @@
  * RFC 8441 test peer for c_http_core: WebSocket over HTTP/2 (extended
  * CONNECT), node's built-in http2 module only, WebSocket framing by hand.
  *
- *   node spec/peers/h2ws_peer.js --ready-file F [--certs DIR]
+ *   node spec/peers/h2ws_peer.js --ready-file F [--certs DIR] [--parent PID]
  *
  * Servers, each on its own 127.0.0.1 port (the kernel picks them):
  *   h2c     HTTP/2 prior knowledge, settings { enableConnectProtocol: true }
@@ -66,6 +66,11 @@ if (!readyFile) {
   process.exit(2);
 }
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process.exit(0));
+/* never outlive the test run that started us (--parent, else our parent) */
+const parent = arg('--parent') ? +arg('--parent') : process.ppid;
+setInterval(() => {
+  try { process.kill(parent, 0); } catch (e) { process.exit(0); }
+}, 1000).unref();
 
 const live = new Set(); /* HTTP/2 sessions, for /kill */
 const stats = { sessions: 0, sockets: 0, connections: 0, blocked: 0,

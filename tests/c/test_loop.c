@@ -17,16 +17,8 @@
 #include "loop.h"
 #include "resolver.h"
 
-static int failures;
 
-#define CHECK(c)                                                      \
-  do {                                                                \
-    if (!(c)) {                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-              #c);                                                    \
-      failures++;                                                     \
-    }                                                                 \
-  } while (0)
+#include "check.h"
 
 /* A loop, or the end of the test: under allocation-failure injection
 ** (tools/allocfail/ctests.sh) chc_loop_new may return NULL, and the tests

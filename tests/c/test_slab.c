@@ -27,16 +27,8 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-static int failures;
 
-#define CHECK(c)                                                      \
-  do {                                                                \
-    if (!(c)) {                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-              #c);                                                    \
-      failures++;                                                     \
-    }                                                                 \
-  } while (0)
+#include "check.h"
 
 static uint64_t now_ms(void) {
   struct timespec ts;

@@ -36,16 +36,8 @@
 
 #include "pool_int.h"
 
-static int failures;
 
-#define CHECK(c)                                                      \
-  do {                                                                \
-    if (!(c)) {                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-              #c);                                                    \
-      failures++;                                                     \
-    }                                                                 \
-  } while (0)
+#include "check.h"
 
 /* a check the rest cannot go on without (under allocation-failure
 ** injection, tools/allocfail/ctests.sh, constructors may return NULL) */

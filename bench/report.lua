@@ -48,7 +48,9 @@ local GROUPS = {
   { id = "W8", title = "W8 WebSocket echo, ONE connection, 1 small message in flight (npm ws server)",
     targets = { { "ratio", "npm-ws", 1.5 } } },
   { id = "W9", title = "W9 WebSocket 16 MiB binary messages echoed, one in flight (npm ws server)",
-    targets = { { "ratio", "npm-ws", 1.0 } } },
+    targets = { { "ratio", "npm-ws", 1.0 }, { "rss", nil, 32 } } },
+  { id = "W9s", title = "W9 the same, streamed: sent from an iterator, received in 1 MiB parts",
+    targets = { { "ratio", "W9:npm-ws", 1.0 }, { "rss", nil, 32 } } },
 }
 local OURS = "c_http_core"
 -- }=====================================================================

@@ -289,6 +289,7 @@ W8|c_http_core|ours|kv|$N8|plain script, compress=false|$LUA $ROOT/bench/ws_benc
 W9|npm-ws|peer|kv|$((N9 * 16777216))|node, perMessageDeflate off|env NODE_PATH=$WSNODE node $ROOT/bench/ws_client.js bulk url=$WSU n=$N9
 W9|python3-websockets|peer|kv|$((N9 * 16777216))|asyncio, compression off|/usr/bin/python3 $ROOT/bench/ws_client.py bulk url=$WSU n=$N9
 W9|c_http_core|ours|kv|$((N9 * 16777216))|plain script, compress=false|$LUA $ROOT/bench/ws_bench.lua bulk url=$WSU n=$N9
+W9s|c_http_core|ours|kv|$((N9 * 16777216))|send(iterator of 1 MiB parts) + receive_part(1 MiB), compress=false|$LUA $ROOT/bench/ws_bench.lua stream url=$WSU n=$N9
 LIST
 )
 # drop the rows of missing peers

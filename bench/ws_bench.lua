@@ -4,6 +4,7 @@
 --
 --   lua5.4 bench/ws_bench.lua echo url=ws://... n=20000        W8
 --   lua5.4 bench/ws_bench.lua bulk url=ws://... n=8 size=16777216   W9
+--   lua5.4 bench/ws_bench.lua stream url=ws://... n=8 size=16777216 W9s
 --
 -- W8: n small text messages, one in flight (send, wait for the echo);
 -- W9: n binary messages of `size` bytes, one in flight. Every echo is
@@ -37,6 +38,32 @@ if A.mode == "echo" then
     if got ~= msg then wrong("echo %d: %s", i, tostring(got)) end
   end
   bytes = n * #msg
+elseif A.mode == "stream" then
+  -- W9s: the same messages, never whole in this process: each sent from
+  -- an iterator of 1 MiB parts (one string, reused) and received in 1 MiB
+  -- parts (ws:receive_part), every part checked
+  local part = 1 << 20
+  local chunk = string.rep("0123456789abcdef", part // 16)
+  local nparts = size // part
+  t0 = http.now()
+  for i = 1, n do
+    local k = 0
+    assert(ws:send(function()
+      k = k + 1
+      if k <= nparts then return chunk end
+    end, "binary"))
+    local total = 0
+    for _ = 1, nparts + 1 do
+      local got, kind, last = ws:receive_part(part)
+      if got == nil or kind ~= "binary" or got ~= chunk then
+        wrong("echo %d: %s", i, got and #got or tostring(kind))
+      end
+      total = total + #got
+      if last then break end
+    end
+    if total ~= size then wrong("echo %d: %d bytes", i, total) end
+  end
+  bytes = n * size
 elseif A.mode == "bulk" then
   local msg = string.rep("0123456789abcdef", size // 16)
   t0 = http.now()

@@ -348,6 +348,37 @@ describe("WebSocket over HTTP/2 (RFC 8441)", function()
     pool:close()
   end)
 
+  it("sends from an iterator and receives in parts, compressed or not",
+     function()
+    local pool = tls_pool()
+    for _, compress in ipairs({ false, true }) do
+      local ws = open(pool, "wss://" .. peer.tls .. "/echo",
+                      { compress = compress })
+      assert.equals("HTTP/2", ws.version)
+      local chunk = ("part of a message in parts "):rep(10000) -- 270,000 B
+      local i = 0
+      assert.is_true(ws:send(function()
+        i = i + 1
+        if i <= 8 then return chunk end
+      end))
+      local got, n = {}, 0
+      for _ = 1, 1000 do
+        local part, kind, last = ws:receive_part(100000)
+        assert(part, tostring(kind))
+        assert.equals("text", kind)
+        n = n + 1
+        if not last then assert.truthy(#part >= 100000) end
+        got[#got + 1] = part
+        if last then break end
+      end
+      assert.truthy(n >= 10, n)
+      assert.equals(chunk:rep(8), table.concat(got))
+      echo_once(ws, "whole again")
+      assert.is_true(ws:close())
+    end
+    pool:close()
+  end)
+
   it("traces the handshake and the close with version HTTP/2", function()
     local pool = h2c_pool()
     local ev = {}

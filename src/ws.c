@@ -42,6 +42,10 @@ struct chc_ws {
   int msg_kind;  /* kind of the message in progress, 0: none */
   int msg_z;     /* it is compressed (RSV1 on its first frame) */
   int held_kind; /* kind of the complete message held, 0: none */
+  int held_more; /* ... it is a part of one, more follows (chc_ws_set_part) */
+  size_t part_min; /* 0: whole messages; else hold parts of this size */
+  size_t msg_taken; /* bytes of the message in progress handed out as parts */
+  int z_more;       /* the inflater paused at a part: output may be due */
   uint32_t utf8; /* validator state across its frames */
   chc_buf msg;
   ws_zin *zin;
@@ -279,6 +283,11 @@ static int check_start(chc_ws *ws) {
   return 0;
 }
 
+/* What max_message leaves for the buffer: the parts handed out count. */
+static size_t msg_room(const chc_ws *ws) {
+  return ws->o.max_message - ws->msg_taken;
+}
+
 /* The whole header is in: the payload length, and the limits. */
 static int check_length(chc_ws *ws) {
   uint64_t len = ws->hdr[1] & 0x7f;
@@ -302,14 +311,17 @@ static int check_length(chc_ws *ws) {
   if (ws->op != OP_CONT) { /* a new message */
     ws->msg_kind = ws->op;
     ws->utf8 = 0;
+    ws->msg_taken = 0;
     chc_buf_reset(&ws->msg);
   }
-  if (!ws->msg_z && len > ws->o.max_message - ws->msg.len)
+  if (!ws->msg_z && len > msg_room(ws) - ws->msg.len)
     return fail(ws, 1009, "message over max_message (%zu bytes)",
                 ws->o.max_message);
   /* a message in one frame has its size in the header: its buffer is
-  ** allocated once at that size, not grown by doubling to up to twice it */
-  if (!ws->msg_z && ws->fin && ws->op != OP_CONT && len > ws->msg.cap) {
+  ** allocated once at that size, not grown by doubling to up to twice it
+  ** (unless it is to be handed out in parts) */
+  if (!ws->msg_z && ws->fin && ws->op != OP_CONT && len > ws->msg.cap &&
+      ws->part_min == 0) {
     chc_buf_free(&ws->msg);
     if ((ws->msg.data = malloc((size_t)len)) == NULL)
       return fail(ws, 1011, "out of memory for a message");
@@ -335,7 +347,7 @@ static int check_text(chc_ws *ws, size_t from) {
 ** the input was split (a bigger read inflates further before checking).
 */
 static int inflated(chc_ws *ws, size_t from, int r) {
-  if (r == WS_Z_TOO_BIG) ws->msg.len = ws->o.max_message; /* failing */
+  if (r == WS_Z_TOO_BIG) ws->msg.len = msg_room(ws); /* failing */
   if (check_text(ws, from) < 0) return -1;
   if (r == 0) return 0;
   if (r == WS_Z_TOO_BIG)
@@ -361,16 +373,20 @@ static void zin_drop(chc_ws *ws) {
   ws->st.zstreams--;
 }
 
-/* Payload bytes of a data frame: into the message, inflated or not. */
-static int take_data(chc_ws *ws, const char *p, size_t k) {
+/* Payload bytes of a data frame: into the message, inflated or not.
+** Returns the bytes taken: all of them, unless inflating paused at a part
+** (parts mode: the part is held, and z_more says output may be due). */
+static ssize_t take_data(chc_ws *ws, const char *p, size_t k) {
   size_t from = ws->msg.len;
   if (ws->msg_z) {
+    size_t used;
     int r;
     if (zin_ready(ws) < 0) return -1;
-    ws->st.inflated_in += k;
-    r = ws_inflate(ws->zin, p, k, &ws->msg, ws->o.max_message,
-                   &ws->st.copied);
-    return inflated(ws, from, r);
+    r = ws_inflate_some(ws->zin, p, k, &ws->msg, msg_room(ws), ws->part_min,
+                        &used, &ws->st.copied);
+    ws->z_more = r == 0 && ws_zin_paused(ws->zin);
+    ws->st.inflated_in += used;
+    return inflated(ws, from, r) < 0 ? -1 : (ssize_t)used;
   } else {
     size_t cap = ws->msg.cap;
     if (chc_buf_append(&ws->msg, p, k) < 0)
@@ -378,7 +394,7 @@ static int take_data(chc_ws *ws, const char *p, size_t k) {
     if (ws->msg.cap != cap) ws->st.copied += from; /* a growth moved them */
     ws->st.copied += k;
   }
-  return check_text(ws, from);
+  return check_text(ws, from) < 0 ? -1 : (ssize_t)k;
 }
 
 static int end_message(chc_ws *ws) {
@@ -386,7 +402,7 @@ static int end_message(chc_ws *ws) {
     size_t from = ws->msg.len;
     int r;
     if (zin_ready(ws) < 0) return -1;
-    r = ws_inflate_end(ws->zin, &ws->msg, ws->o.max_message,
+    r = ws_inflate_end(ws->zin, &ws->msg, msg_room(ws),
                            ws->pmd.server_no_context_takeover,
                            &ws->st.copied);
     if (inflated(ws, from, r) < 0) return -1;
@@ -453,10 +469,34 @@ static int end_frame(chc_ws *ws) {
   }
 }
 
+/* In parts mode, an unfinished message of part_min bytes or more is held
+** as a part: feeding stops until the owner takes it. */
+static void hold_part(chc_ws *ws) {
+  if (ws->part_min == 0 || ws->held_kind != 0 || ws->msg_kind == 0 ||
+      ws->msg.len < ws->part_min || (ws->state & CHC_WS_FAILED))
+    return;
+  ws->held_kind = ws->msg_kind;
+  ws->held_more = 1;
+  ws->events |= CHC_WS_EV_MESSAGE;
+}
+
+/* Parts mode: output the inflater still owes for input it took (a part
+** was held in between), before any new input; then the frame's end, if
+** that input ended it. */
+static int drain(chc_ws *ws) {
+  if (!ws->z_more || ws->held_kind != 0) return 0;
+  if (take_data(ws, NULL, 0) < 0) return -1;
+  if (!ws->z_more && ws->in_payload && ws->left == 0 && end_frame(ws) < 0)
+    return -1;
+  hold_part(ws);
+  return 0;
+}
+
 ssize_t chc_ws_feed(chc_ws *ws, const char *p, size_t n) {
   size_t i = 0;
   ws->events = 0;
   if (ws->state & CHC_WS_FAILED) return -1;
+  if (drain(ws) < 0) return -1;
   while (i < n) {
     size_t k;
     if (ws->state & CHC_WS_CLOSE_RECEIVED) return (ssize_t)n; /* dropped */
@@ -476,13 +516,22 @@ ssize_t chc_ws_feed(chc_ws *ws, const char *p, size_t n) {
       if (ws->op >= 8) {
         memcpy(ws->ctl + ws->ctl_len, p + i, k);
         ws->ctl_len += k;
-      } else if (take_data(ws, p + i, k) < 0) {
-        return -1;
+      } else {
+        ssize_t used;
+        /* parts mode: a part is part_min bytes; the rest waits in input */
+        if (ws->part_min && !ws->msg_z && ws->msg.len < ws->part_min &&
+            k > ws->part_min - ws->msg.len)
+          k = ws->part_min - ws->msg.len;
+        used = take_data(ws, p + i, k);
+        if (used < 0) return -1;
+        k = (size_t)used;
       }
       ws->left -= k;
       i += k;
     }
-    if (ws->left == 0 && end_frame(ws) < 0) return -1;
+    /* (a frame whose inflated output is still due ends after it) */
+    if (ws->left == 0 && !ws->z_more && end_frame(ws) < 0) return -1;
+    hold_part(ws);
   }
   return (ssize_t)i;
 }
@@ -538,9 +587,30 @@ int chc_ws_message(const chc_ws *ws, int *kind, const char **p, size_t *n) {
   return 1;
 }
 
+int chc_ws_message_more(const chc_ws *ws) { return ws->held_more; }
+
+int chc_ws_want_feed(const chc_ws *ws) {
+  return ws->z_more && chc_ws_want_read(ws);
+}
+
+void chc_ws_set_part(chc_ws *ws, size_t part_min) {
+  ws->part_min = part_min;
+  if (part_min == 0 && ws->held_more) { /* its bytes stay, to be added to */
+    ws->held_kind = 0;
+    ws->held_more = 0;
+  }
+  hold_part(ws);
+}
+
 void chc_ws_message_release(chc_ws *ws) {
   if (ws->held_kind == 0) return; /* the buffer may hold a partial one */
   ws->held_kind = 0;
+  if (ws->held_more) { /* the message goes on in the same buffer */
+    ws->held_more = 0;
+    ws->msg_taken += ws->msg.len;
+    chc_buf_reset(&ws->msg);
+    return;
+  }
   /* an idle WebSocket should not keep a large message's memory */
   if (ws->msg.cap > KEEP_MSG) chc_buf_free(&ws->msg);
   else chc_buf_reset(&ws->msg);

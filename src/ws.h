@@ -174,6 +174,20 @@ int chc_ws_want_read(const chc_ws *ws);
 int chc_ws_message(const chc_ws *ws, int *kind, const char **p, size_t *n);
 /* Drops the held message; feeding may go on. A no-op when none is held. */
 void chc_ws_message_release(chc_ws *ws);
+/* Parts mode (part_min > 0): a message is also held, unfinished, as soon
+** as part_min of its bytes (inflated) are in; chc_ws_message gives those
+** and chc_ws_message_more says 1: its release drops them and the message
+** goes on. A part of a text message may end inside a UTF-8 sequence (the
+** whole is still checked). max_message counts the whole message. Back to
+** whole messages (0), a part held is un-held: its bytes stay at the head
+** of the rest. The buffer stays near part_min plus one read (compressed:
+** near part_min plus zlib's output step; see chc_ws_want_feed). */
+void chc_ws_set_part(chc_ws *ws, size_t part_min);
+int chc_ws_message_more(const chc_ws *ws);
+/* 1 when chc_ws_feed has work even with no input: in parts mode, the rest
+** of what a compressed read inflates to (one read may inflate to far more
+** than a part: the inflater pauses at each part). Feed it (n = 0). */
+int chc_ws_want_feed(const chc_ws *ws);
 /* The payload of the last pong received (owned by the engine). */
 const char *chc_ws_pong_data(const chc_ws *ws, size_t *n);
 

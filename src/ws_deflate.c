@@ -22,6 +22,7 @@ struct ws_zin {
   z_stream z;
   int ended; /* the last input ended a stream: the tail is not needed */
   int fed;   /* the message has compressed bytes */
+  int paused; /* output stopped at `stop`: more may be due for its input */
 };
 
 struct ws_zout {
@@ -86,18 +87,27 @@ static int room(chc_buf *out, size_t limit, uint64_t *moved) {
   return 0;
 }
 
-int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
-               size_t limit, uint64_t *moved) {
+int ws_inflate_some(ws_zin *z, const void *p, size_t n, chc_buf *out,
+                    size_t limit, size_t stop, size_t *used,
+                    uint64_t *moved) {
+  /* out->len never passes `top` in this call */
+  size_t top = stop > 0 && stop <= limit ? stop : limit + 1;
   z->z.next_in = (Bytef *)(uintptr_t)p;
   z->z.avail_in = (uInt)n;
+  *used = 0;
   if (n > 0) z->ended = 0, z->fed = 1;
+  z->paused = 0;
   for (;;) {
     size_t before, give;
     int r;
     if (out->len > limit) return WS_Z_TOO_BIG;
+    if (out->len >= top) { /* zlib may hold output for what it took */
+      z->paused = 1;
+      break;
+    }
     if ((r = room(out, limit, moved)) != 0) return r;
     give = chc_buf_avail(out);
-    if (give > limit + 1 - out->len) give = limit + 1 - out->len;
+    if (give > top - out->len) give = top - out->len;
     if (give > UINT32_MAX) give = UINT32_MAX;
     z->z.next_out = (Bytef *)chc_buf_tail(out);
     z->z.avail_out = (uInt)give;
@@ -110,17 +120,27 @@ int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
       if ((r = restart(z)) != 0) return r;
       if (z->z.avail_in == 0) {
         z->ended = 1;
-        return 0;
+        break;
       }
       continue; /* the rest of the input is a new stream */
     }
     if (r == Z_MEM_ERROR) return WS_Z_NOMEM;
     if (r != Z_OK && r != Z_BUF_ERROR) return WS_Z_BAD;
     /* all output is out once input is used up with room to spare */
-    if (z->z.avail_in == 0 && z->z.avail_out > 0) return 0;
+    if (z->z.avail_in == 0 && z->z.avail_out > 0) break;
     if (r == Z_BUF_ERROR && z->z.avail_out > 0) return WS_Z_BAD;
   }
+  *used = n - z->z.avail_in;
+  return 0;
 }
+
+int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
+               size_t limit, uint64_t *moved) {
+  size_t used;
+  return ws_inflate_some(z, p, n, out, limit, 0, &used, moved);
+}
+
+int ws_zin_paused(const ws_zin *z) { return z->paused; }
 
 /*
 ** RFC 7692 7.2.2: append 00 00 ff ff and inflate. The message must then

@@ -27,6 +27,14 @@ void ws_zin_free(ws_zin *z);
 ** grows by the bytes a buffer growth may have moved. */
 int ws_inflate(ws_zin *z, const void *p, size_t n, chc_buf *out,
                size_t limit, uint64_t *moved);
+/* The same, pausing once out->len reaches stop (0: never): *used is the
+** input taken (all of it unless paused), and ws_zin_paused() says that
+** output may still be due for it: call again (with no input, or the
+** rest) before the message ends. */
+int ws_inflate_some(ws_zin *z, const void *p, size_t n, chc_buf *out,
+                    size_t limit, size_t stop, size_t *used,
+                    uint64_t *moved);
+int ws_zin_paused(const ws_zin *z);
 /* The end of a message: inflates the stripped tail; reset = no context
 ** takeover (the window is dropped for the next message). */
 int ws_inflate_end(ws_zin *z, chc_buf *out, size_t limit, int reset,

@@ -201,6 +201,7 @@ ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n) {
 
 /* Feeds what `in` holds. Returns -1 when the WebSocket failed. */
 static int feed_in(chc_wsc *w) {
+  if (chc_ws_want_feed(w->ws) && wsc_feed(w, "", 0) < 0) return -1;
   while (w->in.len > 0 && chc_ws_want_read(w->ws)) {
     ssize_t n = wsc_feed(w, chc_buf_head(&w->in), w->in.len);
     if (n < 0) return -1;
@@ -662,14 +663,29 @@ int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n) {
 /* The next frames are fed from the loop, not here: the owner answers the
 ** message it just took first (an echo queued now goes out before the
 ** close of a violation that follows it on the wire: Autobahn's "strict"). */
-void chc_wsc_release(chc_wsc *w) {
-  if (w->ws == NULL) return;
-  chc_ws_message_release(w->ws);
+static void read_on(chc_wsc *w) {
   /* pump read on to the EAGAIN while the message was held: with nothing
   ** buffered the next bytes come with an edge, and no pass is needed */
   if (w->state == CHC_WSC_OPEN &&
-      (w->in.len > 0 || w->eof_seen || w->t == NULL || w->t->readable))
+      (w->in.len > 0 || w->eof_seen || w->t == NULL || w->t->readable ||
+       chc_ws_want_feed(w->ws)))
     chc_defer_queue(w->lp, &w->resume);
+}
+
+void chc_wsc_release(chc_wsc *w) {
+  if (w->ws == NULL) return;
+  chc_ws_message_release(w->ws);
+  read_on(w);
+}
+
+void chc_wsc_set_part(chc_wsc *w, size_t part_min) {
+  if (w->ws == NULL) return;
+  chc_ws_set_part(w->ws, part_min);
+  read_on(w);
+}
+
+int chc_wsc_message_more(const chc_wsc *w) {
+  return w->ws ? chc_ws_message_more(w->ws) : 0;
 }
 
 static int queued(chc_wsc *w, int r) {

@@ -78,17 +78,52 @@ local function ended(self, msg, err, code, reason)
   return msg, err
 end
 
+-- One message from an iterator: a frame per part. The last part is known
+-- when the iterator returns nil, so one part is held back; the core keeps
+-- other tasks' sends out until the last one. An iterator that fails, or a
+-- part that is not a string, leaves the message unfinished: nothing else
+-- may follow it on the wire, so the WebSocket is dropped.
+local function send_parts(self, fn, kind)
+  local c = self._core
+  local ok, cur = pcall(fn)
+  if not ok then error(cur, 0) end -- nothing sent yet
+  if cur == nil then return c:send("", kind) end
+  local begun = false
+  while true do
+    if type(cur) ~= "string" then
+      if begun then c:drop() end
+      misuse(format("send: the iterator gave a %s, not a string", type(cur)))
+    end
+    local nxt
+    ok, nxt = pcall(fn)
+    if not ok then
+      if begun then c:drop() end
+      error(nxt, 0)
+    end
+    if nxt == nil then return c:send(cur, kind) end
+    local r, err = c:send(cur, kind, true)
+    if not r then return r, err end
+    begun, cur = true, nxt
+  end
+end
+
 --- Send a message: `kind` "text" (default; must be UTF-8) or "binary".
+-- `data` is a string, or an iterator function giving the message's parts
+-- (strings) until nil: each part goes out as a frame when the queue has
+-- room, so a large message need never be in memory whole (e.g.
+-- `ws:send(file:lines(65536), "binary")`).
 -- Waits while more than a high-water mark is queued and unsent.
 -- @treturn boolean true, or `nil, err`
 function methods:send(data, kind)
-  if type(data) ~= "string" then
-    misuse(format("send expects a string, got %s", type(data)))
+  local t = type(data)
+  if t ~= "string" and t ~= "function" then
+    misuse(format("send expects a string or an iterator function, got %s", t))
   end
   if kind ~= nil and kind ~= "text" and kind ~= "binary" then
     misuse(format("send: kind must be \"text\" or \"binary\", got %s",
                   tostring(kind)))
   end
+  if t == "function" then return send_parts(self, data, kind) end
   return self._core:send(data, kind)
 end
 
@@ -99,6 +134,23 @@ function methods:receive()
   local msg, kind, code, reason = self._core:receive()
   if msg then return msg, kind end -- (no vararg call on the hot path)
   return ended(self, msg, kind, code, reason)
+end
+
+--- The next part of the current message, for messages too big to hold
+-- whole: `part, kind, last`, where `part` has at least `size` bytes (default
+-- 1 MiB) unless `last` is true, which it is for the message's final part.
+-- The library holds about `size` bytes of a message then, not all of it.
+-- A part of a text message may end inside a UTF-8 sequence (the message as
+-- a whole is checked). `nil, err` at the end, as `receive`; `receive` after
+-- some parts gives the rest of that message.
+function methods:receive_part(size)
+  if size ~= nil and (mtype(size) ~= "integer" or size < 1) then
+    misuse(format("receive_part: size must be a positive integer, got %s",
+                  tostring(size)))
+  end
+  local part, kind, last, reason = self._core:receive_part(size)
+  if part then return part, kind, last end
+  return ended(self, part, kind, last, reason)
 end
 
 -- messages(): ends at a close handshake; raises on a failure.

@@ -23,14 +23,18 @@
 #define SEND_HWM (256 * 1024)
 /* a message over this is sent in fragments of this size */
 #define SEND_PART (1024 * 1024)
+/* receive_part's default size */
+#define RECV_PART (1024 * 1024)
 
 typedef struct lws {
   chc_wsc *w;
   chc_lloop *ll;
   chc_waitq q;
   int receiving;  /* a task is in receive */
-  int streaming;  /* a task is sending a message in parts */
-  size_t sent;    /* its bytes queued so far */
+  int streaming;  /* a message is partly sent: only its sender may send */
+  lua_State *stream_L; /* ... that sender's thread */
+  size_t sent;    /* bytes of its current string queued so far */
+  size_t part;    /* receive_part's size now asked of the engine (0: whole) */
   int traced;     /* uservalue 2 is the handshake's trace function */
   int64_t close_ms;
 } lws;
@@ -252,41 +256,59 @@ static int push_end(lua_State *L, lws *u) {
   return 4;
 }
 
+/* ctx: 0 for receive (a whole message); for receive_part, 1: the result
+** is part, kind, last (a part of at least u->part bytes, unless last) */
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   lws *u = self_ws(L);
   int kind;
   const char *p;
   size_t n;
   CHC_UNUSED(status);
-  CHC_UNUSED(ctx);
   chc_check_cancel_on(L, u->ll, recv_cleanup, u);
   if (u->w == NULL) {
     u->receiving = 0;
     return closed_err(L);
   }
   if (chc_wsc_message(u->w, &kind, &p, &n)) {
+    int last = !chc_wsc_message_more(u->w);
     u->receiving = 0;
     lua_pushlstring(L, p, n);
     lua_pushvalue(L, kind == CHC_WS_TEXT ? UV_TEXT : UV_BINARY);
     chc_wsc_release(u->w);
-    return 2;
+    if (!ctx) return 2;
+    lua_pushboolean(L, last);
+    return 3;
   }
   if (chc_wsc_state(u->w) == CHC_WSC_DONE ||
       chc_wsc_close_code(u->w) != 0) {
     u->receiving = 0;
     return push_end(L, u);
   }
-  return chc_wait_on(L, u->ll, &u->q, receive_k, 0);
+  return chc_wait_on(L, u->ll, &u->q, receive_k, ctx);
 }
 
-static int ws_receive(lua_State *L) {
-  lws *u = check_ws(L);
+/* [ws], part: the engine's mode for this receive (0: whole messages) */
+static int receive_start(lua_State *L, lws *u, size_t part) {
   lua_settop(L, 1);
   if (u->receiving)
     return luaL_error(L, "another task is already receiving on this "
                          "WebSocket");
   u->receiving = 1;
-  return receive_k(L, LUA_OK, 0);
+  if (u->part != part && u->w != NULL) {
+    u->part = part;
+    chc_wsc_set_part(u->w, part);
+  }
+  return receive_k(L, LUA_OK, part != 0);
+}
+
+static int ws_receive(lua_State *L) { return receive_start(L, check_ws(L), 0); }
+
+/* ws:receive_part([size]): the next part of the current message */
+static int ws_receive_part(lua_State *L) {
+  lws *u = check_ws(L);
+  lua_Integer size = luaL_optinteger(L, 2, RECV_PART);
+  luaL_argcheck(L, size > 0, 2, "the part size must be positive");
+  return receive_start(L, u, (size_t)size);
 }
 
 /* }=================================================================== */
@@ -320,48 +342,66 @@ static void send_cleanup(void *ud) {
 
 /*
 ** [ws, data, kind]: waits while the queue is over the high-water mark (or
-** another task's message is going out in parts), then queues the message.
-** Up to SEND_PART bytes it is queued at once; a bigger one goes out as
-** fragments of SEND_PART, each queued when the queue is under the mark,
-** so its frames are never copied whole (the string stays on this task's
-** stack until the last part). Frames of two messages never interleave.
-** ctx: the kind, plus SENDING once this task has begun a message in parts.
+** another thread's message is going out in parts), then queues the data.
+** Up to SEND_PART bytes it is queued at once; more goes out as fragments
+** of SEND_PART, each queued when the queue is under the mark, so its
+** frames are never copied whole (the string stays on this thread's stack
+** until the last part). With MORE (the Lua side sends a message from an
+** iterator, a call per part) the message goes on after this data, and the
+** calls that follow from the same thread continue it. Frames of two
+** messages never interleave. ctx: the kind, MORE, and SENDING once this
+** call has queued a part with more to follow.
 */
 #define SENDING 0x100
+#define MORE 0x200
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   lws *u = self_ws(L);
   size_t n;
   const char *p = lua_tolstring(L, 2, &n);
   int kind = (int)(ctx & 0xff), r;
   CHC_UNUSED(status);
-  /* only the task sending in parts drops the WebSocket when cancelled */
-  chc_check_cancel_on(L, u->ll, (ctx & SENDING) ? send_cleanup : NULL, u);
+  /* only the thread sending in parts drops the WebSocket when cancelled */
+  chc_check_cancel_on(L, u->ll, u->streaming && u->stream_L == L
+                                    ? send_cleanup : NULL, u);
   if (u->w == NULL) return closed_err(L);
   if (chc_wsc_state(u->w) == CHC_WSC_OPEN &&
-      (chc_wsc_pending(u->w) > SEND_HWM || (u->streaming && !(ctx & SENDING))))
+      (chc_wsc_pending(u->w) > SEND_HWM ||
+       (u->streaming && u->stream_L != L)))
     return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
-  if (n <= SEND_PART) return send_result(L, u, chc_wsc_send(u->w, kind, p, n));
-  if (!(ctx & SENDING)) { /* all of it is checked before a part goes */
-    if (kind == CHC_WS_TEXT && !chc_ws_utf8_valid(p, n))
+  if (n <= SEND_PART && !u->streaming && !(ctx & MORE))
+    return send_result(L, u, chc_wsc_send(u->w, kind, p, n));
+  if (!(ctx & SENDING)) {
+    /* a whole message is checked before a part goes; an iterator's parts
+    ** one by one (the engine's check, which keeps its state across them) */
+    if (!(ctx & MORE) && !u->streaming && kind == CHC_WS_TEXT &&
+        !chc_ws_utf8_valid(p, n))
       return send_result(L, u, -EINVAL);
     u->streaming = 1;
+    u->stream_L = L;
     u->sent = 0;
     ctx |= SENDING;
   }
   for (;;) {
     size_t k = n - u->sent < SEND_PART ? n - u->sent : SEND_PART;
-    int more = u->sent + k < n;
+    int more = u->sent + k < n || (ctx & MORE);
     r = chc_wsc_send_part(u->w, kind, p + u->sent, k, more);
-    if (r < 0 || !more) break;
+    if (r < 0 || u->sent + k == n) break;
     u->sent += k;
     if (chc_wsc_pending(u->w) > SEND_HWM)
       return chc_wait_on(L, u->ll, &u->q, send_k, ctx);
   }
+  if (r == 0 && (ctx & MORE)) { /* the message goes on with the next call */
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   u->streaming = 0;
+  if (r == -EINVAL) ws_drop(u); /* an unfinished message cannot be ended */
   chc_waitq_wake(u->ll, &u->q); /* other senders */
   return send_result(L, u, r);
 }
 
+/* ws:send(data [, kind [, more]]): more (for the Lua side's iterator
+** sends): further parts of this message follow, in calls from this thread */
 static int ws_send(lua_State *L) {
   static const char *const kinds[] = {"text", "binary", NULL};
   int kind;
@@ -374,6 +414,7 @@ static int ws_send(lua_State *L) {
   else /* raises, unless a string that equals one without being it */
     kind = luaL_checkoption(L, 3, "text", kinds) == 0 ? CHC_WS_TEXT
                                                        : CHC_WS_BINARY;
+  if (lua_toboolean(L, 4)) kind |= MORE;
   lua_settop(L, 2);
   return send_k(L, LUA_OK, kind);
 }
@@ -437,6 +478,7 @@ static int ws_info(lua_State *L) {
 
 void chc_lws_open(lua_State *L) {
   static const luaL_Reg m[] = {{"send", ws_send},       {"receive", ws_receive},
+                               {"receive_part", ws_receive_part},
                                {"ping", ws_ping},       {"close", ws_close},
                                {"info", ws_info},       {"drop", ws_gc},
                                {NULL, NULL}};

@@ -715,6 +715,173 @@ static void test_hold(void) {
 }
 
 /*
+** Parts mode: `in` fed in pieces of `step` bytes with parts of part_min;
+** the parts joined must be `want`, every part but the last at least
+** part_min and under part_min + step (the buffer stays near a part; a
+** compressed one may inflate further), then the next message is whole.
+*/
+static void parts_of(const char *name, const chc_ws_pmd *pmd,
+                     const chc_buf *in, const char *want, size_t wl,
+                     size_t part_min, size_t step) {
+  chc_ws_opts o = opts_default();
+  chc_buf got = CHC_BUF_INIT;
+  chc_ws *ws;
+  size_t off = 0, nparts = 0;
+  int kind, done = 0, rounds = 0;
+  const char *p;
+  size_t n;
+  ctx = name;
+  ctx_cut = (long)step;
+  ws = chc_ws_new(&o, pmd);
+  CHECK(ws != NULL);
+  chc_ws_set_part(ws, part_min);
+  while (!done) {
+    size_t k = in->len - off < step ? in->len - off : step;
+    ssize_t r = chc_ws_feed(ws, in->data + off, k);
+    CHECK(r >= 0 && ++rounds <= (int)(2 * in->len + 100));
+    off += (size_t)r;
+    while (chc_ws_message(ws, &kind, &p, &n)) {
+      int more = chc_ws_message_more(ws);
+      CHECK(kind == CHC_WS_BINARY || kind == CHC_WS_TEXT);
+      if (more) CHECK(n == part_min);
+      put(&got, p, n);
+      nparts++;
+      chc_ws_message_release(ws);
+      if (!more) done = 1;
+      if (done) break;
+    }
+  }
+  CHECK(got.len == wl && memcmp(got.data, want, wl) == 0);
+  CHECK(nparts == (wl + part_min - 1) / part_min);
+  /* back to whole messages: the next one (behind it in `in`) is one */
+  chc_ws_set_part(ws, 0);
+  while (off < in->len) {
+    ssize_t r = chc_ws_feed(ws, in->data + off, in->len - off);
+    CHECK(r >= 0);
+    off += (size_t)r;
+    if (chc_ws_message(ws, &kind, &p, &n)) {
+      CHECK(!chc_ws_message_more(ws) && n == 4 && memcmp(p, "next", 4) == 0);
+      chc_ws_message_release(ws);
+    }
+  }
+  chc_ws_free(ws);
+  chc_buf_free(&got);
+}
+
+static void test_parts(void) {
+  enum { SZ = 300000 };
+  char *msg = malloc(SZ);
+  chc_buf in = CHC_BUF_INIT, zb = CHC_BUF_INIT;
+  chc_ws_pmd d = pmd_on();
+  chc_ws_opts o = opts_default();
+  z_stream z;
+  size_t i, steps[] = {1, 7, 1000, 65536, SZ * 2};
+  const size_t nsteps = sizeof steps / sizeof steps[0];
+  chc_ws *ws;
+  int kind;
+  const char *p;
+  size_t n;
+  CHECK(msg != NULL);
+  /* text with 2-, 3- and 4-byte sequences: parts split them anywhere */
+  for (i = 0; i + 9 < SZ; i += 10) memcpy(msg + i, "a\xce\xba\xe2\x82\xac\xf0\x9f\x98\x80", 10);
+  for (; i < SZ; i++) msg[i] = 'z';
+  frame(&in, 0x81, msg, SZ); /* one frame */
+  frames(&in, 0x81, "next");
+  for (i = 0; i < nsteps; i++)
+    parts_of("one text frame in parts", NULL, &in, msg, SZ, 4096, steps[i]);
+  chc_buf_reset(&in); /* fragments, a ping between */
+  for (i = 0; i < SZ; i += 50000) {
+    unsigned b0 = (i == 0 ? 2u : 0u) | (i + 50000 >= SZ ? 0x80u : 0u);
+    frame(&in, b0, msg + i, SZ - i < 50000 ? SZ - i : 50000);
+    if (i == 0) frames(&in, 0x89, "p");
+  }
+  frames(&in, 0x81, "next");
+  for (i = 0; i < nsteps; i++)
+    parts_of("fragments in parts", NULL, &in, msg, SZ, 65536, steps[i]);
+  /* compressed, in 3 frames */
+  memset(&z, 0, sizeof z);
+  CHECK(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  zmsg(&z, &zb, msg, SZ);
+  deflateEnd(&z);
+  chc_buf_reset(&in);
+  frame(&in, 0x41, zb.data, zb.len / 3);
+  frame(&in, 0x00, zb.data + zb.len / 3, zb.len / 3);
+  frame(&in, 0x80, zb.data + 2 * (zb.len / 3), zb.len - 2 * (zb.len / 3));
+  frames(&in, 0x81, "next");
+  for (i = 0; i < nsteps; i++)
+    parts_of("compressed in parts", &d, &in, msg, SZ, 8192, steps[i]);
+  /* max_message counts the whole message, not the part held */
+  ctx = "max_message across parts";
+  o.max_message = SZ - 1;
+  ws = chc_ws_new(&o, NULL);
+  CHECK(ws != NULL);
+  chc_ws_set_part(ws, 1000);
+  chc_buf_reset(&in);
+  frame(&in, 0x02, msg, SZ / 2);
+  frame(&in, 0x80, msg + SZ / 2, SZ - SZ / 2);
+  {
+    size_t off = 0;
+    ssize_t r = 0;
+    while (off < in.len && (r = chc_ws_feed(ws, in.data + off, 4096)) >= 0) {
+      off += (size_t)r;
+      if (chc_ws_message(ws, &kind, &p, &n)) chc_ws_message_release(ws);
+    }
+    CHECK(r < 0 && chc_ws_fail_code(ws) == 1009);
+  }
+  chc_ws_free(ws);
+  /* invalid UTF-8 after parts went out still fails the message (1007) */
+  ctx = "bad UTF-8 behind parts";
+  ws = chc_ws_new(&o, NULL);
+  CHECK(ws != NULL);
+  chc_ws_set_part(ws, 100);
+  chc_buf_reset(&in);
+  msg[5000] = (char)0xff;
+  frame(&in, 0x81, msg, 10000);
+  {
+    size_t off = 0, parts = 0;
+    ssize_t r = 0;
+    while (off < in.len && (r = chc_ws_feed(ws, in.data + off, 1000)) >= 0) {
+      off += (size_t)r;
+      if (chc_ws_message(ws, &kind, &p, &n)) {
+        parts++;
+        chc_ws_message_release(ws);
+      }
+    }
+    CHECK(r < 0 && chc_ws_fail_code(ws) == 1007 && parts >= 4);
+  }
+  chc_ws_free(ws);
+  /* a part held, then whole messages asked: the rest joins it */
+  ctx = "part un-held";
+  o.max_message = 0;
+  ws = chc_ws_new(&o, NULL);
+  CHECK(ws != NULL);
+  chc_ws_set_part(ws, 10);
+  chc_buf_reset(&in);
+  frame(&in, 0x82, "0123456789abcdefghij", 20);
+  /* 12 payload bytes offered: a part of 10 taken, 2 left in the input */
+  CHECK(chc_ws_feed(ws, in.data, 14) == 12);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 10 &&
+        chc_ws_message_more(ws));
+  chc_ws_set_part(ws, 0);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 0 && chc_ws_want_read(ws));
+  CHECK(chc_ws_feed(ws, in.data + 12, in.len - 12) == (ssize_t)(in.len - 12));
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 20 &&
+        !chc_ws_message_more(ws) && memcmp(p, "0123456789abcdefghij", 20) == 0);
+  chc_ws_message_release(ws);
+  /* asking for parts when enough is in already holds it at once */
+  chc_ws_set_part(ws, 0);
+  CHECK(chc_ws_feed(ws, in.data, 14) == 14);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 0);
+  chc_ws_set_part(ws, 5);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 12 &&
+        chc_ws_message_more(ws));
+  chc_ws_free(ws);
+  chc_buf_free(&in);
+  chc_buf_free(&zb);
+  free(msg);
+}
+
+/*
 ** 16 MiB as 262,144 frames of 64 bytes, fed in 64 KiB reads: the bytes
 ** moved into the message (appends plus growth) and the bytes checked as
 ** UTF-8 must stay linear in the size (a quadratic reassembly would move
@@ -1308,6 +1475,7 @@ int main(void) {
   test_window_8();
   test_bomb();
   test_hold();
+  test_parts();
   test_tiny_frames();
   test_send_rfc_bytes();
   test_send_rules();

@@ -42,7 +42,7 @@ ROOT=$(pwd)
 DEFAULT_SPECS="spec/h1_spec.lua spec/stream_spec.lua spec/pool_spec.lua spec/embed_spec.lua
                spec/h2_spec.lua spec/ws_spec.lua spec/sse_spec.lua spec/proxy_spec.lua
                spec/trace_spec.lua spec/tls_verify_spec.lua
-               spec/ws_h2_spec.lua"
+               spec/ws_h2_spec.lua spec/ws_parts_spec.lua"
 CHC_BUILD=${CHC_BUILD:-build}
 TIMEOUT=${CHC_VG_TIMEOUT:-600}
 

@@ -47,12 +47,14 @@ local GROUPS = {
     targets = { { "ratio", "eventsource", 2.0 }, { "cpu", "eventsource", 0.5 } } },
   { id = "W8", title = "W8 WebSocket echo, ONE connection, 1 small message in flight (npm ws server)",
     targets = { { "ratio", "npm-ws", 1.5 } } },
+  { id = "W8c1", title = "W8 on ONE core: the ws server moved to the client's CPU (no cross-CPU wake-up per echo)" },
   { id = "W9", title = "W9 WebSocket 16 MiB binary messages echoed, one in flight (npm ws server)",
     targets = { { "ratio", "npm-ws", 1.0 }, { "rss", nil, 32 } } },
   { id = "W9s", title = "W9 the same, streamed: sent from an iterator, received in 1 MiB parts",
     targets = { { "ratio", "W9:npm-ws", 1.0 }, { "rss", nil, 32 } } },
 }
 local OURS = "c_http_core"
+local FLOOR = "floor-c"   -- W8's reference row (kind "ref"): bench/ws_floor.c
 -- }=====================================================================
 
 -- {============================================================ helpers
@@ -130,7 +132,7 @@ end
 -- per client: medians over its good runs
 local function summarize(rows)
   local s = { rows = rows, n = #rows, good = 0, rates = {}, by_round = {} }
-  local cpu, per, rss, srv, acc = {}, {}, {}, {}, {}
+  local cpu, per, rss, srv, acc, srvmsg, climsg = {}, {}, {}, {}, {}, {}, {}
   for _, r in ipairs(rows) do
     s.kind = r.kind
     s.unit = r.unit ~= "-" and r.unit or s.unit
@@ -146,6 +148,10 @@ local function summarize(rows)
         if r.bytes and r.bytes > 0 then per[#per + 1] = c / (r.bytes / 2 ^ 30) end
       elseif r.requests and r.requests > 0 then
         per[#per + 1] = c / r.requests * 1e4
+        if r.unit == "msg/s" then   -- W8: CPU per echo, client and server, in µs
+          climsg[#climsg + 1] = c / r.requests * 1e6
+          if r.srv_cpu_s then srvmsg[#srvmsg + 1] = r.srv_cpu_s / r.requests * 1e6 end
+        end
       end
       if r.rss_kb then rss[#rss + 1] = r.rss_kb / 1024 end
       if r.srv_cpu_s and r.wall_s and r.wall_s > 0 then srv[#srv + 1] = r.srv_cpu_s / r.wall_s * 100 end
@@ -157,6 +163,7 @@ local function summarize(rows)
   s.rate = median(s.rates)
   if #s.rates > 0 then s.min, s.max = math.min(table.unpack(s.rates)), math.max(table.unpack(s.rates)) end
   s.cpu, s.per, s.rss, s.srv, s.acc = median(cpu), median(per), median(rss), median(srv), median(acc)
+  s.srvmsg, s.climsg = median(srvmsg), median(climsg)
   s.bulk = s.unit == "MB/s"
   return s
 end
@@ -208,6 +215,13 @@ local TLS_BULK = { W4t = true, W4t2 = true, W6t = true }
 local TLS_ROWS = { W1T = true, W3t1 = true, W3t10 = true, W4t = true, W4t2 = true,
                    W6t = true, W5t = true, W5r = true }
 local function ceiling(g, s)
+  local fl = S[g] and S[g][FLOOR]
+  if fl and fl.rate then   -- W8: the floor client (bench/ws_floor.c) in this run
+    local txt = string.format("floor client %s msg/s", fmt_rate(fl.rate))
+    local v = s and ratio(s, fl)
+    if v then txt = txt .. string.format(" (ours %.2fx)", v) end
+    return txt
+  end
   if not TLS_ROWS[g] then return nil end
   if TLS_BULK[g] then
     local tls = s and s.extra and s.extra:match("%f[%w_]tls=([^,]*)") or ""
@@ -270,7 +284,8 @@ w("")
 w("Medians over rounds. **ratio** = throughput / the best peer's throughput in the same round ",
   "(median over rounds). CPU = user+sys of the client process (GNU time); **CPU/10k** = CPU s per ",
   "10,000 requests (bulk rows: CPU s per GiB); **RSS** = the client's peak RSS; **srv** = nginx ",
-  "worker CPU / wall (100 % = the server's core is the bottleneck); **conns** = connections nginx ",
+  "worker CPU / wall (W8/W9: the node ws server's; 100 % = the server's core is the bottleneck; ",
+  "W8 adds the server's CPU per echo in µs); **conns** = connections nginx ",
   "accepted during one run. **mbedTLS ceiling** (TLS rows): what mbedTLS alone does on this CPU, ",
   "measured in the same run by bench/ciphers.c (bulk: the negotiated cipher over 16 KiB records, ",
   "one core; W5t: the client's public-key work of a full handshake), and our rate / it.")
@@ -288,7 +303,7 @@ w("")
 -- summary
 w("## Summary: c_http_core against the best peer of each workload")
 w("")
-w("| workload | c_http_core | best peer | ratio | CPU/10k (bulk: /GiB) ours : peer | RSS MiB ours : peer | mbedTLS ceiling (ours / it) | targets (issue 6) |")
+w("| workload | c_http_core | best peer | ratio | CPU/10k (bulk: /GiB) ours : peer | RSS MiB ours : peer | mbedTLS ceiling or W8 floor (ours / it) | targets (issue 6) |")
 w("|---|---|---|---|---|---|---|---|")
 for _, G in ipairs(GROUPS) do
   local g = G.id
@@ -326,7 +341,8 @@ for _, G in ipairs(GROUPS) do
     w("")
     local ceil = ceiling(g, S[g][OURS])
     if ceil then
-      w("mbedTLS alone in this run (bench/ciphers.c), the ceiling under our TLS: ", ceil, ".")
+      w(S[g][FLOOR] and "The floor client in this run (bench/ws_floor.c: C, blocking socket, write + read per echo, no event loop), the least any client pays on this kernel and server: "
+        or "mbedTLS alone in this run (bench/ciphers.c), the ceiling under our TLS: ", ceil, ".")
       w("")
     end
     w("| client | throughput (median, min–max) | ratio (ref ", pc or "-", ") | CPU s | CPU/10k (bulk: /GiB) | RSS MiB | srv | conns | ok | notes |")
@@ -349,8 +365,24 @@ for _, G in ipairs(GROUPS) do
       if s.rate and s.status then notes_ = notes_ .. "; " .. s.status end
       w("| ", c == OURS and ("**" .. c .. "**") or c, " | ", thr,
         " | ", r and fmt(r) or "-", " | ", fmt(s.cpu), " | ", fmt(s.per), " | ", fmt(s.rss, 1),
-        " | ", s.srv and string.format("%.0f %%", s.srv) or "-", " | ", s.acc and commas(s.acc) or "-",
+        " | ", s.srv and string.format("%.0f %%", s.srv) or "-",
+        s.srvmsg and string.format(" (%.1f µs/echo)", s.srvmsg) or "", " | ", s.acc and commas(s.acc) or "-",
         " | ", s.good, "/", s.n, " | ", notes_, " |")
+    end
+    -- W8: where each echo's time goes, per client (medians, µs)
+    local per_echo = {}
+    for _, c in ipairs(client_order[g]) do
+      local s = S[g][c]
+      if s.srvmsg and s.climsg and s.rate then
+        per_echo[#per_echo + 1] = string.format("%s: round trip %.1f, client CPU %.1f, server CPU %.1f",
+          c, 1e6 / s.rate, s.climsg, s.srvmsg)
+      end
+    end
+    if #per_echo > 0 then
+      w("")
+      w("Per echo, µs (medians; client CPU includes the process's start-up, about 0.3 s for node, ",
+        "server CPU is the ws server's utime+stime over the client's run, from /proc/PID/stat): ",
+        table.concat(per_echo, "; "), ".")
     end
   end
 end

@@ -185,7 +185,7 @@ S=https://127.0.0.1:$((PORT + 2))  # TLS, full handshakes only
 R=https://127.0.0.1:$((PORT + 3))  # TLS, session resumption allowed
 cat "$CACHE/$BIG" "$CACHE/$UP" > /dev/null   # page cache
 CLK_TCK=$(getconf CLK_TCK)
-srv_ticks() { awk '{print $14 + $15}' "/proc/$WORKER/stat" 2>/dev/null || echo 0; }
+srv_ticks() { awk '{print $14 + $15}' "/proc/${1:-$WORKER}/stat" 2>/dev/null || echo 0; }   # [PID]
 srv_status() {   # "accepts requests"
   if [ $HAVE_CURL = 1 ]; then
     curl -s --max-time 5 "$P/status" | awk 'NR == 3 {print $1, $3}'
@@ -196,15 +196,24 @@ srv_status() {   # "accepts requests"
 # The WebSocket server of W8/W9: the npm `ws` package's echo server
 # (spec/peers/ws_node_peer.js; `ws` from spec/peers/node_modules, which
 # spec/peers/ws_peers.sh installs). Missing: the rows are dropped.
-HAVE_WS=0; WSU=""; WSNODE=$ROOT/spec/peers/node_modules
+HAVE_WS=0; WSU=""; WSSRV=""; WSNODE=$ROOT/spec/peers/node_modules
 if have node && [ -f "$WSNODE/ws/package.json" ]; then
-  NODE_PATH=$WSNODE setsid node "$ROOT/spec/peers/ws_node_peer.js" "$RUNDIR/ws.ready" \
+  # pinned like nginx (W8/W9 on SERVER_CPU; W8c1 moves it to CLIENT_CPU below)
+  NODE_PATH=$WSNODE setsid ${PIN:+taskset -c $SERVER_CPU} node "$ROOT/spec/peers/ws_node_peer.js" "$RUNDIR/ws.ready" \
     </dev/null >"$LOGS/ws_server.log" 2>&1 &
   WSPID=$!
   for _ in $(seq 1 100); do [ -f "$RUNDIR/ws.ready" ] && break; sleep 0.05; done
   if [ -f "$RUNDIR/ws.ready" ]; then
     HAVE_WS=1; WSU=ws://127.0.0.1:$(head -1 "$RUNDIR/ws.ready")/
     trap 'kill -TERM -$WSPID 2>/dev/null; cleanup' EXIT
+    # the server's CPU per run (srv_ticks): node itself, WSPID unless setsid forked
+    WSSRV=$WSPID
+    grep -q ws_node_peer "/proc/$WSPID/cmdline" 2>/dev/null ||
+      WSSRV=$(pgrep -f -- "ws_node_peer.js $RUNDIR/ws.ready" | head -1)
+    # W8's floor row: the least a client can do per echo (bench/ws_floor.c)
+    mkdir -p "$OUT/bin"
+    ${CC:-cc} -std=c11 -O2 -Wall -Wextra -o "$OUT/bin/ws_floor" bench/ws_floor.c 2>"$LOGS/ws_floor.build" ||
+      { rm -f "$OUT/bin/ws_floor"; note "bench/ws_floor.c did not build (bench/out/logs/ws_floor.build): W8's floor row is skipped"; }
   else
     note "the WebSocket server did not start (bench/out/logs/ws_server.log): W8/W9 skipped"
   fi
@@ -220,7 +229,8 @@ DT="timeout=$DRV_TIMEOUT"
 CWF='CURLW code=%{http_code} down=%{size_download} up=%{size_upload} t=%{time_total}\n'
 CW="-w '$CWF'"
 # group|client|kind|parser|expect|notes|command
-#   kind: ours | peer (missing tools: the row is dropped below)
+#   kind: ours | peer (missing tools: the row is dropped below) | ref (a
+#   reference row, never the "best peer": W8's floor client)
 #   parser: kv (RESULT line), wrk, h2load (requests), h2loadb (one body),
 #   curlw (curl -w), glob (curl CLI bodies on stdout); expect: requests (or
 #   body bytes for W4/W6) that a correct run must show
@@ -286,16 +296,20 @@ W10|c_http_core|ours|kv|$N10|pool:sse() + es:events()|$D sse url=$P/sse1m n=$N10
 W8|npm-ws|peer|kv|$N8|node, perMessageDeflate off|env NODE_PATH=$WSNODE node $ROOT/bench/ws_client.js echo url=$WSU n=$N8
 W8|python3-websockets|peer|kv|$N8|asyncio, compression off|/usr/bin/python3 $ROOT/bench/ws_client.py echo url=$WSU n=$N8
 W8|c_http_core|ours|kv|$N8|plain script, compress=false|$LUA $ROOT/bench/ws_bench.lua echo url=$WSU n=$N8
+W8|floor-c|ref|kv|$N8|floor: C, blocking, 2 syscalls/echo|$OUT/bin/ws_floor echo url=$WSU n=$N8
 W9|npm-ws|peer|kv|$((N9 * 16777216))|node, perMessageDeflate off|env NODE_PATH=$WSNODE node $ROOT/bench/ws_client.js bulk url=$WSU n=$N9
 W9|python3-websockets|peer|kv|$((N9 * 16777216))|asyncio, compression off|/usr/bin/python3 $ROOT/bench/ws_client.py bulk url=$WSU n=$N9
 W9|c_http_core|ours|kv|$((N9 * 16777216))|plain script, compress=false|$LUA $ROOT/bench/ws_bench.lua bulk url=$WSU n=$N9
 W9s|c_http_core|ours|kv|$((N9 * 16777216))|send(iterator of 1 MiB parts) + receive_part(1 MiB), compress=false|$LUA $ROOT/bench/ws_bench.lua stream url=$WSU n=$N9
 LIST
 )
+# W8c1: W8's rows again, with the ws server on the client's CPU (see the loop)
+CLIENTS=$(printf '%s\n' "$CLIENTS"; printf '%s\n' "$CLIENTS" | sed -n 's/^W8|/W8c1|/p')
 # drop the rows of missing peers
 CLIENTS=$(printf '%s\n' "$CLIENTS" | while IFS='|' read -r g id kind parser n notes cmd; do
   case $cmd in
     *ws_bench.lua*|*ws_client.js*) [ $HAVE_WS = 1 ] || continue ;;
+    *ws_floor\ *) [ $HAVE_WS = 1 ] && [ -x "$OUT/bin/ws_floor" ] || continue ;;
     *ws_client.py*) [ $HAVE_WS = 1 ] && /usr/bin/python3 -c 'import websockets' 2>/dev/null || continue ;;
   esac
   case $cmd in
@@ -305,6 +319,7 @@ CLIENTS=$(printf '%s\n' "$CLIENTS" | while IFS='|' read -r g id kind parser n no
     node\ *) [ $HAVE_ES = 1 ] || continue ;;
     " easy "*|" close "*|" multi "*) continue ;;   # $CB empty: no libcurl driver
   esac
+  [ "$g" = W8c1 ] && [ -z "$PIN" ] && continue   # unpinned: W8 already shares the CPUs
   if [ -n "$ONLY" ]; then
     keep=0
     for o in $ONLY; do case $g in "$o"*) keep=1 ;; esac; done
@@ -364,7 +379,9 @@ printf 'group\tround\tclient\tkind\trc\tok\twall_s\tuser_s\tsys_s\trss_kb\treque
 run_one() {   # group round client kind parser n notes cmd
   local g=$1 r=$2 id=$3 kind=$4 parser=$5 n=$6 notes=$7 cmd=$8
   local log=$LOGS/$g.$id.r$r rc t0 t1 wall us=0 ss=0 rss=- c0 c1 a0 q0 a1 q1 s0 s1 status=""
-  read -r a0 q0 < <(srv_status); s0=$(srv_ticks)
+  local spid=$WORKER   # whose CPU "srv" is: nginx's worker, or W8/W9's ws server
+  case $g in W8*|W9*) spid=${WSSRV:-none} ;; esac
+  read -r a0 q0 < <(srv_status); s0=$(srv_ticks "$spid")
   times > "$log.times0"
   t0=$(date +%s%N)
   if [ $HAVE_TIME = 1 ]; then
@@ -377,7 +394,7 @@ run_one() {   # group round client kind parser n notes cmd
   fi
   t1=$(date +%s%N)
   times > "$log.times1"
-  s1=$(srv_ticks); read -r a1 q1 < <(srv_status)
+  s1=$(srv_ticks "$spid"); read -r a1 q1 < <(srv_status)
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b - a) / 1e9}')
   if [ $HAVE_TIME = 1 ] && [ -s "$log.time" ]; then
     read -r _ us ss rss < <(tail -1 "$log.time")
@@ -424,6 +441,14 @@ for g in $GROUPS_ORDER; do
   if [ "${g#W5}" != "$g" ] && [ "$TW_WAIT" -gt 0 ] && have ss; then
     # new-connection rows suffer when TIME_WAIT is full of earlier sockets
     i=0; while [ $i -lt "$TW_WAIT" ] && [ "$(tw_count)" -gt 2000 ]; do sleep 1; i=$((i + 1)); done
+  fi
+  # W8/W9's ws server: on SERVER_CPU like nginx, except W8c1 (one core:
+  # the server on the client's CPU, so no echo waits for a cross-CPU wake-up)
+  if [ -n "$WSSRV" ] && [ -n "$PIN" ]; then
+    case $g in
+      W8c1) taskset -apc "$CLIENT_CPU" "$WSSRV" >/dev/null ;;
+      W8*|W9*) taskset -apc "$SERVER_CPU" "$WSSRV" >/dev/null ;;
+    esac
   fi
   rows=$(printf '%s\n' "$CLIENTS" | awk -F'|' -v g="$g" '$1 == g')
   nrows=$(printf '%s\n' "$rows" | wc -l)

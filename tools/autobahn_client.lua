@@ -9,6 +9,11 @@
 -- reports (index.json) are written by the server into its outdir. The
 -- quick profile of AUTOBAHN.md takes about 2.5 min here, the full suite
 -- (517 cases) about 30 min, bound by the Python server.
+--
+-- AUTOBAHN_PARTS=N echoes every message in parts instead: received with
+-- ws:receive_part(N) and sent back from an iterator that receives the
+-- next part, so the echo of a message is on the wire before its end came
+-- (the engine's parts mode under every framing, UTF-8 and deflate case).
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("CHC_BUILD") or "build") .. "/?.so;" .. package.cpath
 local http = require "c_http_core"
@@ -25,15 +30,41 @@ local function text_of(url)
   return msg
 end
 
+local PARTS = tonumber(os.getenv("AUTOBAHN_PARTS") or "")
+
+-- One message echoed part by part; false once the WebSocket ended.
+local function echo_parts(ws)
+  local part, kind, last = ws:receive_part(PARTS)
+  if not part then return false end
+  if last then return ws:send(part, kind) ~= nil end
+  local ok, r = pcall(ws.send, ws, function()
+    if part then
+      local p = part
+      part = nil
+      return p
+    end
+    if last then return nil end
+    local p, e
+    p, e, last = ws:receive_part(PARTS)
+    if not p then error(e, 0) end -- the message failed: so does our echo
+    return p
+  end, kind)
+  return ok and r ~= nil
+end
+
 local function run_case(n)
   local ws, err = http.websocket(("%s/runCase?case=%d&agent=%s"):format(S, n, A),
                                  OPTS)
   if not ws then return false, tostring(err) end
   while true do
-    local msg, kind = ws:receive()
-    if not msg then break end
-    local ok, e = ws:send(msg, kind)
-    if not ok then break end
+    if PARTS then
+      if not echo_parts(ws) then break end
+    else
+      local msg, kind = ws:receive()
+      if not msg then break end
+      local ok = ws:send(msg, kind)
+      if not ok then break end
+    end
   end
   ws:close()
   return true

@@ -22,7 +22,7 @@ BUILD    ?= build
 # luarocks passes these (rockspecs/): Lua's headers and the flag for a module
 LIBFLAG  ?= -shared
 CFLAGS_ALL += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
-CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c \
+CORE_SRC := src/common.c src/buf.c src/loop.c src/resolver.c src/h1.c src/h1_req.c \
             src/tls.c src/h2.c src/h2_req.c src/conn.c src/conn_tls.c \
             src/pool.c src/h1conn.c src/h2conn.c src/stream.c src/sse.c \
             src/crypto.c src/ws.c src/ws_deflate.c src/ws_handshake.c

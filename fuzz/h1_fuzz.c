@@ -9,7 +9,7 @@
 **
 **   L=/usr/share/llhttp; I=/usr/share/include/llhttp
 **   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -I$I \
-**     fuzz/h1_fuzz.c src/h1.c src/buf.c src/common.c \
+**     fuzz/h1_fuzz.c src/h1.c src/h1_req.c src/buf.c src/common.c \
 **     $L/llhttp.c $L/api.c $L/http.c -o /tmp/h1_fuzz
 **   /tmp/h1_fuzz -max_total_time=60 /tmp/h1_corpus
 */

@@ -13,7 +13,7 @@ FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined \
                 -Isrc -I$(LLHTTP_INC) \
                 $(shell pkg-config --cflags libnghttp2 2>/dev/null)
 FUZZ_NAMES   := h1 h2 ws sse proxy
-FUZZ_SRC_h1    := src/h1.c src/buf.c src/common.c \
+FUZZ_SRC_h1    := src/h1.c src/h1_req.c src/buf.c src/common.c \
                   $(LLHTTP_SRC)/llhttp.c $(LLHTTP_SRC)/api.c $(LLHTTP_SRC)/http.c
 FUZZ_SRC_h2    := src/h2.c src/h2_req.c src/buf.c src/common.c
 FUZZ_LIBS_h2   := -lnghttp2

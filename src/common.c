@@ -49,3 +49,37 @@ const char *chc_secs(int64_t ms, char *buf, size_t n) {
   snprintf(buf, n, "%g s", (double)ms / 1000.0);
   return buf;
 }
+
+/*
+** Copies p[0..n) into out (cap bytes) for an error message: printable
+** ASCII as is, anything else escaped, cut short with "..." so that a
+** megabyte of garbage still gives a readable sentence.
+*/
+const char *chc_printable(char *out, size_t cap, const char *p, size_t n) {
+  size_t i, w = 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    char esc[5];
+    size_t el;
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      esc[0] = (char)c;
+      el = 1;
+    } else if (c == '\r' || c == '\n' || c == '\t' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = c == '\r' ? 'r' : c == '\n' ? 'n' : c == '\t' ? 't' : '\\';
+      el = 2;
+    } else {
+      snprintf(esc, sizeof esc, "\\x%02x", c);
+      el = 4;
+    }
+    if (w + el + 4 > cap) { /* keep room for "..." and the NUL */
+      memcpy(out + w, "...", 3);
+      w += 3;
+      break;
+    }
+    memcpy(out + w, esc, el);
+    w += el;
+  }
+  out[w] = '\0';
+  return out;
+}

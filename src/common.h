@@ -53,6 +53,10 @@ void chc_seterr(chc_error *e, int code, const char *fmt, ...)
 void chc_err_clear(chc_error *e);
 /* ms as "1.5 s" into buf (for messages); returns buf. */
 const char *chc_secs(int64_t ms, char *buf, size_t n);
+/* Copies p[0..n) into out (cap bytes) for an error message: printable
+** ASCII as is, \r \n \t \\ and \xHH for the rest, cut short with "..."
+** so that a megabyte of garbage still gives a readable sentence. */
+const char *chc_printable(char *out, size_t cap, const char *p, size_t n);
 
 /* Intrusive circular doubly linked list (libuv's queue, our own take). */
 typedef struct chc_list {

@@ -34,26 +34,6 @@
 ** Helpers
 ** ==================================================================== */
 
-/* Copies p[0..n) into out for a message: printable ASCII as is, the rest
-** escaped, cut with "..." so garbage still gives a readable sentence. */
-const char *h2_printable(char *out, size_t cap, const char *p, size_t n) {
-  size_t i, w = 0;
-  for (i = 0; i < n && w + 8 < cap; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      out[w++] = (char)c;
-    else
-      w += (size_t)snprintf(out + w, cap - w, "\\x%02x", c);
-  }
-  if (i < n && cap > 4) {
-    if (w > cap - 4) w = cap - 4;
-    memcpy(out + w, "...", 3);
-    w += 3;
-  }
-  out[w < cap ? w : cap - 1] = '\0';
-  return out;
-}
-
 int h2_name_is(const chc_hlist *h, size_t i, const char *name) {
   return h->f[i].name_len == strlen(name) &&
          strcasecmp(chc_hlist_name(h, i), name) == 0;
@@ -350,7 +330,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       h2->goaway_recv = 1;
       h2->goaway_last = g->last_stream_id;
       h2->goaway_code = g->error_code;
-      h2_printable(h2->gdebug, sizeof h2->gdebug, (const char *)g->opaque_data,
+      chc_printable(h2->gdebug, sizeof h2->gdebug, (const char *)g->opaque_data,
                 g->opaque_data_len);
       CB(h2, on_goaway, h2, h2->ud, g->last_stream_id, g->error_code);
       break;

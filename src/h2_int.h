@@ -92,10 +92,7 @@ struct chc_h2 {
     if ((h2)->cb.name) (h2)->cb.name(__VA_ARGS__); \
   } while (0)
 
-/* h2.c: helpers */
-/* Copies p[0..n) into out for a message: printable ASCII as is, the rest
-** escaped, cut with "..." so garbage still gives a readable sentence. */
-const char *h2_printable(char *out, size_t cap, const char *p, size_t n);
+/* h2.c: helpers (chc_printable, common.h, makes bytes fit a message) */
 int h2_name_is(const chc_hlist *h, size_t i, const char *name);
 /* Does the comma-separated list p[0..n) hold the token tok (any case)? */
 int h2_list_has(const char *p, size_t n, const char *tok, size_t tl);

@@ -199,7 +199,7 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
   size_t i, ml = rq->method ? strlen(rq->method) : 0;
   if (!is_token(rq->method, ml)) {
     h2_seterr(e, CHC_ELOCAL_PROTO, "invalid method token '%s'",
-           h2_printable(tmp, sizeof tmp, rq->method ? rq->method : "", ml));
+           chc_printable(tmp, sizeof tmp, rq->method ? rq->method : "", ml));
     return -1;
   }
   if (!connect) {
@@ -207,14 +207,14 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
     const char *p = rq->path ? rq->path : "";
     if (strcmp(sc, "http") != 0 && strcmp(sc, "https") != 0) {
       h2_seterr(e, CHC_ELOCAL_PROTO, "invalid scheme '%s' for HTTP/2",
-             h2_printable(tmp, sizeof tmp, sc, strlen(sc)));
+             chc_printable(tmp, sizeof tmp, sc, strlen(sc)));
       return -1;
     }
     if (!is_visible(p, strlen(p)) || (p[0] != '/' && strcmp(p, "*") != 0)) {
       h2_seterr(e, CHC_ELOCAL_PROTO,
              "invalid request path '%s' (empty, not starting with '/', or "
              "holding a space or control character)",
-             h2_printable(tmp, sizeof tmp, p, strlen(p)));
+             chc_printable(tmp, sizeof tmp, p, strlen(p)));
       return -1;
     }
   }
@@ -226,7 +226,7 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
   if (rq->authority && rq->authority[0] &&
       !is_visible(rq->authority, strlen(rq->authority))) {
     h2_seterr(e, CHC_ELOCAL_PROTO, "invalid authority '%s'",
-           h2_printable(tmp, sizeof tmp, rq->authority, strlen(rq->authority)));
+           chc_printable(tmp, sizeof tmp, rq->authority, strlen(rq->authority)));
     return -1;
   }
   if (rq->body_kind != CHC_H2_BODY_NONE && rq->body_kind != CHC_H2_BODY_BYTES &&
@@ -244,7 +244,7 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
     const char *fault;
     if (!is_token(n, h->f[i].name_len)) {
       h2_seterr(e, CHC_ELOCAL_PROTO, "invalid header name '%s'%s",
-             h2_printable(tmp, sizeof tmp, n, h->f[i].name_len),
+             chc_printable(tmp, sizeof tmp, n, h->f[i].name_len),
              n[0] == ':' ? " (pseudo-header fields are set from the request)"
                          : "");
       return -1;
@@ -252,7 +252,7 @@ static int check_request(const chc_h2_request *rq, int connect, chc_error *e) {
     fault = value_fault(v, h->f[i].value_len);
     if (fault) {
       h2_seterr(e, CHC_ELOCAL_PROTO, "invalid character in header '%s' (%s)",
-             h2_printable(tmp, sizeof tmp, n, h->f[i].name_len), fault);
+             chc_printable(tmp, sizeof tmp, n, h->f[i].name_len), fault);
       return -1;
     }
   }
@@ -276,7 +276,7 @@ static int authority(const chc_hlist *h, const chc_h2_request *rq,
         char tmp[96];
         if (!is_visible(v, vl)) {
           h2_seterr(e, CHC_ELOCAL_PROTO, "invalid Host '%s'",
-                    h2_printable(tmp, sizeof tmp, v, vl));
+                    chc_printable(tmp, sizeof tmp, v, vl));
           return -1;
         }
         *auth = v;
@@ -382,7 +382,7 @@ static int check_protocol(chc_h2 *h2, const chc_h2_request *rq,
   }
   if (!is_token(rq->protocol, n)) {
     h2_seterr(e, CHC_ELOCAL_PROTO, "invalid :protocol token '%s'",
-              h2_printable(tmp, sizeof tmp, rq->protocol, n));
+              chc_printable(tmp, sizeof tmp, rq->protocol, n));
     return -1;
   }
   if (!chc_h2_connect_protocol(h2)) {

@@ -1122,7 +1122,7 @@ static void test_header_validation(void) {
     const char *method, *path, *name, *value, *why;
   } bad[] = {
       {"GET", "/", "bad name", "v", "invalid header name 'bad name'"},
-      {"GET", "/", "x\r\nevil", "v", "invalid header name 'x\\x0d\\x0aevil'"},
+      {"GET", "/", "x\r\nevil", "v", "invalid header name 'x\\r\\nevil'"},
       {"GET", "/", "", "v", "invalid header name ''"},
       {"GET", "/", ":path", "/x", "pseudo-header"},
       {"GET", "/", "x-a", "a\r\nb: c", "header 'x-a' (CR or LF)"},

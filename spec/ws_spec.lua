@@ -451,6 +451,31 @@ describe("WebSocket", function()
     assert.equals("a\nb c\n", out, err)
   end)
 
+  it("close() with a message not taken still completes the close "
+     .. "handshake at once (the message is dropped)", function()
+    -- "b"'s echo comes before the server's close, and a message held
+    -- stops the reading: close() used to wait out close_timeout
+    local ws = open(P.py .. "/echo", { close_timeout = 3 })
+    assert.is_true(ws:send("a"))
+    assert.is_true(ws:send("b"))
+    assert.equals("a", (ws:receive()))
+    local t = http.now()
+    assert.is_true(ws:close())
+    assert.equals(1000, ws.close_code)
+    assert.truthy(http.now() - t < 2, "close waited " .. (http.now() - t))
+    local msg, err = ws:receive()
+    assert.is_nil(msg)
+    assert.equals("Closed", err.kind)
+    -- the same with the rest of a message held in parts
+    local ws2 = open(P.node .. "/", { close_timeout = 3, compress = false })
+    assert.is_true(ws2:send(("x"):rep(3 * 1024 * 1024), "binary"))
+    assert.truthy(ws2:receive_part(1000))
+    t = http.now()
+    assert.is_true(ws2:close())
+    assert.equals(1000, ws2.close_code)
+    assert.truthy(http.now() - t < 2, "close waited " .. (http.now() - t))
+  end)
+
   it("__gc and <close> drop an open WebSocket", function()
     local fd0 = H.fd_count()
     do local ws = open(P.py .. "/echo"); ws:send("x") end

@@ -321,7 +321,7 @@ static int check_length(chc_ws *ws) {
   ** allocated once at that size, not grown by doubling to up to twice it
   ** (unless it is to be handed out in parts) */
   if (!ws->msg_z && ws->fin && ws->op != OP_CONT && len > ws->msg.cap &&
-      ws->part_min == 0) {
+      ws->part_min == 0 && !(ws->state & CHC_WS_CLOSE_SENT)) {
     chc_buf_free(&ws->msg);
     if ((ws->msg.data = malloc((size_t)len)) == NULL)
       return fail(ws, 1011, "out of memory for a message");
@@ -378,6 +378,10 @@ static void zin_drop(chc_ws *ws) {
 ** (parts mode: the part is held, and z_more says output may be due). */
 static ssize_t take_data(chc_ws *ws, const char *p, size_t k) {
   size_t from = ws->msg.len;
+  if (ws->state & CHC_WS_CLOSE_SENT) { /* our close is out: dropped */
+    ws->z_more = 0;
+    return (ssize_t)k;
+  }
   if (ws->msg_z) {
     size_t used;
     int r;
@@ -398,6 +402,11 @@ static ssize_t take_data(chc_ws *ws, const char *p, size_t k) {
 }
 
 static int end_message(chc_ws *ws) {
+  if (ws->state & CHC_WS_CLOSE_SENT) { /* no message after our close */
+    ws->msg_kind = 0;
+    ws->msg_z = 0;
+    return 0;
+  }
   if (ws->msg_z) {
     size_t from = ws->msg.len;
     int r;
@@ -473,7 +482,8 @@ static int end_frame(chc_ws *ws) {
 ** as a part: feeding stops until the owner takes it. */
 static void hold_part(chc_ws *ws) {
   if (ws->part_min == 0 || ws->held_kind != 0 || ws->msg_kind == 0 ||
-      ws->msg.len < ws->part_min || (ws->state & CHC_WS_FAILED))
+      ws->msg.len < ws->part_min ||
+      (ws->state & (CHC_WS_FAILED | CHC_WS_CLOSE_SENT)))
     return;
   ws->held_kind = ws->msg_kind;
   ws->held_more = 1;
@@ -691,12 +701,19 @@ int chc_ws_pong(chc_ws *ws, const void *p, size_t n) {
 
 int chc_ws_close(chc_ws *ws, int code, const char *reason, size_t n) {
   uint32_t u = 0;
+  int r;
   if (code == 0 ? n > 0 : !code_sendable(code)) return -EINVAL;
   if (n > 123 || (n > 0 && reason == NULL)) return -EINVAL;
   if (utf8_run(&u, (const unsigned char *)reason, n) < 0 || u != 0)
     return -EINVAL;
   if (ws->state & CHC_WS_CLOSE_SENT) return -EPIPE;
-  return put_close(ws, code, reason, n);
+  if ((r = put_close(ws, code, reason, n)) < 0) return r;
+  /* The owner is done with messages: one held (which stops reading) and
+  ** any still to come are dropped, so the peer's close can be read. */
+  ws->held_kind = 0;
+  ws->held_more = 0;
+  chc_buf_free(&ws->msg);
+  return 0;
 }
 
 unsigned chc_ws_state(const chc_ws *ws) { return ws->state; }

@@ -211,7 +211,9 @@ int chc_ws_ping(chc_ws *ws, const void *p, size_t n);
 int chc_ws_pong(chc_ws *ws, const void *p, size_t n);
 /* Queues our close: code 0 sends no code (and then no reason); otherwise
 ** 1000-1003, 1007-1011 or 3000-4999, and a UTF-8 reason of at most 123
-** bytes, else -EINVAL. -EPIPE if a close was sent already. */
+** bytes, else -EINVAL. -EPIPE if a close was sent already. A message held
+** is dropped, and so is every data message after it (still parsed): the
+** feed goes on to the peer's close. */
 int chc_ws_close(chc_ws *ws, int code, const char *reason, size_t n);
 
 /* State bits. */

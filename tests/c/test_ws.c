@@ -714,6 +714,49 @@ static void test_hold(void) {
   chc_ws_free(ws);
 }
 
+/* Our close drops the message held (which stops the feed) and every data
+** message after it, so the feed reaches the peer's close. */
+static void test_close_drops_messages(void) {
+  chc_ws_pmd d = pmd_on();
+  chc_ws_opts o = opts_default();
+  chc_buf in = CHC_BUF_INIT, zb = CHC_BUF_INIT;
+  chc_ws *ws;
+  z_stream z;
+  int kind;
+  const char *p;
+  size_t n, off = 0;
+  ssize_t r;
+  ctx = "our close drops messages";
+  memset(&z, 0, sizeof z);
+  CHECK(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  zmsg(&z, &zb, "compressed after our close", 26);
+  deflateEnd(&z);
+  frames(&in, 0x81, "held");
+  frames(&in, 0x82, "after");
+  frame(&in, 0xc1, zb.data, zb.len);
+  frames(&in, 0x01, "frag"); /* a fragmented one, with a ping inside */
+  frames(&in, 0x89, "p");
+  frames(&in, 0x80, "mented");
+  frame(&in, 0x88, "\x03\xe8" "bye", 5);
+  ws = chc_ws_new(&o, &d);
+  CHECK(ws != NULL);
+  r = chc_ws_feed(ws, in.data, in.len);
+  CHECK(r == 6 && chc_ws_message(ws, &kind, &p, &n) == 1);
+  off = (size_t)r;
+  CHECK(chc_ws_close(ws, 1000, "", 0) == 0);
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 0 && chc_ws_want_read(ws));
+  r = chc_ws_feed(ws, in.data + off, in.len - off);
+  CHECK(r == (ssize_t)(in.len - off));
+  /* no message; the ping is seen but not answered after our close */
+  CHECK(chc_ws_events(ws) == (CHC_WS_EV_CLOSE | CHC_WS_EV_PING));
+  CHECK(chc_ws_pending(ws) == 8); /* our close (2 + mask + code) only */
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 0);
+  CHECK(chc_ws_close_code(ws) == 1000);
+  chc_ws_free(ws);
+  chc_buf_free(&in);
+  chc_buf_free(&zb);
+}
+
 /*
 ** Parts mode: `in` fed in pieces of `step` bytes with parts of part_min;
 ** the parts joined must be `want`, every part but the last at least
@@ -1047,10 +1090,9 @@ static void test_send_rules(void) {
   CHECK(chc_ws_close(ws, 1000, NULL, 0) == -EPIPE);
   CHECK(chc_ws_send(ws, CHC_WS_TEXT, "x", 1, 0) == -EPIPE);
   CHECK(chc_ws_ping(ws, "x", 1) == -EPIPE);
-  /* after our close: data still arrives, pings get no pong */
+  /* after our close: data is parsed and dropped, pings get no pong */
   CHECK(chc_ws_feed(ws, "\x89\x00\x81\x01z", 5) == 5);
-  CHECK(chc_ws_events(ws) == (CHC_WS_EV_PING | CHC_WS_EV_MESSAGE));
-  chc_ws_message_release(ws);
+  CHECK(chc_ws_events(ws) == CHC_WS_EV_PING);
   CHECK(chc_ws_feed(ws, "\x88\x02\x03\xe8", 4) == 4);
   CHECK(chc_ws_state(ws) == (CHC_WS_CLOSE_SENT | CHC_WS_CLOSE_RECEIVED));
   CHECK(chc_ws_output(ws)->len == 0); /* no second close */
@@ -1475,6 +1517,7 @@ int main(void) {
   test_window_8();
   test_bomb();
   test_hold();
+  test_close_drops_messages();
   test_parts();
   test_tiny_frames();
   test_send_rfc_bytes();

@@ -360,6 +360,35 @@ function H.sse_peer()
   return P
 end
 
+-- A spec body run as a task with a deadline: `it("...", H.within(10,
+-- function() ... end))`. The task is cancelled at the deadline and the
+-- spec fails saying so, instead of hanging until the file's watchdog.
+function H.within(limit, fn)
+  return function()
+    local http = require "c_http_core"
+    local ok, err
+    local timed_out = false
+    http.run(function()
+      local done = false
+      local main = http.spawn(function()
+        ok, err = pcall(fn)
+        done = true
+      end)
+      local deadline = http.now() + limit
+      while not done and http.now() < deadline do http.sleep(0.02) end
+      if not done then
+        timed_out = true
+        main:cancel()
+      end
+      main:join()
+    end)
+    if timed_out then
+      error(("test did not finish within %g s (%s)"):format(limit, tostring(err)), 0)
+    end
+    if not ok then error(err, 0) end
+  end
+end
+
 -- WebSocket spec helpers: open (through `pool` when given) or fail the
 -- spec with the error; one message sent and its echo checked.
 function H.ws_open(url, opts, pool)

@@ -19,30 +19,7 @@ local function stop_peer()
   peer.pid, peer.stop = nil, nil
 end
 
-local function within(limit, fn)
-  return function()
-    local ok, err
-    local timed_out = false
-    http.run(function()
-      local done = false
-      local main = http.spawn(function()
-        ok, err = pcall(fn)
-        done = true
-      end)
-      local deadline = http.now() + limit
-      while not done and http.now() < deadline do http.sleep(0.02) end
-      if not done then
-        timed_out = true
-        main:cancel()
-      end
-      main:join()
-    end)
-    if timed_out then
-      error(("test did not finish within %g s (%s)"):format(limit, tostring(err)), 0)
-    end
-    if not ok then error(err, 0) end
-  end
-end
+local within = H.within
 
 local key_seq = 0
 local function key()

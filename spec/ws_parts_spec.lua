@@ -8,6 +8,8 @@ local http = require "c_http_core"
 
 local P
 local open, echo_once = H.ws_open, H.ws_echo_once
+-- (receive_part waits with no timeout of its own: a lost part would hang)
+local within = H.within
 
 -- An iterator over `n` parts made by part(i).
 local function parts(n, part)
@@ -41,7 +43,7 @@ describe("WebSocket messages in parts", function()
   end)
 
   it("sends a 6 MiB message from an iterator and receives it in parts of "
-     .. "at least the size asked", function()
+     .. "at least the size asked", within(20, function()
     local ws = open(P.node .. "/", { compress = false,
                                       max_message = 8 * 1024 * 1024 })
     local chunk = H.pattern(1024 * 1024)
@@ -61,10 +63,10 @@ describe("WebSocket messages in parts", function()
     -- whole messages again on the same WebSocket
     echo_once(ws, "after the parts")
     ws:close()
-  end)
+  end))
 
   it("carries a compressed text message in parts; the UTF-8 may split "
-     .. "across parts but the whole is intact", function()
+     .. "across parts but the whole is intact", within(20, function()
     local ws = open(P.node .. "/")
     assert.matches("permessage%-deflate", ws.extensions)
     local unit = ("héllo wörld € 😀 "):rep(1000)
@@ -83,9 +85,9 @@ describe("WebSocket messages in parts", function()
     assert.truthy(#got > 1)
     assert.equals(text, table.concat(got))
     ws:close()
-  end)
+  end))
 
-  it("gives the rest of a message to receive() after some parts", function()
+  it("gives the rest of a message to receive() after some parts", within(20, function()
     local ws = open(P.node .. "/", { compress = false })
     local msg = H.pattern(3 * 1024 * 1024)
     assert.is_true(ws:send(msg, "binary"))
@@ -96,7 +98,7 @@ describe("WebSocket messages in parts", function()
     local rest = assert(ws:receive())
     assert.equals(msg, first .. rest)
     ws:close()
-  end)
+  end))
 
   it("sends a file as one message with f:lines(65536)", function()
     local path = os.tmpname()
@@ -230,7 +232,7 @@ describe("WebSocket messages in parts", function()
     end)
   end)
 
-  it("counts max_message over the whole message, not each part", function()
+  it("counts max_message over the whole message, not each part", within(20, function()
     -- compressed, the echo's one frame is small: the inflated message,
     -- handed out in parts of 10,000, passes the limit
     local ws = open(P.node .. "/", { max_message = 100000 })
@@ -246,5 +248,5 @@ describe("WebSocket messages in parts", function()
     assert.equals("RemoteProtocolError", err.kind)
     assert.matches("max_message", err.message)
     assert.truthy(total and total >= 90000 and total <= 100000, tostring(total))
-  end)
+  end))
 end)

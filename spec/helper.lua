@@ -290,13 +290,14 @@ end
 
 -- {==================================================================
 -- WebSocket peers (spec/peers/ws_peers.sh): started by the spec that
--- needs them, stopped by its teardown. Returns a table of URLs and a
+-- needs them, stopped by its teardown (and gone with this process if it
+-- is killed first). Returns a table of URLs and a
 -- stop() function; raises (with the reason) when a peer is missing.
 function H.ws_peers()
   local dir = H.tmp .. "/ws"
   os.execute("mkdir -p " .. H.q(dir))
   local f = io.popen("env -u LD_PRELOAD sh spec/peers/ws_peers.sh " .. H.q(dir)
-                     .. " " .. H.q(H.tls_dir))
+                     .. " " .. H.q(H.tls_dir) .. " " .. H.pid())
   local line = f:read("l") or "ERROR no output from ws_peers.sh"
   f:close()
   local why = line:match("^ERROR (.*)")

@@ -2,7 +2,7 @@
 // permessage-deflate) on 127.0.0.1, plain and over TLS, for
 // spec/ws_spec.lua and bench/ws.
 //
-//   node ws_node_peer.js READY_FILE CERT_DIR
+//   node ws_node_peer.js READY_FILE CERT_DIR [PARENT_PID]
 //
 // Writes "PLAIN_PORT\nTLS_PORT\n" to READY_FILE once both listen (no
 // CERT_DIR: no TLS server, and TLS_PORT 0). `ws` is
@@ -14,7 +14,15 @@ const http = require('http');
 const https = require('https');
 const { WebSocketServer } = require('ws');
 
-const [ready, certs] = process.argv.slice(2);
+const [ready, certs, parent] = process.argv.slice(2);
+
+/* PARENT: never outlive the test run that started us, even when it was
+** killed (a spec file over its watchdog) before its teardown stopped us */
+if (parent) {
+  setInterval(() => {
+    try { process.kill(+parent, 0); } catch (e) { process.exit(0); }
+  }, 1000).unref();
+}
 
 function serve(server) {
   const wss = new WebSocketServer({ server, perMessageDeflate: true,

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """WebSocket test peers for spec/ws_spec.lua, on 127.0.0.1 (free ports).
 
-    ws_peer.py --ready-file F --certs DIR
+    ws_peer.py --ready-file F --certs DIR [--parent PID]
 
 Writes three lines to F once listening: the port of the python3-websockets
 server (plain), the same server over TLS (DIR/server.pem), and the port of
@@ -167,11 +167,27 @@ async def raw_client(reader, writer):
     writer.close()
 
 
+async def watch_parent(pid):
+    """Never outlive the test run that started us, even when it was killed
+    (a spec file over its watchdog) before its teardown could stop us."""
+    while True:
+        await asyncio.sleep(1)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--certs", required=True)
+    ap.add_argument("--parent", type=int, default=0,
+                    help="exit once this process is gone (the test run)")
     a = ap.parse_args()
+    watcher = None  # (a reference keeps the task alive)
+    if a.parent:
+        watcher = asyncio.get_running_loop().create_task(watch_parent(a.parent))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(a.certs, "server.pem"),
                         os.path.join(a.certs, "server.key"))

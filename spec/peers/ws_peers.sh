@@ -3,7 +3,9 @@
 # the background, each in its own process group, and prints one line:
 #   PY_PID NODE_PID PY_PLAIN PY_TLS RAW NODE_PLAIN NODE_TLS
 # (ports on 127.0.0.1), or "ERROR why" when a peer is missing or did not
-# start. Usage: sh spec/peers/ws_peers.sh TMPDIR CERT_DIR
+# start. Usage: sh spec/peers/ws_peers.sh TMPDIR CERT_DIR [PARENT_PID]
+# (PARENT_PID: the peers exit once that process is gone, even if it was
+# killed before it could stop them).
 #
 # The npm `ws` package is installed once into spec/peers/node_modules (from
 # the npm registry, with `npm install`); python3-websockets is a Debian
@@ -11,6 +13,7 @@
 set -u
 TMP=$1
 CERTS=$2
+PARENT=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 NODE=$(command -v node 2>/dev/null || echo "")
@@ -26,10 +29,10 @@ fi
 
 rm -f "$TMP/ws_py.ready" "$TMP/ws_node.ready"
 setsid $PY "$HERE/ws_peer.py" --ready-file "$TMP/ws_py.ready" --certs "$CERTS" \
-    </dev/null >"$TMP/ws_py.log" 2>&1 &
+    ${PARENT:+--parent "$PARENT"} </dev/null >"$TMP/ws_py.log" 2>&1 &
 PYPID=$!
 NODE_PATH="$HERE/node_modules" setsid "$NODE" "$HERE/ws_node_peer.js" \
-    "$TMP/ws_node.ready" "$CERTS" </dev/null >"$TMP/ws_node.log" 2>&1 &
+    "$TMP/ws_node.ready" "$CERTS" $PARENT </dev/null >"$TMP/ws_node.log" 2>&1 &
 NODEPID=$!
 i=0
 while [ ! -f "$TMP/ws_py.ready" ] || [ ! -f "$TMP/ws_node.ready" ]; do

@@ -603,13 +603,15 @@ int chc_ws_want_feed(const chc_ws *ws) {
   return ws->z_more && chc_ws_want_read(ws);
 }
 
-void chc_ws_set_part(chc_ws *ws, size_t part_min) {
+int chc_ws_set_part(chc_ws *ws, size_t part_min) {
+  if (ws->part_min == part_min) return 0;
   ws->part_min = part_min;
   if (part_min == 0 && ws->held_more) { /* its bytes stay, to be added to */
     ws->held_kind = 0;
     ws->held_more = 0;
   }
   hold_part(ws);
+  return 1;
 }
 
 void chc_ws_message_release(chc_ws *ws) {

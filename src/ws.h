@@ -182,7 +182,7 @@ void chc_ws_message_release(chc_ws *ws);
 ** whole messages (0), a part held is un-held: its bytes stay at the head
 ** of the rest. The buffer stays near part_min plus one read (compressed:
 ** near part_min plus zlib's output step; see chc_ws_want_feed). */
-void chc_ws_set_part(chc_ws *ws, size_t part_min);
+int chc_ws_set_part(chc_ws *ws, size_t part_min); /* 0: unchanged */
 int chc_ws_message_more(const chc_ws *ws);
 /* 1 when chc_ws_feed has work even with no input: in parts mode, the rest
 ** of what a compressed read inflates to (one read may inflate to far more

@@ -201,7 +201,6 @@ ssize_t wsc_feed(chc_wsc *w, const char *p, size_t n) {
 
 /* Feeds what `in` holds. Returns -1 when the WebSocket failed. */
 static int feed_in(chc_wsc *w) {
-  if (chc_ws_want_feed(w->ws) && wsc_feed(w, "", 0) < 0) return -1;
   while (w->in.len > 0 && chc_ws_want_read(w->ws)) {
     ssize_t n = wsc_feed(w, chc_buf_head(&w->in), w->in.len);
     if (n < 0) return -1;
@@ -328,9 +327,16 @@ static void own_io(conn *t, void *ud, unsigned ev) {
 
 static const conn_owner ws_owner = {own_ready, own_fail, own_io};
 
+/* After a release (or a change of parts mode): in parts mode the inflater
+** may still owe output for input it took, and no read will bring a feed
+** (chc_ws_want_feed): feed it with no input first, for either transport. */
 static void on_resume(chc_loop *lp, chc_defer *d) {
+  chc_wsc *w = chc_container_of(d, chc_wsc, resume);
   CHC_UNUSED(lp);
-  pump(chc_container_of(d, chc_wsc, resume));
+  if (w->state == CHC_WSC_OPEN && chc_ws_want_feed(w->ws) &&
+      wsc_feed(w, "", 0) < 0)
+    return;
+  pump(w);
 }
 
 /* }=================================================================== */
@@ -679,9 +685,7 @@ void chc_wsc_release(chc_wsc *w) {
 }
 
 void chc_wsc_set_part(chc_wsc *w, size_t part_min) {
-  if (w->ws == NULL) return;
-  chc_ws_set_part(w->ws, part_min);
-  read_on(w);
+  if (w->ws != NULL && chc_ws_set_part(w->ws, part_min)) read_on(w);
 }
 
 int chc_wsc_message_more(const chc_wsc *w) {

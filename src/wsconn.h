@@ -75,8 +75,9 @@ int chc_wsc_message(const chc_wsc *w, int *kind, const char **p, size_t *n);
 /* Drops the held message and reads on (the backpressure: nothing is read
 ** from the socket while a message is held). */
 void chc_wsc_release(chc_wsc *w);
-/* Messages in parts of at least part_min bytes (0: whole; chc_ws_set_part)
-** and whether the one held is a part with more to come. */
+/* Messages in parts of part_min bytes (0: whole; chc_ws_set_part; a no-op
+** when the mode is already that) and whether the one held is a part with
+** more to come. */
 void chc_wsc_set_part(chc_wsc *w, size_t part_min);
 int chc_wsc_message_more(const chc_wsc *w);
 

@@ -48,8 +48,6 @@ static void end_ours(chc_wsc *w, chc_stream *s) {
 void wsc_h2_pump(chc_wsc *w, chc_stream *s) {
   chc_ws *ws = wsc_engine(w);
   wsc_h2_flush(w, s);
-  /* (what the inflater still owes for a read: parts mode) */
-  if (chc_ws_want_feed(ws) && wsc_feed(w, "", 0) < 0) return;
   while (wsc_open(w) && (chc_ws_want_read(ws) ||
                          (chc_ws_state(ws) & CHC_WS_CLOSE_RECEIVED))) {
     const char *p;

@@ -34,7 +34,6 @@ typedef struct lws {
   int streaming;  /* a message is partly sent: only its sender may send */
   lua_State *stream_L; /* ... that sender's thread */
   size_t sent;    /* bytes of its current string queued so far */
-  size_t part;    /* receive_part's size now asked of the engine (0: whole) */
   int traced;     /* uservalue 2 is the handshake's trace function */
   int64_t close_ms;
 } lws;
@@ -257,7 +256,7 @@ static int push_end(lua_State *L, lws *u) {
 }
 
 /* ctx: 0 for receive (a whole message); for receive_part, 1: the result
-** is part, kind, last (a part of at least u->part bytes, unless last) */
+** is part, kind, last (a part of the size asked, unless last) */
 static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   lws *u = self_ws(L);
   int kind;
@@ -294,10 +293,7 @@ static int receive_start(lua_State *L, lws *u, size_t part) {
     return luaL_error(L, "another task is already receiving on this "
                          "WebSocket");
   u->receiving = 1;
-  if (u->part != part && u->w != NULL) {
-    u->part = part;
-    chc_wsc_set_part(u->w, part);
-  }
+  if (u->w != NULL) chc_wsc_set_part(u->w, part); /* (unchanged: no-op) */
   return receive_k(L, LUA_OK, part != 0);
 }
 

@@ -905,7 +905,9 @@ static void test_parts(void) {
   CHECK(chc_ws_feed(ws, in.data, 14) == 12);
   CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 10 &&
         chc_ws_message_more(ws));
-  chc_ws_set_part(ws, 0);
+  CHECK(chc_ws_set_part(ws, 10) == 0); /* the same mode: nothing */
+  CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 10);
+  CHECK(chc_ws_set_part(ws, 0) == 1);
   CHECK(chc_ws_message(ws, &kind, &p, &n) == 0 && chc_ws_want_read(ws));
   CHECK(chc_ws_feed(ws, in.data + 12, in.len - 12) == (ssize_t)(in.len - 12));
   CHECK(chc_ws_message(ws, &kind, &p, &n) == 1 && n == 20 &&

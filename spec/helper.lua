@@ -410,6 +410,32 @@ function H.ws_echo_once(ws, msg, kind)
   assert.equals(kind or "text", k)
 end
 
+-- For messages in parts (ws:send(iterator), ws:receive_part): an
+-- iterator over `n` parts made by part(i).
+function H.ws_parts(n, part)
+  local i = 0
+  return function()
+    i = i + 1
+    if i <= n then return part(i) end
+  end
+end
+
+-- Receives one message in parts of `size`: the list of parts, and their
+-- kind (one kind for all; raises on an error or without a last part).
+function H.ws_receive_parts(ws, size)
+  local got, kind, last = {}, nil, false
+  for _ = 1, 100000 do
+    local part, k, l = ws:receive_part(size)
+    assert(part, tostring(k))
+    got[#got + 1] = part
+    assert(kind == nil or kind == k, "one kind per message")
+    kind, last = k, l
+    if last then break end
+  end
+  assert(last, "no last part")
+  return got, kind
+end
+
 -- The fault-injecting proxy (spec/peers/fault_peer.py), for the
 -- reliability specs and tools/soak.lua. H.fault_start() returns
 -- {url = "http://127.0.0.1:PORT", port, set(target, cut, how, times),

@@ -11,29 +11,7 @@ local open, echo_once = H.ws_open, H.ws_echo_once
 -- (receive_part waits with no timeout of its own: a lost part would hang)
 local within = H.within
 
--- An iterator over `n` parts made by part(i).
-local function parts(n, part)
-  local i = 0
-  return function()
-    i = i + 1
-    if i <= n then return part(i) end
-  end
-end
-
--- Receives one message in parts of `size`: the parts, and their kind.
-local function receive_parts(ws, size)
-  local got, kind, last = {}, nil, false
-  for _ = 1, 100000 do
-    local part, k, l = ws:receive_part(size)
-    assert(part, tostring(k))
-    got[#got + 1] = part
-    assert(kind == nil or kind == k, "one kind per message")
-    kind, last = k, l
-    if last then break end
-  end
-  assert(last, "no last part")
-  return got, kind
-end
+local parts, receive_parts = H.ws_parts, H.ws_receive_parts
 
 describe("WebSocket messages in parts", function()
   setup(function() P = H.ws_peers() end)

@@ -143,6 +143,9 @@ end
 -- A part of a text message may end inside a UTF-8 sequence (the message as
 -- a whole is checked). `nil, err` at the end, as `receive`; `receive` after
 -- some parts gives the rest of that message.
+-- Messages are gathered whole until receive_part is first called: a
+-- message that began arriving before then gives all that came as its
+-- first part.
 function methods:receive_part(size)
   if size ~= nil and (mtype(size) ~= "integer" or size < 1) then
     misuse(format("receive_part: size must be a positive integer, got %s",
